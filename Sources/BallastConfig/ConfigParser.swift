@@ -1,0 +1,200 @@
+/// Turns the YAML tree into the typed model, one section at a time.
+struct ConfigParser {
+    let reader: NodeReader
+
+    func parse(_ root: YAMLNode) -> Config {
+        var config = Config()
+        guard let top = reader.fields(root, path: "", what: "the config",
+                                      allowed: ["version", "admin", "listeners", "upstreams", "rollout"])
+        else { return config }
+        if let version = top.int("version", in: 0...Int.max, required: true), version != 1 {
+            reader.report(.badVersion, "config version \(version) is not supported", at: top.node("version")?.location)
+        }
+        if let admin = top.mapping("admin", allowed: ["listen", "token_env"]) {
+            if let listen = admin.address("listen") { config.admin.listen = listen }
+            if let env = admin.string("token_env") { config.admin.tokenEnv = env }
+        }
+        if let node = top.node("listeners"), let items = reader.list(node, path: "listeners", what: "'listeners'") {
+            config.listeners = items.enumerated().compactMap { listener($1, path: "listeners[\($0)]") }
+        } else if !top.has("listeners") {
+            reader.report(.missingKey, "the config has no 'listeners'", at: top.location,
+                          fix: "add a listener: `listeners: [{ name: public, listen: 127.0.0.1:8080, routes: [...] }]`")
+        }
+        if let node = top.node("upstreams"), let items = reader.list(node, path: "upstreams", what: "'upstreams'") {
+            config.upstreams = items.enumerated().compactMap { upstream($1, path: "upstreams[\($0)]") }
+        }
+        if let rollout = top.mapping("rollout", allowed: ["canary_percent", "watch", "rollback_when"]) {
+            if let v = rollout.percent("canary_percent") { config.rollout.canaryPercent = v }
+            if let v = rollout.duration("watch") { config.rollout.watch = v }
+            if let when = rollout.mapping("rollback_when", allowed: ["error_rate_above", "healthy_below", "p99_above"]) {
+                if let v = when.percent("error_rate_above") { config.rollout.errorRateAbove = v }
+                if let v = when.percent("healthy_below") { config.rollout.healthyBelow = v }
+                if let v = when.duration("p99_above") { config.rollout.p99Above = v }
+            }
+        }
+        return config
+    }
+
+    private func listener(_ node: YAMLNode, path: String) -> Listener? {
+        guard let f = reader.fields(node, path: path, what: "a listener", allowed: [
+            "name", "listen", "limits", "timeouts", "trusted_proxies", "access_log", "routes",
+        ]) else { return nil }
+        let name = f.string("name", required: true)
+        let listen = f.address("listen", required: true)
+        guard let name, let listen else { return nil }
+        var listener = Listener(name: name, listen: listen)
+        let what = "listener '\(name)'"
+        if let limits = f.mapping("limits", allowed: ["max_header_bytes", "max_body_bytes", "max_connections"]) {
+            if let v = limits.int("max_header_bytes", in: 1024...1_048_576) { listener.limits.maxHeaderBytes = v }
+            if let v = limits.int("max_body_bytes", in: 0...(1 << 40)) { listener.limits.maxBodyBytes = v }
+            if let v = limits.int("max_connections", in: 1...1_000_000) { listener.limits.maxConnections = v }
+        }
+        if let t = f.mapping("timeouts", allowed: ["client_header", "idle"]) {
+            if let v = t.duration("client_header") { listener.timeouts.clientHeader = v }
+            if let v = t.duration("idle") { listener.timeouts.idle = v }
+        }
+        if let proxies = f.stringList("trusted_proxies") { listener.trustedProxies = proxies }
+        if let log = f.bool("access_log") { listener.accessLog = log }
+        if let node = f.node("routes"), let items = reader.list(node, path: f.path("routes"), what: "'routes' of \(what)") {
+            listener.routes = items.enumerated().compactMap { route($1, path: "\(path).routes[\($0)]") }
+        } else if !f.has("routes") {
+            reader.report(.missingKey, "\(what) has no 'routes'", at: f.location,
+                          fix: "add `routes:` with at least one route to an upstream")
+        }
+        return listener
+    }
+
+    private func route(_ node: YAMLNode, path: String) -> Route? {
+        guard let f = reader.fields(node, path: path, what: "a route", allowed: [
+            "name", "match", "upstream", "timeouts", "retries", "rate_limit",
+        ]) else { return nil }
+        let name = f.string("name", required: true)
+        let upstreamName = f.string("upstream", required: true)
+        guard let name, let upstreamName else { return nil }
+        var route = Route(name: name, upstream: upstreamName)
+        if let m = f.mapping("match", allowed: ["host", "path_prefix", "path", "methods"]) {
+            route.match.host = m.string("host")?.lowercased()
+            route.match.pathPrefix = m.string("path_prefix")
+            route.match.path = m.string("path")
+            for key in ["path_prefix", "path"] {
+                if let value = key == "path" ? route.match.path : route.match.pathPrefix, !value.hasPrefix("/") {
+                    reader.report(.badValue, "'\(key)' of route '\(name)' must start with '/'", at: m.node(key)?.location,
+                                  fix: "write '/\(value)'")
+                }
+            }
+            if let methods = m.stringList("methods") {
+                let valid = methods.filter { !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isUppercase } }
+                if valid.count != methods.count {
+                    reader.report(.badValue, "'methods' of route '\(name)' must be upper-case HTTP methods",
+                                  at: m.node("methods")?.location, fix: "write e.g. [GET, POST]")
+                }
+                route.match.methods = valid
+            }
+        }
+        if let t = f.mapping("timeouts", allowed: ["connect", "response"]) {
+            if let v = t.duration("connect") { route.timeouts.connect = v }
+            if let v = t.duration("response") { route.timeouts.response = v }
+        }
+        if let r = f.mapping("retries", allowed: ["attempts", "on", "budget_percent"]) {
+            if let v = r.int("attempts", in: 1...10) { route.retries.attempts = v }
+            if let v = r.percent("budget_percent") { route.retries.budgetPercent = v }
+            if let conditions = r.stringList("on") {
+                route.retries.on = conditions.compactMap { text in
+                    if text == "connect-failure" { return .connectFailure }
+                    if let code = Int(text), (500...599).contains(code) { return .status(code) }
+                    reader.report(.badValue, "retry condition '\(text)' of route '\(name)' is not known",
+                                  at: r.node("on")?.location, fix: "use connect-failure or a 5xx status such as \"503\"")
+                    return nil
+                }
+            }
+        }
+        if let rl = f.mapping("rate_limit", allowed: ["per_client", "burst"]) {
+            if let (text, location) = rl.node("per_client").flatMap(scalarText) {
+                if let rate = Rate.parse(text) {
+                    let burst = rl.int("burst", in: 1...1_000_000) ?? max(1, Int(rate.perSecond.rounded(.up)))
+                    route.rateLimit = RateLimit(perClient: rate, burst: burst)
+                } else {
+                    reader.report(.badValue, "'per_client' of route '\(name)' is '\(text)', not a rate",
+                                  at: location, fix: "write COUNT/s, COUNT/m or COUNT/h, e.g. 20/s")
+                }
+            } else {
+                reader.report(.missingKey, "'rate_limit' of route '\(name)' needs 'per_client'", at: rl.location,
+                              fix: "add `per_client: 20/s`")
+            }
+        }
+        return route
+    }
+
+    private func scalarText(_ node: YAMLNode) -> (String, SourceLocation)? {
+        if case .scalar(let text, _) = node.kind { return (text, node.location) }
+        return nil
+    }
+
+    private func upstream(_ node: YAMLNode, path: String) -> Upstream? {
+        guard let f = reader.fields(node, path: path, what: "an upstream", allowed: [
+            "name", "balance", "hash_on", "servers", "health", "outlier", "keepalive", "panic_threshold_percent",
+        ]) else { return nil }
+        guard let name = f.string("name", required: true) else { return nil }
+        var upstream = Upstream(name: name)
+        let what = "upstream '\(name)'"
+        if let text = f.oneOf("balance", BalanceAlgorithm.allCases.map(\.rawValue)),
+           let balance = BalanceAlgorithm(rawValue: text) {
+            upstream.balance = balance
+        }
+        if let text = f.string("hash_on") {
+            if let key = HashKey.parse(text) {
+                upstream.hashOn = key
+            } else {
+                reader.report(.badValue, "'hash_on' of \(what) is '\(text)', which is not a hash key",
+                              at: f.node("hash_on")?.location, fix: "use header:NAME, cookie:NAME or client_ip")
+            }
+        }
+        if let node = f.node("servers"), let items = reader.list(node, path: f.path("servers"), what: "'servers' of \(what)") {
+            upstream.servers = items.enumerated().compactMap { index, item in
+                let serverPath = "\(path).servers[\(index)]"
+                if case .scalar = item.kind {
+                    // Short form: `- 127.0.0.1:9101`.
+                    reader.sourceMap[serverPath] = item.location
+                    let wrapper = Fields(reader: reader, node: item, path: serverPath, what: "a server of \(what)",
+                                         values: ["address": item])
+                    return wrapper.address("address").map { Server(address: $0) }
+                }
+                guard let s = reader.fields(item, path: serverPath, what: "a server of \(what)",
+                                            allowed: ["address", "weight"]) else { return nil }
+                guard let address = s.address("address", required: true) else { return nil }
+                return Server(address: address, weight: s.int("weight", in: 0...1000) ?? 1)
+            }
+        } else if !f.has("servers") {
+            reader.report(.emptyUpstream, "\(what) has no servers", at: f.location)
+        }
+        if let h = f.mapping("health", allowed: [
+            "path", "interval", "timeout", "healthy_after", "unhealthy_after", "expect_status",
+        ]) {
+            var health = HealthCheck()
+            if let v = h.string("path") {
+                if v.hasPrefix("/") { health.path = v } else {
+                    reader.report(.badValue, "health 'path' of \(what) must start with '/'", at: h.node("path")?.location,
+                                  fix: "write '/\(v)'")
+                }
+            }
+            if let v = h.duration("interval") { health.interval = v }
+            if let v = h.duration("timeout") { health.timeout = v }
+            if let v = h.int("healthy_after", in: 1...100) { health.healthyAfter = v }
+            if let v = h.int("unhealthy_after", in: 1...100) { health.unhealthyAfter = v }
+            if let v = h.int("expect_status", in: 100...599) { health.expectStatus = v }
+            upstream.health = health
+        }
+        if let o = f.mapping("outlier", allowed: ["consecutive_failures", "eject_for", "max_ejected_percent"]) {
+            if let v = o.int("consecutive_failures", in: 1...1000) { upstream.outlier.consecutiveFailures = v }
+            if let v = o.duration("eject_for") { upstream.outlier.ejectFor = v }
+            if let v = o.percent("max_ejected_percent") { upstream.outlier.maxEjectedPercent = v }
+        }
+        if let k = f.mapping("keepalive", allowed: ["max_idle_per_server", "idle_timeout", "server_idle_timeout"]) {
+            if let v = k.int("max_idle_per_server", in: 0...100_000) { upstream.keepalive.maxIdlePerServer = v }
+            if let v = k.duration("idle_timeout") { upstream.keepalive.idleTimeout = v }
+            if let v = k.duration("server_idle_timeout") { upstream.keepalive.serverIdleTimeout = v }
+        }
+        if let v = f.percent("panic_threshold_percent") { upstream.panicThresholdPercent = v }
+        return upstream
+    }
+}

@@ -1,0 +1,68 @@
+/// A validation rule of the catalogue: a stable id, a severity and a default fix hint.
+///
+/// The loader's own rules (syntax, schema, references) are below; docs/rules.md has one
+/// section per rule with a bad and a good example.
+public struct Rule: Sendable, Hashable {
+    public let id: String
+    public let severity: Severity
+    public let title: String
+    public let fix: String?
+
+    public init(id: String, severity: Severity, title: String, fix: String? = nil) {
+        self.id = id
+        self.severity = severity
+        self.title = title
+        self.fix = fix
+    }
+}
+
+extension Rule {
+    public static let yamlSyntax = Rule(
+        id: "BL001", severity: .error, title: "YAML syntax error",
+        fix: "correct the YAML at the position shown (indentation, quotes, colons)")
+    public static let unknownKey = Rule(
+        id: "BL002", severity: .error, title: "unknown key")
+    public static let wrongType = Rule(
+        id: "BL003", severity: .error, title: "wrong type")
+    public static let badDuration = Rule(
+        id: "BL004", severity: .error, title: "invalid duration",
+        fix: "write a number with a unit: 250ms, 2s, 1m, 1h")
+    public static let badAddress = Rule(
+        id: "BL005", severity: .error, title: "invalid address or port",
+        fix: "write HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080")
+    public static let duplicateName = Rule(
+        id: "BL006", severity: .error, title: "duplicate name",
+        fix: "give each listener, route and upstream a unique name")
+    public static let missingUpstream = Rule(
+        id: "BL007", severity: .error, title: "route to a missing upstream")
+    public static let missingKey = Rule(
+        id: "BL008", severity: .error, title: "required key missing")
+    public static let badVersion = Rule(
+        id: "BL009", severity: .error, title: "unsupported config version",
+        fix: "set `version: 1`")
+    public static let badValue = Rule(
+        id: "BL010", severity: .error, title: "value out of range or not allowed")
+    public static let duplicateListen = Rule(
+        id: "BL011", severity: .error, title: "two listeners on one address",
+        fix: "give every listener (and the admin API) its own HOST:PORT")
+    public static let emptyUpstream = Rule(
+        id: "BL012", severity: .error, title: "upstream without servers",
+        fix: "list at least one server under `servers:`")
+    public static let duplicateServer = Rule(
+        id: "BL013", severity: .error, title: "the same server twice in one upstream",
+        fix: "list each address once; use `weight` to give it more traffic")
+    public static let allWeightsZero = Rule(
+        id: "BL014", severity: .error, title: "every weight of an upstream is zero",
+        fix: "give at least one server a weight above 0")
+    public static let hashKeyMismatch = Rule(
+        id: "BL015", severity: .error, title: "hash settings do not fit the balancer")
+    public static let unreadableFile = Rule(
+        id: "BL016", severity: .error, title: "config file cannot be read")
+
+    /// The loader's rules, in id order.
+    public static let loaderRules: [Rule] = [
+        .yamlSyntax, .unknownKey, .wrongType, .badDuration, .badAddress, .duplicateName,
+        .missingUpstream, .missingKey, .badVersion, .badValue, .duplicateListen,
+        .emptyUpstream, .duplicateServer, .allWeightsZero, .hashKeyMismatch, .unreadableFile,
+    ]
+}

@@ -1,0 +1,146 @@
+import BallastConfig
+import BallastProxy
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Metrics
+import NIOCore
+import Prometheus
+
+/// The admin API of a running load balancer (design.md, "Admin API").
+///
+/// ```
+/// GET  /api/v1/config            the YAML in force (X-Ballast-Config-Version header)
+/// POST /api/v1/config            a new YAML; 422 with findings when invalid, nothing changed
+/// POST /api/v1/config/rollback   back to the previous applied version
+/// GET  /api/v1/config/history    every version with author, time and outcome
+/// GET  /api/v1/upstreams         servers with health, ejection and weight
+/// GET  /metrics                  Prometheus text format
+/// ```
+public struct AdminAPI: Sendable {
+    public let balancer: LoadBalancer
+    public let history: ConfigHistory
+    public let registry: PrometheusCollectorRegistry
+    /// Called after a config was applied (e.g. to write it back to the config file).
+    public var onApplied: @Sendable (Config) async -> Void = { _ in }
+    private let applies: @Sendable (String) -> Metrics.Counter
+    private let versionGauge: Metrics.Gauge
+
+    public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry) {
+        self.balancer = balancer
+        self.history = history
+        self.registry = registry
+        self.applies = { result in Metrics.Counter(label: "ballast_config_applies_total", dimensions: [("result", result)]) }
+        self.versionGauge = Metrics.Gauge(label: "ballast_config_version")
+        versionGauge.record(balancer.version)
+    }
+
+    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+        router.get("/metrics") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        let api = router.group("api/v1")
+        api.get("config") { _, _ in
+            let runtime = balancer.runtime
+            var headers = HTTPFields()
+            headers[.contentType] = "application/yaml"
+            headers[HTTPField.Name("X-Ballast-Config-Version")!] = String(runtime.version)
+            return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: runtime.config.sourceText)))
+        }
+        api.post("config") { request, context in
+            let body = try await request.body.collect(upTo: 8 << 20)
+            let author = request.headers[HTTPField.Name("X-Ballast-Author")!] ?? "admin-api"
+            return await apply(text: String(buffer: body), author: author)
+        }
+        api.post("config/rollback") { _, _ in
+            let current = balancer.version
+            guard let previous = await history.previousApplied(before: current) else {
+                return jsonError(.conflict, "no_previous_version", "there is no earlier applied version to roll back to")
+            }
+            return await apply(text: previous.source, author: "rollback to v\(previous.version)")
+        }
+        api.get("config/history") { _, _ in
+            try jsonResponse(.ok, ["versions": await history.all()])
+        }
+        api.get("upstreams") { _, _ in
+            try jsonResponse(.ok, UpstreamsReport(runtime: balancer.runtime))
+        }
+    }
+
+    /// Validates and applies `text`; the config in force changes only when every step passed.
+    public func apply(text: String, author: String) async -> Response {
+        let loaded: ConfigLoader.Loaded
+        switch ConfigLoader.load(text: text, file: "<admin>") {
+        case .failure(let error):
+            applies("invalid").increment()
+            return (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
+                ?? Response(status: .unprocessableContent)
+        case .success(let value):
+            loaded = value
+        }
+        do {
+            let runtime = try await balancer.apply(loaded.config)
+            applies("applied").increment()
+            versionGauge.record(runtime.version)
+            await history.record(version: runtime.version, author: author, outcome: "applied", source: text)
+            await onApplied(loaded.config)
+            return try jsonResponse(.ok, AppliedBody(version: runtime.version, warnings: loaded.warnings))
+        } catch {
+            applies("failed").increment()
+            return jsonError(.unprocessableContent, "apply_failed", "\(error)")
+        }
+    }
+}
+
+struct FindingsBody: Codable {
+    var error: String
+    var findings: [Finding]
+}
+
+struct AppliedBody: Codable {
+    var version: Int
+    var warnings: [Finding]
+}
+
+/// What `GET /api/v1/upstreams` answers.
+public struct UpstreamsReport: Codable, Sendable {
+    public struct ServerReport: Codable, Sendable {
+        public var address: String
+        public var weight: Int
+        public var healthy: Bool
+        public var ejected: Bool
+    }
+
+    public struct UpstreamReport: Codable, Sendable {
+        public var name: String
+        public var balance: String
+        public var servers: [ServerReport]
+    }
+
+    public var version: Int
+    public var upstreams: [UpstreamReport]
+
+    public init(runtime: ProxyRuntime) {
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        version = runtime.version
+        upstreams = runtime.upstreams.values.sorted { $0.name < $1.name }.map { upstream in
+            UpstreamReport(name: upstream.name, balance: upstream.config.balance.rawValue, servers: upstream.servers.map {
+                ServerReport(address: $0.key, weight: $0.weight, healthy: $0.state.isHealthy, ejected: $0.state.isEjected(now: now))
+            })
+        }
+    }
+}
+
+func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.dateEncodingStrategy = .iso8601
+    let data = try encoder.encode(value)
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
+}
+
+func jsonError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
+    let body = (try? JSONEncoder().encode(["error": code, "message": message])) ?? Data()
+    return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
+}

@@ -1,0 +1,29 @@
+import Crypto
+import Hummingbird
+
+/// Requires `Authorization: Bearer TOKEN` on every admin request when a token is configured.
+///
+/// The admin API may only run without a token on loopback (see `AdminServer`); comparison is in
+/// constant time so the token cannot be guessed byte by byte.
+struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String?
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let token else { return try await next(request, context) }
+        let presented = request.headers[.authorization].flatMap { value -> String? in
+            value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+        }
+        guard let presented, constantTimeEquals(Array(presented.utf8), Array(token.utf8)) else {
+            return jsonError(.unauthorized, "unauthorized", "a valid admin token is required (Authorization: Bearer TOKEN)")
+        }
+        return try await next(request, context)
+    }
+}
+
+func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+    // Compare digests so the lengths leak nothing either.
+    let da = Array(SHA256.hash(data: a)), db = Array(SHA256.hash(data: b))
+    var difference: UInt8 = 0
+    for i in 0..<da.count { difference |= da[i] ^ db[i] }
+    return difference == 0
+}

@@ -1,0 +1,130 @@
+/// Follows the framing of a chunked body as its bytes pass through, without changing them.
+///
+/// The proxy forwards chunked bodies verbatim; this state machine only finds where the body
+/// ends and refuses malformed framing (bad sizes, missing CRLFs, bare LF), which is what
+/// keeps a kept-alive server connection in step with the client.
+struct ChunkedFraming: Sendable {
+    enum State: Sendable, Equatable {
+        case size(digits: Int, value: Int)
+        case extensionBytes(value: Int)
+        case sizeLF(value: Int)
+        case data(remaining: Int)
+        case dataCR
+        case dataLF
+        /// After the last chunk: trailer lines until an empty line.
+        case trailerLineStart
+        case trailerLine
+        case trailerLF(emptyLine: Bool)
+        case done
+    }
+
+    enum Failure: Error, Sendable, Equatable {
+        case invalidSize
+        case invalidExtension
+        case missingCRLF
+        case tooLarge
+        case invalidTrailer
+    }
+
+    private(set) var state: State = .size(digits: 0, value: 0)
+    /// Sum of chunk sizes so far, checked against `limit`.
+    private(set) var bodyBytes = 0
+    let limit: Int
+
+    init(limit: Int = .max) { self.limit = limit }
+
+    var isDone: Bool { state == .done }
+
+    private static let maxSizeDigits = 15
+
+    /// Consumes bytes from the front of `bytes`; returns how many belong to this body. When the
+    /// body ends inside `bytes`, the rest belongs to the next message.
+    mutating func consume(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> Int {
+        var i = 0
+        let count = bytes.count
+        while i < count {
+            let b = bytes[i]
+            switch state {
+            case .size(let digits, let value):
+                if let hex = Self.hexValue(b) {
+                    guard digits < Self.maxSizeDigits else { throw .invalidSize }
+                    state = .size(digits: digits + 1, value: value << 4 | hex)
+                } else {
+                    guard digits > 0 else { throw .invalidSize }
+                    switch b {
+                    case HeadScanner.cr: state = .sizeLF(value: value)
+                    case UInt8(ascii: ";"), HeadScanner.sp, HeadScanner.htab: state = .extensionBytes(value: value)
+                    default: throw .invalidSize
+                    }
+                }
+                i += 1
+            case .extensionBytes(let value):
+                if b == HeadScanner.cr {
+                    state = .sizeLF(value: value)
+                } else if b == HeadScanner.lf || !HeadScanner.valueByte[Int(b)] {
+                    throw .invalidExtension
+                }
+                i += 1
+            case .sizeLF(let value):
+                guard b == HeadScanner.lf else { throw .missingCRLF }
+                i += 1
+                if value == 0 {
+                    state = .trailerLineStart
+                } else {
+                    let (sum, overflow) = bodyBytes.addingReportingOverflow(value)
+                    guard !overflow, sum <= limit else { throw .tooLarge }
+                    bodyBytes = sum
+                    state = .data(remaining: value)
+                }
+            case .data(let remaining):
+                let take = min(remaining, count - i)
+                i += take
+                state = remaining == take ? .dataCR : .data(remaining: remaining - take)
+            case .dataCR:
+                guard b == HeadScanner.cr else { throw .missingCRLF }
+                state = .dataLF
+                i += 1
+            case .dataLF:
+                guard b == HeadScanner.lf else { throw .missingCRLF }
+                state = .size(digits: 0, value: 0)
+                i += 1
+            case .trailerLineStart:
+                if b == HeadScanner.cr {
+                    state = .trailerLF(emptyLine: true)
+                } else {
+                    guard HeadScanner.tchar[Int(b)] else { throw .invalidTrailer }
+                    state = .trailerLine
+                }
+                i += 1
+            case .trailerLine:
+                if b == HeadScanner.cr {
+                    state = .trailerLF(emptyLine: false)
+                } else if b == HeadScanner.lf || !HeadScanner.valueByte[Int(b)] && b != HeadScanner.colon {
+                    throw .invalidTrailer
+                }
+                i += 1
+            case .trailerLF(let emptyLine):
+                guard b == HeadScanner.lf else { throw .missingCRLF }
+                i += 1
+                if emptyLine {
+                    state = .done
+                    return i
+                }
+                state = .trailerLineStart
+            case .done:
+                return i
+            }
+        }
+        return i
+    }
+
+    @inline(__always)
+    private static func hexValue(_ b: UInt8) -> Int? {
+        switch b {
+        case 48...57: Int(b - 48)
+        case 65...70: Int(b - 55)
+        case 97...102: Int(b - 87)
+        default: nil
+        }
+    }
+}

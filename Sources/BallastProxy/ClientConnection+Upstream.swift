@@ -1,0 +1,305 @@
+import BallastConfig
+import NIOCore
+import NIOPosix
+
+extension ClientConnection {
+    // MARK: Starting an exchange
+
+    func startExchange(_ head: RequestHead) {
+        let now = loop.now()
+        let method = head.method
+        guard let route = listener.route(method: method, path: head.path, host: head.host) else {
+            spareFields = head.fields
+            respondLocally(status: 404, error: "no_route", message: "no route matches \(method) \(head.path)",
+                           close: head.hasBody || head.wantsClose)
+            return
+        }
+        let exchange = Exchange(head: head, route: route, start: now)
+        exchange.closeAfter = head.wantsClose || draining
+        switch head.framing {
+        case .contentLength(let n) where n > 0: exchange.bodyRemaining = n
+        case .chunked: exchange.chunked = ChunkedFraming(limit: listener.config.limits.maxBodyBytes)
+        default: exchange.requestComplete = true
+        }
+        self.exchange = exchange
+        loop.activeRequests += 1
+        if let limiter = route.rateLimiter, let wait = limiter.take(client: peerIP, now: now) {
+            respondLocally(status: 429, error: "rate_limited", message: "too many requests from this client",
+                           close: head.hasBody, retryAfter: max(1, Int(wait.rounded(.up))))
+            return
+        }
+        if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
+            exchange.hashKey = hashKey(key, head)
+        }
+        if head.expectsContinue, head.version == .http11 {
+            // The server answers 100 Continue itself once it is reached; nothing to do here.
+        }
+        selectServer(exchange, now: now)
+        // Body bytes that arrived with the head go on now (or wait for the connection).
+        if !exchange.requestComplete { processInput() }
+    }
+
+    private func hashKey(_ key: HashKey, _ head: RequestHead) -> UInt64? {
+        switch key {
+        case .clientIP:
+            return fnv1a(peerIP.utf8)
+        case .header(let name):
+            return head.value(named: name).map { fnv1a($0.utf8) }
+        case .cookie(let name):
+            guard let cookies = head.firstValue(.cookie) else { return nil }
+            for pair in cookies.split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " }
+                if trimmed.hasPrefix(name + "=") { return fnv1a(trimmed.dropFirst(name.count + 1).utf8) }
+            }
+            return nil
+        }
+    }
+
+    func balancer(for exchange: Exchange) -> Balancer {
+        exchange.route.upstream.balancers[loop.index].value
+    }
+
+    /// Picks a server and a connection to it: a kept-alive one from this loop's pool, or a new one.
+    func selectServer(_ exchange: Exchange, now: Int64) {
+        let balancer = balancer(for: exchange)
+        guard let server = balancer.pick(hashKey: exchange.hashKey, excluded: exchange.tried, now: now) else {
+            respondLocally(status: 503, error: "no_server", message: "upstream '\(exchange.route.upstream.name)' has no available server",
+                           close: !exchange.requestComplete)
+            return
+        }
+        if server.index < 64 { exchange.tried |= 1 << UInt64(server.index) }
+        exchange.server = server
+        balancer.requestStarted(server.index)
+        if let connection = loop.pool.take(server) {
+            attach(connection, to: exchange)
+            return
+        }
+        loop.pool.connect(to: server, timeout: exchange.route.connectTimeout).assumeIsolated().whenComplete { result in
+            guard self.exchange === exchange, exchange.server?.index == server.index, exchange.upstream == nil, !self.closing else {
+                if case .success(let connection) = result { connection.close() }
+                return
+            }
+            switch result {
+            case .success(let connection):
+                self.attach(connection, to: exchange)
+                self.channelReadCompleteFlush()
+            case .failure(let error):
+                let timedOut: Bool
+                if case .connectTimeout = error as? ChannelError { timedOut = true } else { timedOut = false }
+                self.connectFailed(exchange, server: server, timedOut: timedOut)
+            }
+        }
+    }
+
+    private func channelReadCompleteFlush() {
+        exchange?.upstream?.flush()
+        resumeReadingIfWanted()
+    }
+
+    private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
+        exchange.upstream = connection
+        connection.begin(owner: self, isHead: exchange.head.method == "HEAD")
+        connection.write(renderRequestHead(exchange, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
+        if !exchange.pendingBody.isEmpty {
+            exchange.bodySent = true
+            for piece in exchange.pendingBody { connection.write(piece) }
+            exchange.pendingBody = []
+            exchange.pendingBodyBytes = 0
+        }
+        connection.flush()
+        if let context, !context.channel.isWritable { connection.readsPaused = true }
+        setDeadline(.response, after: Int64(exchange.route.responseTimeout.nanoseconds))
+    }
+
+    // MARK: Failures and retries
+
+    private func connectFailed(_ exchange: Exchange, server: ServerTarget, timedOut: Bool) {
+        let now = loop.now()
+        balancer(for: exchange).requestFinished(server.index)
+        exchange.route.upstream.recordFailure(server, now: now)
+        exchange.server = nil
+        // Nothing reached the server, so any request may be retried, bodies included.
+        if canRetry(exchange) {
+            retry(exchange, now: now)
+        } else {
+            respondLocally(status: timedOut ? 504 : 502, error: "upstream_unreachable",
+                           message: "no server of upstream '\(exchange.route.upstream.name)' could be reached",
+                           close: !exchange.requestComplete)
+        }
+    }
+
+    private func canRetry(_ exchange: Exchange) -> Bool {
+        exchange.retries < exchange.route.config.retries.attempts
+            && (exchange.isRetry || loop.retryAllowed(budgetPercent: exchange.route.config.retries.budgetPercent))
+    }
+
+    private func retry(_ exchange: Exchange, now: Int64) {
+        exchange.retries += 1
+        if !exchange.isRetry {
+            exchange.isRetry = true
+            loop.activeRetries += 1
+        }
+        selectServer(exchange, now: now)
+    }
+
+    /// Detaches the server side of `exchange` without a response (retry or failure).
+    private func release(_ exchange: Exchange, close: Bool) {
+        if let server = exchange.server { balancer(for: exchange).requestFinished(server.index) }
+        if close { exchange.upstream?.close() }
+        exchange.upstream = nil
+        exchange.server = nil
+    }
+
+    func upstreamFailed(_ failure: UpstreamFailure, from connection: UpstreamConnection) {
+        guard let exchange, exchange.upstream === connection, let server = exchange.server else { return }
+        let now = loop.now()
+        exchange.route.upstream.recordFailure(server, now: now)
+        let reused = connection.exchanges > 1
+        release(exchange, close: false)
+        if exchange.responseStarted {
+            // Part of the response is out: the client must see the failure as a cut connection.
+            finishExchange(exchange, code: exchange.status)
+            closeNow()
+            return
+        }
+        if failure == .closedBeforeResponse, !exchange.bodySent, exchange.head.isIdempotent {
+            // A kept-alive connection the server had already closed: one free retry.
+            if reused, !exchange.staleRetryUsed {
+                exchange.staleRetryUsed = true
+                selectServer(exchange, now: now)
+                return
+            }
+            if canRetry(exchange) {
+                retry(exchange, now: now)
+                return
+            }
+        }
+        respondLocally(status: 502, error: "bad_gateway", message: "the server failed to answer", close: !exchange.requestComplete)
+    }
+
+    func responseTimedOut() {
+        guard let exchange, let server = exchange.server else { return }
+        exchange.route.upstream.recordFailure(server, now: loop.now())
+        release(exchange, close: true)
+        if exchange.responseStarted {
+            finishExchange(exchange, code: exchange.status)
+            closeNow()
+        } else {
+            respondLocally(status: 504, error: "upstream_timeout", message: "the server did not answer in time",
+                           close: !exchange.requestComplete)
+        }
+    }
+
+    // MARK: Response from the server
+
+    func upstreamInterimResponse(_ bytes: ByteBuffer) {
+        guard let exchange, exchange.head.version == .http11, let context else { return }
+        context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
+    }
+
+    /// The server's final response head; returns false when the exchange will not read its body.
+    func upstreamResponseHead(_ head: ResponseHead, from connection: UpstreamConnection) -> Bool {
+        guard let exchange, exchange.upstream === connection, let server = exchange.server, let context else {
+            connection.close()
+            return false
+        }
+        let now = loop.now()
+        setDeadline(.none)
+        let upstream = exchange.route.upstream
+        if head.status >= 500 {
+            upstream.recordFailure(server, now: now)
+            if exchange.route.retryStatuses.contains(head.status), exchange.head.isIdempotent, !exchange.bodySent,
+               exchange.requestComplete, canRetry(exchange) {
+                release(exchange, close: true)
+                retry(exchange, now: now)
+                return false
+            }
+        } else {
+            upstream.recordSuccess(server, now: now)
+        }
+        exchange.status = head.status
+        exchange.responseStarted = true
+        if head.framing == .untilClose || head.serverCloses && head.framing == .untilClose { exchange.closeAfter = true }
+        if !exchange.requestComplete { exchange.closeAfter = true }
+        context.write(wrapOutboundOut(renderResponseHead(head, close: exchange.closeAfter, allocator: context.channel.allocator)),
+                      promise: nil)
+        needsFlush = true
+        return true
+    }
+
+    func upstreamBody(_ slice: ByteBuffer) {
+        guard let context, slice.readableBytes > 0 else { return }
+        context.write(wrapOutboundOut(slice), promise: nil)
+        needsFlush = true
+    }
+
+    func flushToClient() {
+        if needsFlush, let context {
+            needsFlush = false
+            context.flush()
+        }
+    }
+
+    func upstreamResponseEnd(from connection: UpstreamConnection) {
+        guard let exchange, exchange.upstream === connection else { return }
+        exchange.responseComplete = true
+        // The server connection forgets its owner now, so its read-complete cannot flush for us.
+        flushToClient()
+        if exchange.requestComplete {
+            completeExchange(exchange)
+        } else {
+            // The server answered before the whole body arrived: that connection and this
+            // client stream are both out of step, so neither is reused.
+            connection.poison()
+            exchange.closeAfter = true
+            completeExchange(exchange)
+        }
+    }
+
+    /// Both directions are done: return the server connection and go on with the next request.
+    func completeExchange(_ exchange: Exchange) {
+        if let connection = exchange.upstream {
+            exchange.upstream = nil
+            let keepalive = exchange.route.upstream.config.keepalive
+            loop.pool.giveBack(connection, maxIdle: keepalive.maxIdlePerServer,
+                               idleTimeoutNanos: keepalive.idleTimeout.milliseconds * 1_000_000, now: loop.now())
+        }
+        if let server = exchange.server {
+            balancer(for: exchange).requestFinished(server.index)
+            exchange.server = nil
+        }
+        finishExchange(exchange, code: exchange.status)
+        if exchange.closeAfter {
+            flushToClient()
+            closeNow()
+            return
+        }
+        setDeadline(.idle)
+        processInput()
+        resumeReadingIfWanted()
+    }
+
+    /// Accounting common to every way an exchange ends.
+    func finishExchange(_ exchange: Exchange, code: Int) {
+        guard self.exchange === exchange else { return }
+        self.exchange = nil
+        if let server = exchange.server {
+            balancer(for: exchange).requestFinished(server.index)
+            exchange.server = nil
+        }
+        loop.activeRequests -= 1
+        if exchange.isRetry { loop.activeRetries -= 1 }
+        let elapsed = loop.now() - exchange.start
+        loop.requestCounter(listener: listenerName, route: exchange.route, code: code).increment()
+        exchange.route.durationTimer.recordNanoseconds(elapsed)
+        if listener.config.accessLog {
+            logger.info("request", metadata: [
+                "client": .string(peerIP), "method": .string(exchange.head.method), "path": .string(exchange.head.path),
+                "route": .string(exchange.route.config.name), "upstream": .string(exchange.route.upstream.name),
+                "status": .stringConvertible(code), "duration_ms": .stringConvertible(Double(elapsed) / 1e6),
+                "retries": .stringConvertible(exchange.retries),
+            ])
+        }
+        spareFields = exchange.head.fields
+    }
+}

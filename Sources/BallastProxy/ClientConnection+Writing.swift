@@ -1,0 +1,176 @@
+import NIOCore
+
+extension ClientConnection {
+    private static let crlf: StaticString = "\r\n"
+
+    /// The request head as the server gets it: unchanged lines copied in contiguous runs,
+    /// hop-by-hop and untrusted forwarding headers dropped, ours appended.
+    func renderRequestHead(_ exchange: Exchange, allocator: ByteBufferAllocator) -> ByteBuffer {
+        let head = exchange.head
+        var out = allocator.buffer(capacity: head.bytes.readableBytes + 160)
+        var forwardedFor: String?
+        var forwardedProto: String?
+        var requestID: String?
+        head.bytes.withUnsafeReadableBytes { raw in
+            var runStart = 0
+            var runEnd = head.requestLineEnd
+            for field in head.fields {
+                var drop = field.kind.isHopByHop || field.droppedByConnection
+                switch field.kind {
+                case .xForwardedFor:
+                    if peerTrusted {
+                        let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.valueStart..<field.valueEnd]), as: UTF8.self)
+                        forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
+                    }
+                    drop = true
+                case .xForwardedProto, .xRequestID, .xForwardedHost:
+                    if peerTrusted {
+                        let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.valueStart..<field.valueEnd]), as: UTF8.self)
+                        if field.kind == .xForwardedProto { forwardedProto = value }
+                        if field.kind == .xRequestID { requestID = value }
+                        drop = field.kind != .xForwardedHost
+                    } else {
+                        drop = true
+                    }
+                default:
+                    break
+                }
+                if drop {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
+                    runStart = field.lineEnd
+                }
+                runEnd = field.lineEnd
+            }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
+        }
+        out.writeStaticString("X-Forwarded-For: ")
+        if let forwardedFor {
+            out.writeString(forwardedFor)
+            out.writeStaticString(", ")
+        }
+        out.writeString(peerIP)
+        out.writeStaticString("\r\nX-Forwarded-Proto: ")
+        out.writeString(forwardedProto ?? "http")
+        out.writeStaticString("\r\nX-Request-Id: ")
+        if let requestID {
+            out.writeString(requestID)
+        } else {
+            writeRandomID(into: &out)
+        }
+        out.writeStaticString(Self.crlf)
+        if head.version == .http10 {
+            // HTTP/1.0 clients get a connection of their own upstream, closed after the response.
+            out.writeStaticString("Connection: close\r\n")
+            exchange.upstream?.poison()
+        }
+        out.writeStaticString(Self.crlf)
+        return out
+    }
+
+    private func writeRandomID(into out: inout ByteBuffer) {
+        let digits: StaticString = "0123456789abcdef"
+        let a = loop.rng.next(), b = loop.rng.next()
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { target in
+            let d = digits.utf8Start
+            for i in 0..<16 {
+                target[i] = d[Int((a >> UInt64(60 - 4 * i)) & 0xF)]
+                target[16 + i] = d[Int((b >> UInt64(60 - 4 * i)) & 0xF)]
+            }
+            return 32
+        }
+    }
+
+    /// The response head as the client gets it; the server's bytes as received when nothing
+    /// hop-by-hop needs to change.
+    func renderResponseHead(_ head: ResponseHead, close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+        if !head.needsRewrite, !close { return head.bytes }
+        var out = allocator.buffer(capacity: head.bytes.readableBytes + 24)
+        head.bytes.withUnsafeReadableBytes { raw in
+            var runStart = 0
+            var runEnd = head.statusLineEnd
+            for field in head.fields {
+                let drop = field.kind.isHopByHop || (field.kind == .contentLength && head.framing == .chunked)
+                if drop {
+                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
+                    runStart = field.lineEnd
+                }
+                runEnd = field.lineEnd
+            }
+            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
+        }
+        if close { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString(Self.crlf)
+        return out
+    }
+
+    /// Answers the client from the proxy itself (errors, limits), ending any exchange in flight.
+    func respondLocally(status: Int, error: String, message: String, close: Bool, retryAfter: Int? = nil) {
+        guard let context, !closing else { return }
+        var shouldClose = close || draining
+        if let exchange {
+            if exchange.responseStarted {
+                // Too late for a clean answer.
+                finishExchange(exchange, code: exchange.status)
+                closeNow()
+                return
+            }
+            if let server = exchange.server { balancer(for: exchange).requestFinished(server.index) }
+            exchange.server = nil
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            shouldClose = shouldClose || exchange.closeAfter || !exchange.requestComplete
+            finishExchange(exchange, code: status)
+        } else {
+            loop.requestCounter(listener: listenerName, route: nil, code: status).increment()
+        }
+        let body = #"{"error":"\#(error)","message":"\#(jsonEscaped(message))"}"#
+        var out = context.channel.allocator.buffer(capacity: 160 + body.utf8.count)
+        out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
+        if let retryAfter { out.writeString("Retry-After: \(retryAfter)\r\n") }
+        if shouldClose { out.writeStaticString("Connection: close\r\n") }
+        out.writeStaticString(Self.crlf)
+        out.writeString(body)
+        context.writeAndFlush(wrapOutboundOut(out), promise: nil)
+        if shouldClose {
+            closeNow()
+        } else {
+            setDeadline(.idle)
+            if !inputProcessingActive { processInput() }
+            resumeReadingIfWanted()
+        }
+    }
+}
+
+func jsonEscaped(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        case "\t": out += "\\t"
+        default:
+            if scalar.value < 0x20 { out += String(format: "\\u%04x", scalar.value) } else { out.unicodeScalars.append(scalar) }
+        }
+    }
+    return out
+}
+
+func reasonPhrase(_ status: Int) -> String {
+    switch status {
+    case 400: "Bad Request"
+    case 404: "Not Found"
+    case 408: "Request Timeout"
+    case 413: "Content Too Large"
+    case 429: "Too Many Requests"
+    case 431: "Request Header Fields Too Large"
+    case 499: "Client Closed Request"
+    case 501: "Not Implemented"
+    case 502: "Bad Gateway"
+    case 503: "Service Unavailable"
+    case 504: "Gateway Timeout"
+    case 505: "HTTP Version Not Supported"
+    default: "Error"
+    }
+}

@@ -1,0 +1,316 @@
+import BallastConfig
+import Logging
+import NIOCore
+
+/// One request in flight on a client connection, from its head to the end of its response.
+final class Exchange {
+    var head: RequestHead
+    let route: RouteRuntime
+    let start: Int64
+    var hashKey: UInt64?
+    // Request body.
+    var bodyRemaining = 0
+    var chunked: ChunkedFraming?
+    var requestComplete = false
+    /// Body bytes that arrived before a server connection was ready.
+    var pendingBody: [ByteBuffer] = []
+    var pendingBodyBytes = 0
+    var bodySent = false
+    // Server side.
+    var upstream: UpstreamConnection?
+    var server: ServerTarget?
+    var retries = 0
+    var tried: UInt64 = 0
+    var isRetry = false
+    var staleRetryUsed = false
+    // Response.
+    var responseStarted = false
+    var responseComplete = false
+    var status = 0
+    var closeAfter = false
+
+    init(head: RequestHead, route: RouteRuntime, start: Int64) {
+        self.head = head
+        self.route = route
+        self.start = start
+    }
+}
+
+/// The client side of a proxied connection: parses requests, routes them, streams bodies to
+/// the server connection and its responses back, all on this channel's event loop.
+///
+/// Reads are gated (`read(context:)`) for back-pressure: the client is not read while the
+/// server connection cannot take more, nor while a finished request waits for its response
+/// (pipelined requests stay queued in `input`).
+final class ClientConnection: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    enum DeadlineKind { case none, idle, header, response }
+
+    let loop: LoopContext
+    let listenerName: String
+    let logger: Logger
+    private(set) var context: ChannelHandlerContext?
+    var listener: ListenerRuntime
+    private var runtimeSeen: ProxyRuntime
+    var parser: RequestHeadParser
+    var spareFields: [HeaderField] = []
+    var input: ByteBuffer?
+    var exchange: Exchange?
+    var peerIP = ""
+    var peerTrusted = false
+    private var pendingRead = false
+    var closing = false
+    /// Set on SIGTERM: finish the current exchange, then close.
+    var draining = false
+    var needsFlush = false
+    /// The client half-closed: answer what it sent, then close.
+    var inputClosed = false
+    /// True while `processInput` runs, so answers given inside it do not re-enter it.
+    var inputProcessingActive = false
+    private(set) var deadline: Int64 = .max
+    private(set) var deadlineKind: DeadlineKind = .none
+
+    init(loop: LoopContext, listener: ListenerRuntime, logger: Logger) {
+        self.loop = loop
+        self.listener = listener
+        self.listenerName = listener.config.name
+        self.runtimeSeen = loop.runtime
+        self.logger = logger
+        self.parser = RequestHeadParser(maxHeadBytes: listener.config.limits.maxHeaderBytes,
+                                        maxBodyBytes: listener.config.limits.maxBodyBytes)
+    }
+
+    // MARK: Lifecycle
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        if let remote = context.channel.remoteAddress {
+            peerIP = remote.ipAddress ?? ""
+        }
+        peerTrusted = !listener.trusted.isEmpty && listener.trusted.contains(peerIP)
+        loop.clients[ObjectIdentifier(self)] = self
+        setDeadline(.idle)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closing = true
+        loop.clients[ObjectIdentifier(self)] = nil
+        if let exchange {
+            // The client left mid-exchange: the server connection is in an unknown state.
+            exchange.upstream?.close()
+            exchange.upstream = nil
+            if !exchange.responseComplete { finishExchange(exchange, code: 499) }
+        }
+        self.context = nil
+        context.fireChannelInactive()
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if case ChannelEvent.inputClosed = event {
+            inputClosed = true
+            if let exchange, !exchange.requestComplete {
+                // The body can never be completed: nothing sensible can reach the server.
+                abortRequest(exchange, status: 400, error: "bad_request", message: "the request body ended early")
+            } else if exchange == nil {
+                processInput()
+            }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        logger.debug("client connection error", metadata: ["error": "\(error)"])
+        closeNow()
+    }
+
+    func closeNow() {
+        guard !closing else { return }
+        closing = true
+        context?.close(promise: nil)
+    }
+
+    /// Refreshes the listener after a reload; requests in flight keep their own route.
+    private func refreshListener() {
+        let runtime = loop.runtime
+        guard runtime !== runtimeSeen else { return }
+        runtimeSeen = runtime
+        if let updated = runtime.listeners[listenerName] {
+            listener = updated
+            parser.maxHeadBytes = updated.config.limits.maxHeaderBytes
+            parser.maxBodyBytes = updated.config.limits.maxBodyBytes
+            peerTrusted = !updated.trusted.isEmpty && updated.trusted.contains(peerIP)
+        }
+    }
+
+    // MARK: Deadlines
+
+    func setDeadline(_ kind: DeadlineKind, after nanos: Int64? = nil) {
+        deadlineKind = kind
+        switch kind {
+        case .none: deadline = .max
+        case .idle: deadline = loop.now() + listener.config.timeouts.idle.milliseconds * 1_000_000
+        case .header: deadline = loop.now() + listener.config.timeouts.clientHeader.milliseconds * 1_000_000
+        case .response: deadline = loop.now() + (nanos ?? 0)
+        }
+    }
+
+    func checkDeadline(now: Int64) {
+        guard now >= deadline, !closing else { return }
+        switch deadlineKind {
+        case .none: break
+        case .idle: closeNow()
+        case .header: respondLocally(status: 408, error: "request_timeout", message: "the request head did not arrive in time", close: true)
+        case .response: responseTimedOut()
+        }
+    }
+
+    // MARK: Reading
+
+    func read(context: ChannelHandlerContext) {
+        if wantsInput { context.read() } else { pendingRead = true }
+    }
+
+    /// Whether more client bytes can be taken now (back-pressure and pipelining).
+    private var wantsInput: Bool {
+        guard !closing, !inputClosed else { return false }
+        guard let exchange else { return true }
+        if exchange.requestComplete { return false }
+        if let upstream = exchange.upstream { return upstream.isWritable }
+        return exchange.pendingBodyBytes < 65_536
+    }
+
+    func resumeReadingIfWanted() {
+        if pendingRead, wantsInput, let context {
+            pendingRead = false
+            context.read()
+        }
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        guard !closing else { return }
+        if input == nil || input!.readableBytes == 0 {
+            input = buffer
+        } else {
+            input!.writeBuffer(&buffer)
+        }
+        processInput()
+    }
+
+    func channelReadComplete(context: ChannelHandlerContext) {
+        exchange?.upstream?.flush()
+        if needsFlush {
+            needsFlush = false
+            context.flush()
+        }
+    }
+
+    /// Parses and forwards what `input` holds, as far as the current state allows.
+    func processInput() {
+        inputProcessingActive = true
+        defer { inputProcessingActive = false }
+        while !closing {
+            if let exchange {
+                if !exchange.requestComplete { consumeBody(exchange) }
+                return
+            }
+            guard input != nil, input!.readableBytes > 0 else {
+                input = nil
+                if inputClosed {
+                    flushToClient()
+                    closeNow()
+                } else if deadlineKind != .idle {
+                    setDeadline(.idle)
+                }
+                return
+            }
+            if deadlineKind != .header { setDeadline(.header) }
+            let head: RequestHead?
+            do {
+                head = try parser.parse(&input!, reusing: &spareFields)
+            } catch {
+                respondLocally(status: error.status, error: error.status == 400 ? "bad_request" : "request_refused",
+                               message: error.reason, close: true)
+                return
+            }
+            guard let head else {
+                if inputClosed { closeNow() }  // a partial head that can never complete
+                return
+            }
+            setDeadline(.none)
+            refreshListener()
+            startExchange(head)
+        }
+    }
+
+    private func consumeBody(_ exchange: Exchange) {
+        guard input != nil, input!.readableBytes > 0 else { return }
+        if var framing = exchange.chunked {
+            let consumed: Int
+            do {
+                consumed = try input!.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try framing.consume(raw) }
+            } catch {
+                exchange.chunked = framing
+                if error == .tooLarge {
+                    abortRequest(exchange, status: 413, error: "body_too_large", message: "request body is too large")
+                } else {
+                    abortRequest(exchange, status: 400, error: "bad_request", message: "invalid chunked request body")
+                }
+                return
+            }
+            exchange.chunked = framing
+            sendBody(input!.readSlice(length: consumed)!, exchange)
+            if framing.isDone { requestFinished(exchange) }
+        } else {
+            let take = min(exchange.bodyRemaining, input!.readableBytes)
+            exchange.bodyRemaining -= take
+            sendBody(input!.readSlice(length: take)!, exchange)
+            if exchange.bodyRemaining == 0 { requestFinished(exchange) }
+        }
+        if input?.readableBytes == 0 { input = nil }
+    }
+
+    private func requestFinished(_ exchange: Exchange) {
+        exchange.requestComplete = true
+        if exchange.responseComplete { completeExchange(exchange) }
+    }
+
+    private func sendBody(_ slice: ByteBuffer, _ exchange: Exchange) {
+        guard slice.readableBytes > 0 else { return }
+        if let upstream = exchange.upstream {
+            exchange.bodySent = true
+            upstream.write(slice)
+        } else if !exchange.responseStarted {
+            exchange.pendingBody.append(slice)
+            exchange.pendingBodyBytes += slice.readableBytes
+        }
+    }
+
+    /// A request that cannot go on (bad body framing, too large): answer if nothing was sent yet,
+    /// and close either way, since the rest of the stream cannot be trusted.
+    func abortRequest(_ exchange: Exchange, status: Int, error: String, message: String) {
+        exchange.upstream?.close()
+        exchange.upstream = nil
+        if exchange.responseStarted {
+            finishExchange(exchange, code: exchange.status)
+            closeNow()
+        } else {
+            respondLocally(status: status, error: error, message: message, close: true)
+        }
+    }
+
+    // MARK: Writability
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        guard let upstream = exchange?.upstream else { return }
+        if context.channel.isWritable { upstream.resumeReads() } else { upstream.readsPaused = true }
+    }
+
+    func upstreamWritabilityChanged(writable: Bool) {
+        if writable { resumeReadingIfWanted() }
+    }
+}

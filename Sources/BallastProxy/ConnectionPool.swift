@@ -1,0 +1,73 @@
+import NIOCore
+import NIOPosix
+
+/// Kept-alive connections to servers, for one event loop only: taking and returning a
+/// connection is an array push or pop, with no lock and no thread hop.
+final class ConnectionPool {
+    let eventLoop: any EventLoop
+    private var idle: [ObjectIdentifier: [UpstreamConnection]] = [:]
+    private(set) var idleCount = 0
+
+    init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+    /// The most recently used idle connection to `server` (warmest first), if any.
+    func take(_ server: ServerTarget) -> UpstreamConnection? {
+        let key = ObjectIdentifier(server.state)
+        while let connection = idle[key]?.popLast() {
+            idleCount -= 1
+            if connection.isUsable { return connection }
+        }
+        return nil
+    }
+
+    func giveBack(_ connection: UpstreamConnection, maxIdle: Int, idleTimeoutNanos: Int64, now: Int64) {
+        let key = ObjectIdentifier(connection.server.state)
+        guard connection.isUsable, idle[key, default: []].count < maxIdle else {
+            connection.close()
+            return
+        }
+        connection.idleDeadline = now + idleTimeoutNanos
+        idle[key, default: []].append(connection)
+        idleCount += 1
+    }
+
+    func remove(_ connection: UpstreamConnection) {
+        let key = ObjectIdentifier(connection.server.state)
+        if let index = idle[key]?.firstIndex(where: { $0 === connection }) {
+            idle[key]!.remove(at: index)
+            idleCount -= 1
+        }
+    }
+
+    func closeIdle(now: Int64) {
+        for (key, connections) in idle {
+            let expired = connections.filter { $0.idleDeadline <= now || !$0.isUsable }
+            guard !expired.isEmpty else { continue }
+            idle[key] = connections.filter { $0.idleDeadline > now && $0.isUsable }
+            idleCount -= expired.count
+            for connection in expired { connection.close() }
+        }
+    }
+
+    func closeAll() {
+        for connections in idle.values { for connection in connections { connection.close() } }
+        idle.removeAll()
+        idleCount = 0
+    }
+
+    /// Opens a new connection to `server` on this loop.
+    func connect(to server: ServerTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelOption(.tcpOption(.tcp_nodelay), value: 1)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(UpstreamConnection(server: server))
+                }
+            }
+            .connect(to: server.socketAddress)
+            .flatMapThrowing { channel in
+                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+            }
+    }
+}

@@ -1,0 +1,193 @@
+import BallastConfig
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+
+/// Probes every server of every upstream that has a `health:` block, the way HAProxy's
+/// `option httpchk` does: a fresh connection, `GET path`, and the status line of the answer.
+/// Each server's `HealthStateMachine` survives reloads (keyed by its `ServerState`).
+final class HealthChecker: Sendable {
+    private struct Probe {
+        var machine: HealthStateMachine
+        var task: RepeatedTask?
+    }
+
+    private let eventLoop: any EventLoop
+    private let logger: Logger
+    private let probes = NIOLockedValueBox<[ObjectIdentifier: Probe]>([:])
+    private let gauges = NIOLockedValueBox<[String: Gauge]>([:])
+    private let events: @Sendable (ProxyEvent) -> Void
+
+    init(eventLoop: any EventLoop, logger: Logger, events: @escaping @Sendable (ProxyEvent) -> Void) {
+        self.eventLoop = eventLoop
+        self.logger = logger
+        self.events = events
+    }
+
+    /// Starts probing `runtime`'s servers; probes of servers no longer present stop.
+    func run(_ runtime: ProxyRuntime) {
+        probes.withLockedValue { probes in
+            var next: [ObjectIdentifier: Probe] = [:]
+            for upstream in runtime.upstreams.values {
+                for server in upstream.servers {
+                    let id = ObjectIdentifier(server.state)
+                    probes[id]?.task?.cancel()
+                    guard let health = upstream.config.health else {
+                        // No active check: the server counts as healthy (passive detection still ejects).
+                        server.state.healthy.store(true, ordering: .relaxed)
+                        continue
+                    }
+                    var machine = probes[id]?.machine
+                        ?? HealthStateMachine(healthyAfter: health.healthyAfter, unhealthyAfter: health.unhealthyAfter,
+                                              startHealthy: server.state.isHealthy)
+                    if machine.healthyAfter != health.healthyAfter || machine.unhealthyAfter != health.unhealthyAfter {
+                        machine = HealthStateMachine(healthyAfter: health.healthyAfter, unhealthyAfter: health.unhealthyAfter,
+                                                     startHealthy: machine.isHealthy)
+                    }
+                    let interval = TimeAmount.milliseconds(max(1, health.interval.milliseconds))
+                    let upstreamName = upstream.name
+                    let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: interval) { [self] _ in
+                        self.probe(server, upstream: upstreamName, health: health)
+                    }
+                    next[id] = Probe(machine: machine, task: task)
+                }
+            }
+            for (id, probe) in probes where next[id] == nil { probe.task?.cancel() }
+            probes = next
+        }
+    }
+
+    func stop() {
+        probes.withLockedValue { probes in
+            for probe in probes.values { probe.task?.cancel() }
+            probes.removeAll()
+        }
+    }
+
+    private func probe(_ server: ServerTarget, upstream: String, health: HealthCheck) -> EventLoopFuture<Void> {
+        Self.check(server.socketAddress, host: server.address.description, health: health, on: eventLoop)
+            .map { outcome in self.record(server, upstream: upstream, outcome: outcome) }
+    }
+
+    private func record(_ server: ServerTarget, upstream: String, outcome: ProbeOutcome) {
+        let id = ObjectIdentifier(server.state)
+        let flipped = probes.withLockedValue { probes -> Bool? in
+            guard probes[id] != nil else { return nil }
+            return probes[id]!.machine.record(success: outcome.passed)
+        }
+        if let healthy = flipped {
+            server.state.healthy.store(healthy, ordering: .relaxed)
+            logger.warning("server health changed", metadata: [
+                "upstream": .string(upstream), "server": .string(server.key),
+                "healthy": .stringConvertible(healthy), "reason": .string(outcome.description),
+            ])
+            events(.serverHealth(upstream: upstream, server: server.key, healthy: healthy, reason: outcome.description))
+        }
+        gauge(upstream: upstream, server: server.key).record(server.state.isHealthy ? 1 : 0)
+    }
+
+    private func gauge(upstream: String, server: String) -> Gauge {
+        gauges.withLockedValue { gauges in
+            let key = "\(upstream)\u{0}\(server)"
+            if let gauge = gauges[key] { return gauge }
+            let gauge = Gauge(label: "ballast_upstream_server_up", dimensions: [("upstream", upstream), ("server", server)])
+            gauges[key] = gauge
+            return gauge
+        }
+    }
+
+    /// Publishes up/down for every server (ejections included), for servers without probes too.
+    func refreshGauges(_ runtime: ProxyRuntime, now: Int64) {
+        for upstream in runtime.upstreams.values {
+            for server in upstream.servers {
+                gauge(upstream: upstream.name, server: server.key).record(server.state.isAvailable(now: now) ? 1 : 0)
+            }
+        }
+    }
+
+    // MARK: One probe
+
+    /// What one probe saw, in words an operator can act on.
+    public enum ProbeOutcome: Sendable, CustomStringConvertible {
+        case passed(status: Int)
+        case wrongStatus(Int, expected: Int)
+        case refused(String)
+        case timedOut
+        case malformed
+
+        public var passed: Bool { if case .passed = self { return true } else { return false } }
+
+        public var description: String {
+            switch self {
+            case .passed(let status): "answered \(status)"
+            case .wrongStatus(let status, let expected): "answered \(status), expected \(expected)"
+            case .refused(let why): "connection failed: \(why)"
+            case .timedOut: "timed out"
+            case .malformed: "did not answer HTTP"
+            }
+        }
+    }
+
+    /// Probes one server once; also used by `ballast check --preflight`.
+    static func check(_ address: SocketAddress, host: String, health: HealthCheck, on eventLoop: any EventLoop) -> EventLoopFuture<ProbeOutcome> {
+        let promise = eventLoop.makePromise(of: ProbeOutcome.self)
+        let timeout = TimeAmount.milliseconds(max(1, health.timeout.milliseconds))
+        let timer = eventLoop.scheduleTask(in: timeout) { promise.succeed(.timedOut) }
+        let request = "GET \(health.path) HTTP/1.1\r\nHost: \(host)\r\nUser-Agent: ballast-health/1\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        ClientBootstrap(group: eventLoop)
+            .connectTimeout(timeout)
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(ProbeHandler(promise: promise, expected: health.expectStatus))
+                }
+            }
+            .connect(to: address)
+            .whenComplete { result in
+                switch result {
+                case .success(let channel):
+                    channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
+                    promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
+                case .failure(let error):
+                    promise.succeed(.refused("\(error)"))
+                }
+            }
+        return promise.futureResult.always { _ in timer.cancel() }
+    }
+}
+
+/// Reads the status line of a health check answer.
+private final class ProbeHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    let promise: EventLoopPromise<HealthChecker.ProbeOutcome>
+    let expected: Int
+    var received = ByteBuffer()
+
+    init(promise: EventLoopPromise<HealthChecker.ProbeOutcome>, expected: Int) {
+        self.promise = promise
+        self.expected = expected
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var buffer = unwrapInboundIn(data)
+        received.writeBuffer(&buffer)
+        guard received.readableBytes >= 12 else { return }
+        let line = received.getString(at: received.readerIndex, length: 12) ?? ""
+        if line.hasPrefix("HTTP/1."), let status = Int(line.dropFirst(9).prefix(3)) {
+            promise.succeed(status == expected ? .passed(status: status) : .wrongStatus(status, expected: expected))
+        } else {
+            promise.succeed(.malformed)
+        }
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        promise.succeed(.refused("closed without an answer"))
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        promise.succeed(.refused("\(error)"))
+        context.close(promise: nil)
+    }
+}

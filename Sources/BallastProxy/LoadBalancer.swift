@@ -1,0 +1,235 @@
+import BallastConfig
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// The data plane: listeners on N event loops, routing and balancing every request to a
+/// server over per-loop kept-alive pools.
+///
+/// ```swift
+/// let lb = try LoadBalancer(config: config, threads: 2)
+/// try await lb.start()
+/// try await lb.apply(newConfig)     // validated, compiled, swapped atomically
+/// await lb.drain(timeout: .seconds(10))
+/// ```
+public actor LoadBalancer {
+    /// Why a config could not be started or applied; nothing changed.
+    public struct ApplyError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    private final class ListenerSlot: Sendable {
+        let name: String
+        let address: Address
+        let channel: any Channel
+        init(name: String, address: Address, channel: any Channel) {
+            self.name = name
+            self.address = address
+            self.channel = channel
+        }
+    }
+
+    public nonisolated let group: MultiThreadedEventLoopGroup
+    private nonisolated let loops: [ObjectIdentifier: LoopLocal<LoopContext>]
+    private nonisolated let loopList: [(any EventLoop, LoopLocal<LoopContext>)]
+    private nonisolated let current: NIOLockedValueBox<ProxyRuntime>
+    private nonisolated let compiler: RuntimeCompiler
+    private nonisolated let logger: Logger
+    private let health: HealthChecker
+    private var slots: [String: ListenerSlot] = [:]
+    private var sweeps: [RepeatedTask] = []
+    private var nextVersion: Int
+    private var ownsGroup: Bool
+
+    /// Compiles `config` (resolving every server) but binds nothing until `start()`.
+    public init(config: Config, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
+                events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
+        let eventLoops = Array(group.makeIterator())
+        let compiler = RuntimeCompiler(loopCount: eventLoops.count, events: events)
+        let runtime: ProxyRuntime
+        do {
+            runtime = try compiler.compile(config, version: 1)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw ApplyError(description: "\(error)")
+        }
+        var loops: [ObjectIdentifier: LoopLocal<LoopContext>] = [:]
+        var list: [(any EventLoop, LoopLocal<LoopContext>)] = []
+        for (index, loop) in eventLoops.enumerated() {
+            let context = LoopLocal(LoopContext(index: index, eventLoop: loop, runtime: runtime))
+            loops[ObjectIdentifier(loop)] = context
+            list.append((loop, context))
+        }
+        self.group = group
+        self.loops = loops
+        self.loopList = list
+        self.current = NIOLockedValueBox(runtime)
+        self.compiler = compiler
+        self.logger = logger
+        self.health = HealthChecker(eventLoop: eventLoops[0], logger: logger, events: events)
+        self.nextVersion = 2
+        self.ownsGroup = true
+    }
+
+    /// The runtime serving new requests now.
+    public nonisolated var runtime: ProxyRuntime { current.withLockedValue { $0 } }
+
+    /// The version number of the config serving new requests.
+    public nonisolated var version: Int { runtime.version }
+
+    /// The addresses actually bound, by listener name (useful with port 0 in tests).
+    public func boundAddresses() -> [String: SocketAddress] {
+        slots.compactMapValues { $0.channel.localAddress }
+    }
+
+    /// Binds every listener and starts health checks; on failure nothing stays bound.
+    public func start() async throws {
+        let runtime = self.runtime
+        slots = try await bind(runtime.config.listeners)
+        for (loop, context) in loopList {
+            sweeps.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
+                context.value.sweep()
+            })
+        }
+        let health = self.health
+        let current = self.current
+        sweeps.append(loopList[0].0.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
+            health.refreshGauges(current.withLockedValue { $0 }, now: Int64(NIODeadline.now().uptimeNanoseconds))
+        })
+        health.run(runtime)
+    }
+
+    /// Validates nothing (the caller has a loaded `Config`) but compiles, binds new listeners,
+    /// then swaps the runtime on every loop at once. Requests in flight finish on the old one.
+    @discardableResult
+    public func apply(_ config: Config) async throws -> ProxyRuntime {
+        let runtime: ProxyRuntime
+        do {
+            runtime = try compiler.compile(config, version: nextVersion)
+        } catch {
+            throw ApplyError(description: "\(error)")
+        }
+        let unchanged = slots.filter { name, slot in
+            config.listeners.contains { $0.name == name && $0.listen == slot.address }
+        }
+        let added = config.listeners.filter { unchanged[$0.name] == nil }
+        let newSlots = try await bind(added)
+        nextVersion += 1
+        current.withLockedValue { $0 = runtime }
+        var swaps: [EventLoopFuture<Void>] = []
+        for (loop, context) in loopList {
+            swaps.append(loop.submit { context.value.runtimeChanged(to: runtime) })
+        }
+        try await EventLoopFuture.andAllSucceed(swaps, on: group.any()).get()
+        for (name, slot) in slots where unchanged[name] == nil {
+            try? await slot.channel.close()
+        }
+        slots = unchanged.merging(newSlots) { a, _ in a }
+        health.run(runtime)
+        logger.info("config applied", metadata: ["version": .stringConvertible(runtime.version)])
+        return runtime
+    }
+
+    private func bind(_ listeners: [Listener]) async throws -> [String: ListenerSlot] {
+        var bound: [String: ListenerSlot] = [:]
+        do {
+            for listener in listeners {
+                let slot = try await bind(listener)
+                bound[listener.name] = slot
+            }
+        } catch {
+            for slot in bound.values { try? await slot.channel.close() }
+            throw error
+        }
+        return bound
+    }
+
+    private func bind(_ listener: Listener) async throws -> ListenerSlot {
+        let loops = self.loops
+        let logger = self.logger
+        let name = listener.name
+        let connections = ConnectionCounter()
+        do {
+            let channel = try await ServerBootstrap(group: group)
+                .serverChannelOption(.backlog, value: 1024)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
+                .childChannelOption(.maxMessagesPerRead, value: 16)
+                // A client that shuts its sending side still gets the answers to what it sent.
+                .childChannelOption(.allowRemoteHalfClosure, value: true)
+                .childChannelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        guard let context = loops[ObjectIdentifier(channel.eventLoop)]?.value,
+                              let runtimeListener = context.runtime.listeners[name] else {
+                            channel.close(promise: nil)
+                            return
+                        }
+                        let open = connections.increment()
+                        channel.closeFuture.whenComplete { _ in connections.decrement() }
+                        if open > runtimeListener.config.limits.maxConnections {
+                            let refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 69\r\nConnection: close\r\n\r\n{\"error\":\"overloaded\",\"message\":\"too many connections to this listener\"}"
+                            channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
+                            return
+                        }
+                        try channel.pipeline.syncOperations.addHandler(
+                            ClientConnection(loop: context, listener: runtimeListener, logger: logger))
+                    }
+                }
+                .bind(host: listener.listen.host, port: listener.listen.port)
+                .get()
+            return ListenerSlot(name: name, address: listener.listen, channel: channel)
+        } catch {
+            throw ApplyError(description: "listener '\(name)' cannot listen on \(listener.listen): \(error)")
+        }
+    }
+
+    /// Stops accepting, lets requests in flight finish (up to `timeout`), then closes the rest.
+    public func drain(timeout: Duration = .seconds(10)) async {
+        for slot in slots.values { try? await slot.channel.close() }
+        slots = [:]
+        health.stop()
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            var open = 0
+            for (loop, context) in loopList {
+                open += (try? await loop.submit { () -> Int in
+                    let clients = context.value.clients.values
+                    for client in clients {
+                        client.draining = true
+                        if client.exchange == nil { client.closeNow() }
+                    }
+                    return context.value.clients.count
+                }.get()) ?? 0
+            }
+            if open == 0 || ContinuousClock.now >= deadline { break }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        for (loop, context) in loopList {
+            try? await loop.submit {
+                for client in context.value.clients.values { client.closeNow() }
+                context.value.pool.closeAll()
+            }.get()
+        }
+    }
+
+    /// Drains, then stops the event loops.
+    public func shutdown(drainFor timeout: Duration = .seconds(10)) async {
+        await drain(timeout: timeout)
+        for task in sweeps { task.cancel() }
+        sweeps = []
+        if ownsGroup {
+            ownsGroup = false
+            try? await group.shutdownGracefully()
+        }
+    }
+}
+
+/// Open connections of one listener, counted across loops.
+final class ConnectionCounter: Sendable {
+    private let count = Synchronization.Atomic<Int>(0)
+    func increment() -> Int { count.wrappingAdd(1, ordering: .relaxed).newValue }
+    func decrement() { count.wrappingSubtract(1, ordering: .relaxed) }
+}

@@ -1,0 +1,68 @@
+import BallastConfig
+import Metrics
+import NIOCore
+
+/// Everything one event loop owns: the runtime it serves, its connection pool, its metric
+/// handles, its client connections (for the timeout sweep) and its retry budget.
+final class LoopContext {
+    let index: Int
+    let eventLoop: any EventLoop
+    var runtime: ProxyRuntime
+    let pool: ConnectionPool
+    var rng = Xoshiro()
+    private var counters: [CounterKey: Counter] = [:]
+    var clients: [ObjectIdentifier: ClientConnection] = [:]
+    /// Requests and retries in flight on this loop, for the retry budget.
+    var activeRequests = 0
+    var activeRetries = 0
+    /// Monotonic clock, read once per event where a request needs it.
+    let clockOrigin = NIODeadline.now()
+
+    init(index: Int, eventLoop: any EventLoop, runtime: ProxyRuntime) {
+        self.index = index
+        self.eventLoop = eventLoop
+        self.runtime = runtime
+        self.pool = ConnectionPool(eventLoop: eventLoop)
+    }
+
+    @inline(__always)
+    func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+
+    struct CounterKey: Hashable {
+        var route: ObjectIdentifier?
+        var listener: String
+        var code: Int
+    }
+
+    /// The `ballast_requests_total` handle for this route and status, created once per loop.
+    func requestCounter(listener: String, route: RouteRuntime?, code: Int) -> Counter {
+        let key = CounterKey(route: route.map(ObjectIdentifier.init), listener: listener, code: code)
+        if let counter = counters[key] { return counter }
+        let counter = Counter(label: "ballast_requests_total", dimensions: [
+            ("listener", listener), ("route", route?.config.name ?? ""),
+            ("upstream", route?.upstream.name ?? ""), ("code", String(code)),
+        ])
+        counters[key] = counter
+        return counter
+    }
+
+    func runtimeChanged(to runtime: ProxyRuntime) {
+        self.runtime = runtime
+        // Handles of routes that no longer exist would otherwise pile up across reloads.
+        counters.removeAll()
+    }
+
+    /// Whether a retry fits Envoy's budget: retries in flight ≤ budget% of requests in flight,
+    /// with a floor of 3 so a quiet service can still retry.
+    func retryAllowed(budgetPercent: Double) -> Bool {
+        let allowed = max(3, Int(Double(activeRequests) * budgetPercent / 100))
+        return activeRetries < allowed
+    }
+
+    /// Runs every 250 ms: enforces client timeouts and closes idle upstream connections.
+    func sweep() {
+        let now = now()
+        for client in clients.values { client.checkDeadline(now: now) }
+        pool.closeIdle(now: now)
+    }
+}

@@ -1,0 +1,213 @@
+import BallastConfig
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// Something the data plane noticed that the control plane records (timeline, alerts).
+public enum ProxyEvent: Sendable, Equatable {
+    case serverHealth(upstream: String, server: String, healthy: Bool, reason: String)
+    case serverEjected(upstream: String, server: String, seconds: Double)
+}
+
+/// A config compiled for the data plane: immutable but for the atomics of server state and
+/// the per-loop balancers. Requests keep the runtime they started on, so a reload never
+/// changes a request mid-flight.
+public final class ProxyRuntime: Sendable {
+    public let config: Config
+    public let version: Int
+    let listeners: [String: ListenerRuntime]
+    public let upstreams: [String: UpstreamRuntime]
+
+    init(config: Config, version: Int, listeners: [String: ListenerRuntime], upstreams: [String: UpstreamRuntime]) {
+        self.config = config
+        self.version = version
+        self.listeners = listeners
+        self.upstreams = upstreams
+    }
+}
+
+/// Routes of one listener, in evaluation order (first match wins).
+final class ListenerRuntime: Sendable {
+    let config: Listener
+    let routes: [RouteRuntime]
+    let trusted: TrustedPeers
+
+    init(config: Listener, routes: [RouteRuntime]) {
+        self.config = config
+        self.routes = routes
+        self.trusted = TrustedPeers(config.trustedProxies)
+    }
+
+    func route(method: String, path: String, host: String) -> RouteRuntime? {
+        routes.first { $0.matches(method: method, path: path, host: host) }
+    }
+}
+
+final class RouteRuntime: Sendable {
+    let config: Route
+    let listenerName: String
+    let upstream: UpstreamRuntime
+    let connectTimeout: TimeAmount
+    let responseTimeout: TimeAmount
+    let retryStatuses: Set<Int>
+    let retryOnConnectFailure: Bool
+    let rateLimiter: RateLimiter?
+    let durationTimer: Metrics.Timer
+
+    init(config: Route, listenerName: String, upstream: UpstreamRuntime) {
+        self.config = config
+        self.listenerName = listenerName
+        self.upstream = upstream
+        connectTimeout = .milliseconds(config.timeouts.connect.milliseconds)
+        responseTimeout = .milliseconds(config.timeouts.response.milliseconds)
+        var statuses: Set<Int> = []
+        var onConnect = false
+        for condition in config.retries.on {
+            switch condition {
+            case .connectFailure: onConnect = true
+            case .status(let code): statuses.insert(code)
+            }
+        }
+        retryStatuses = statuses
+        retryOnConnectFailure = onConnect
+        rateLimiter = config.rateLimit.map(RateLimiter.init)
+        durationTimer = Metrics.Timer(
+            label: "ballast_request_duration_seconds",
+            dimensions: [("listener", listenerName), ("route", config.name)],
+            preferredDisplayUnit: .seconds)
+    }
+
+    func matches(method: String, path: String, host: String) -> Bool {
+        let m = config.match
+        if let wanted = m.host {
+            // Compare without the port, case-insensitively.
+            var h = Substring(host)
+            if let colon = h.lastIndex(of: ":"), !h.hasSuffix("]") { h = h[..<colon] }
+            guard h.lowercased() == wanted else { return false }
+        }
+        if let exact = m.path, path != exact { return false }
+        if let prefix = m.pathPrefix, !path.hasPrefix(prefix) { return false }
+        if let methods = m.methods, !methods.contains(method) { return false }
+        return true
+    }
+}
+
+/// One upstream of a runtime: its servers, their shared detector, and a balancer per loop.
+public final class UpstreamRuntime: Sendable {
+    public let config: Upstream
+    public let servers: [ServerTarget]
+    let balancers: [LoopLocal<Balancer>]
+    let outlier: NIOLockedValueBox<OutlierDetector>
+    let events: @Sendable (ProxyEvent) -> Void
+
+    init(config: Upstream, servers: [ServerTarget], loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void) {
+        self.config = config
+        self.servers = servers
+        self.events = events
+        let maglev = config.balance == .consistentHash
+            ? MaglevTable(names: servers.map(\.key), weights: servers.map(\.weight)) : nil
+        balancers = (0..<max(1, loopCount)).map { _ in
+            LoopLocal(Balancer(algorithm: config.balance, servers: servers, maglev: maglev,
+                               panicThresholdPercent: config.panicThresholdPercent))
+        }
+        outlier = NIOLockedValueBox(OutlierDetector(
+            serverCount: servers.count, consecutiveFailures: config.outlier.consecutiveFailures,
+            ejectForNanos: config.outlier.ejectFor.milliseconds * 1_000_000,
+            maxEjectedPercent: config.outlier.maxEjectedPercent))
+    }
+
+    public var name: String { config.name }
+
+    /// A request to `server` failed (connect error, reset, 5xx, timeout).
+    func recordFailure(_ server: ServerTarget, now: Int64) {
+        server.state.hasFailures.store(true, ordering: .relaxed)
+        let until = outlier.withLockedValue { $0.recordFailure(server.index, now: now) }
+        if let until {
+            server.state.ejectedUntil.store(until, ordering: .relaxed)
+            events(.serverEjected(upstream: name, server: server.key, seconds: Double(until - now) / 1e9))
+        }
+    }
+
+    /// Cheap when nothing failed: one relaxed atomic load.
+    @inline(__always)
+    func recordSuccess(_ server: ServerTarget, now: Int64) {
+        guard server.state.hasFailures.load(ordering: .relaxed) else { return }
+        server.state.hasFailures.store(false, ordering: .relaxed)
+        outlier.withLockedValue { $0.recordSuccess(server.index, now: now) }
+    }
+}
+
+/// Peers whose `X-Forwarded-*` headers are believed: exact addresses or IPv4 CIDR blocks.
+struct TrustedPeers: Sendable {
+    private let exact: Set<String>
+    private let blocks: [(network: UInt32, mask: UInt32)]
+
+    init(_ entries: [String]) {
+        var exact: Set<String> = []
+        var blocks: [(UInt32, UInt32)] = []
+        for entry in entries {
+            let parts = entry.split(separator: "/")
+            if parts.count == 2, let bits = Int(parts[1]), (0...32).contains(bits), let ip = Self.ipv4(parts[0]) {
+                let mask: UInt32 = bits == 0 ? 0 : ~UInt32(0) << UInt32(32 - bits)
+                blocks.append((ip & mask, mask))
+            } else {
+                exact.insert(entry)
+            }
+        }
+        self.exact = exact
+        self.blocks = blocks
+    }
+
+    var isEmpty: Bool { exact.isEmpty && blocks.isEmpty }
+
+    func contains(_ ip: String) -> Bool {
+        if exact.contains(ip) { return true }
+        guard !blocks.isEmpty, let v4 = Self.ipv4(Substring(ip)) else { return false }
+        return blocks.contains { v4 & $0.mask == $0.network }
+    }
+
+    static func ipv4(_ text: Substring) -> UInt32? {
+        let octets = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4 else { return nil }
+        var value: UInt32 = 0
+        for octet in octets {
+            guard let n = UInt8(octet) else { return nil }
+            value = value << 8 | UInt32(n)
+        }
+        return value
+    }
+}
+
+/// Token buckets per client address, shared by the loops (only routes with a limit use it).
+final class RateLimiter: Sendable {
+    private struct Bucket { var tokens: Double; var updated: Int64 }
+    private let ratePerNano: Double
+    private let burst: Double
+    private let buckets = NIOLockedValueBox<[String: Bucket]>([:])
+
+    init(_ limit: RateLimit) {
+        ratePerNano = limit.perClient.perSecond / 1e9
+        burst = Double(limit.burst)
+    }
+
+    /// Takes a token for `client`; returns the seconds to wait when there is none.
+    func take(client: String, now: Int64) -> Double? {
+        buckets.withLockedValue { buckets in
+            if buckets.count > 100_000 {
+                // Forget clients whose buckets have refilled: they would start full anyway.
+                buckets = buckets.filter { Double(now - $0.value.updated) * ratePerNano < burst }
+            }
+            var bucket = buckets[client] ?? Bucket(tokens: burst, updated: now)
+            bucket.tokens = min(burst, bucket.tokens + Double(now - bucket.updated) * ratePerNano)
+            bucket.updated = now
+            defer { buckets[client] = bucket }
+            if bucket.tokens >= 1 {
+                bucket.tokens -= 1
+                return nil
+            }
+            return (1 - bucket.tokens) / ratePerNano / 1e9
+        }
+    }
+}

@@ -1,0 +1,64 @@
+import BallastConfig
+import NIOConcurrencyHelpers
+import NIOCore
+
+/// Compiles configs into runtimes, carrying each server's live state across reloads so a
+/// reload neither forgets that a server is down nor resets its ejection.
+public final class RuntimeCompiler: Sendable {
+    private let states = NIOLockedValueBox<[String: ServerState]>([:])
+    let loopCount: Int
+    let events: @Sendable (ProxyEvent) -> Void
+
+    public init(loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) {
+        self.loopCount = loopCount
+        self.events = events
+    }
+
+    public struct CompileError: Error, CustomStringConvertible, Sendable {
+        public var description: String
+    }
+
+    /// Resolves every server address and builds the runtime; throws without side effects.
+    public func compile(_ config: Config, version: Int) throws -> ProxyRuntime {
+        var resolved: [Address: SocketAddress] = [:]
+        for upstream in config.upstreams {
+            for server in upstream.servers where resolved[server.address] == nil {
+                do {
+                    resolved[server.address] = try Self.resolve(server.address)
+                } catch {
+                    throw CompileError(description:
+                        "server \(server.address) of upstream '\(upstream.name)' cannot be resolved: \(error)")
+                }
+            }
+        }
+        let upstreams = states.withLockedValue { states in
+            var live: [String: ServerState] = [:]
+            var upstreams: [String: UpstreamRuntime] = [:]
+            for upstream in config.upstreams {
+                let servers = upstream.servers.enumerated().map { index, server in
+                    let key = "\(upstream.name)/\(server.address)"
+                    let state = states[key] ?? ServerState(address: server.address)
+                    live[key] = state
+                    return ServerTarget(index: index, address: server.address, socketAddress: resolved[server.address]!,
+                                        weight: server.weight, state: state, key: server.address.description)
+                }
+                upstreams[upstream.name] = UpstreamRuntime(config: upstream, servers: servers, loopCount: loopCount, events: events)
+            }
+            states = live
+            return upstreams
+        }
+        var listeners: [String: ListenerRuntime] = [:]
+        for listener in config.listeners {
+            let routes = listener.routes.compactMap { route in
+                upstreams[route.upstream].map { RouteRuntime(config: route, listenerName: listener.name, upstream: $0) }
+            }
+            listeners[listener.name] = ListenerRuntime(config: listener, routes: routes)
+        }
+        return ProxyRuntime(config: config, version: version, listeners: listeners, upstreams: upstreams)
+    }
+
+    static func resolve(_ address: Address) throws -> SocketAddress {
+        if let literal = try? SocketAddress(ipAddress: address.host, port: address.port) { return literal }
+        return try SocketAddress.makeAddressResolvingHost(address.host, port: address.port)
+    }
+}

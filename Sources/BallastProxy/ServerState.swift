@@ -1,0 +1,37 @@
+import BallastConfig
+import NIOConcurrencyHelpers
+import NIOCore
+import Synchronization
+
+/// The live state of one server, shared by every event loop and kept across reloads while the
+/// server stays in its upstream. Reads on the request path are single atomic loads.
+public final class ServerState: Sendable {
+    public let address: Address
+    let healthy = Atomic<Bool>(true)
+    let ejectedUntil = Atomic<Int64>(0)
+    /// Non-zero while the outlier detector has failures counted for this server.
+    let hasFailures = Atomic<Bool>(false)
+    let requestsInFlight = Atomic<Int>(0)
+
+    init(address: Address) { self.address = address }
+
+    public var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+
+    public func isEjected(now: Int64) -> Bool { ejectedUntil.load(ordering: .relaxed) > now }
+
+    @inline(__always)
+    func isAvailable(now: Int64) -> Bool {
+        healthy.load(ordering: .relaxed) && ejectedUntil.load(ordering: .relaxed) <= now
+    }
+}
+
+/// One server of a compiled upstream: its config and its shared state.
+public struct ServerTarget: Sendable {
+    public let index: Int
+    public let address: Address
+    public let socketAddress: SocketAddress
+    public let weight: Int
+    public let state: ServerState
+    /// `host:port` for labels and logs.
+    public let key: String
+}

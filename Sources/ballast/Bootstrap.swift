@@ -1,0 +1,40 @@
+import Foundation
+import Logging
+import Metrics
+import NIOConcurrencyHelpers
+import Prometheus
+
+private let bootstrapped = NIOLockedValueBox<PrometheusCollectorRegistry?>(nil)
+
+enum Telemetry {
+    /// Installs the Prometheus backend for swift-metrics once per process.
+    static func bootstrapOnce() -> PrometheusCollectorRegistry {
+        bootstrapped.withLockedValue { registry in
+            if let registry { return registry }
+            let created = PrometheusCollectorRegistry()
+            var factory = PrometheusMetricsFactory(registry: created)
+            factory.defaultDurationHistogramBuckets = [
+                .milliseconds(1), .milliseconds(2), .milliseconds(5), .milliseconds(10), .milliseconds(25),
+                .milliseconds(50), .milliseconds(100), .milliseconds(250), .milliseconds(500), .seconds(1),
+                .milliseconds(2500), .seconds(5), .seconds(10),
+            ]
+            MetricsSystem.bootstrap(factory)
+            registry = created
+            return created
+        }
+    }
+}
+
+enum LogSetup {
+    /// Logs to stderr at LOG_LEVEL (default info).
+    static func bootstrapOnce() -> Logger {
+        let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        return Logger(label: "ballast")
+    }
+}
+

@@ -1,0 +1,48 @@
+import ArgumentParser
+import BallastConfig
+import Foundation
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Validate config files: every finding as FILE:LINE:COL: severity: [ID] message.",
+        discussion: "Exit 0 when clean (warnings allowed unless --strict), 1 on findings of severity error, 2 when a file is unusable.")
+
+    enum Format: String, ExpressibleByArgument { case text, json }
+
+    @Argument(help: "Config files to check.") var files: [String]
+    @Flag(help: "Treat warnings as errors.") var strict = false
+    @Option(help: "Output format: text or json.") var format: Format = .text
+
+    func run() async throws {
+        var all: [Finding] = []
+        var unusable = false
+        for file in files {
+            switch ConfigLoader.load(file: file) {
+            case .success(let loaded):
+                all += loaded.warnings
+            case .failure(let error):
+                all += error.findings
+                if error.findings.contains(where: { $0.ruleID == Rule.yamlSyntax.id || $0.ruleID == Rule.unreadableFile.id }) {
+                    unusable = true
+                }
+            }
+        }
+        switch format {
+        case .text:
+            for finding in all { print(finding) }
+            let errors = all.count { $0.severity == .error }
+            let warnings = all.count - errors
+            if all.isEmpty {
+                print("\(files.count == 1 ? files[0] : "\(files.count) files"): ok")
+            } else {
+                print("\(errors) error\(errors == 1 ? "" : "s"), \(warnings) warning\(warnings == 1 ? "" : "s")")
+            }
+        case .json:
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(["findings": all]), as: UTF8.self))
+        }
+        if unusable { throw ExitCode(2) }
+        if all.contains(where: { $0.severity == .error || strict }) { throw ExitCode(1) }
+    }
+}
