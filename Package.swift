@@ -67,12 +67,21 @@ let package = Package(
             name: "BallastProxyTests",
             dependencies: [
                 "BallastProxy",
+                "BallastConfig",
+                .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
             name: "BallastIntegrationTests",
-            dependencies: ["BallastConfig", "BallastProxy", "BallastControl"]
+            dependencies: [
+                "BallastConfig", "BallastProxy", "BallastControl",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ],
     swiftLanguageModes: [.v6]

@@ -13,7 +13,8 @@ struct ChunkedFraming: Sendable {
         case dataLF
         /// After the last chunk: trailer lines until an empty line.
         case trailerLineStart
-        case trailerLine
+        case trailerName
+        case trailerValue
         case trailerLF(emptyLine: Bool)
         case done
     }
@@ -93,13 +94,21 @@ struct ChunkedFraming: Sendable {
                     state = .trailerLF(emptyLine: true)
                 } else {
                     guard HeadScanner.tchar[Int(b)] else { throw .invalidTrailer }
-                    state = .trailerLine
+                    state = .trailerName
                 }
                 i += 1
-            case .trailerLine:
+            case .trailerName:
+                // A trailer is a header field: a token, then a colon.
+                if b == HeadScanner.colon {
+                    state = .trailerValue
+                } else if !HeadScanner.tchar[Int(b)] {
+                    throw .invalidTrailer
+                }
+                i += 1
+            case .trailerValue:
                 if b == HeadScanner.cr {
                     state = .trailerLF(emptyLine: false)
-                } else if b == HeadScanner.lf || !HeadScanner.valueByte[Int(b)] && b != HeadScanner.colon {
+                } else if !HeadScanner.valueByte[Int(b)] {
                     throw .invalidTrailer
                 }
                 i += 1

@@ -62,7 +62,11 @@ extension ClientConnection {
     /// Picks a server and a connection to it: a kept-alive one from this loop's pool, or a new one.
     func selectServer(_ exchange: Exchange, now: Int64) {
         let balancer = balancer(for: exchange)
-        guard let server = balancer.pick(hashKey: exchange.hashKey, excluded: exchange.tried, now: now) else {
+        // A retry prefers servers not tried yet, but may go back to one when no other is left
+        // (a reset on a one-server upstream is still worth a second try).
+        let picked = balancer.pick(hashKey: exchange.hashKey, excluded: exchange.tried, now: now)
+            ?? (exchange.tried != 0 ? balancer.pick(hashKey: exchange.hashKey, now: now) : nil)
+        guard let server = picked else {
             respondLocally(status: 503, error: "no_server", message: "upstream '\(exchange.route.upstream.name)' has no available server",
                            close: !exchange.requestComplete)
             return

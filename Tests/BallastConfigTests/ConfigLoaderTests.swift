@@ -1,0 +1,195 @@
+import Testing
+@testable import BallastConfig
+
+/// A small valid config; tests change one line of it at a time.
+let goodConfig = """
+version: 1
+admin: { listen: 127.0.0.1:9900 }
+listeners:
+  - name: public
+    listen: 127.0.0.1:8080
+    routes:
+      - name: auth
+        match: { path_prefix: /auth/ }
+        upstream: auth
+        timeouts: { connect: 1s, response: 10s }
+        retries: { attempts: 2, on: [connect-failure, "503"], budget_percent: 20 }
+        rate_limit: { per_client: 20/s, burst: 40 }
+upstreams:
+  - name: auth
+    balance: least_request
+    servers:
+      - { address: 127.0.0.1:9101, weight: 1 }
+      - { address: 127.0.0.1:9102, weight: 2 }
+    health: { path: /healthz, interval: 2s, timeout: 1s, healthy_after: 2, unhealthy_after: 3, expect_status: 200 }
+    outlier: { consecutive_failures: 5, eject_for: 30s, max_ejected_percent: 50 }
+    keepalive: { max_idle_per_server: 64, idle_timeout: 50s, server_idle_timeout: 60s }
+    panic_threshold_percent: 50
+rollout: { canary_percent: 10, watch: 20s, rollback_when: { error_rate_above: 2%, healthy_below: 50%, p99_above: 500ms } }
+"""
+
+func load(_ text: String) -> Result<ConfigLoader.Loaded, ConfigError> {
+    ConfigLoader.load(text: text, file: "test.yaml")
+}
+
+func findings(_ text: String) -> [Finding] {
+    switch load(text) {
+    case .success(let loaded): loaded.warnings
+    case .failure(let error): error.findings
+    }
+}
+
+@Suite struct ConfigLoaderTests {
+    @Test func loadsEveryFieldOfTheDesignExample() throws {
+        let config = try load(goodConfig).get().config
+        #expect(config.admin.listen == Address(host: "127.0.0.1", port: 9900))
+        let route = try #require(config.listeners.first?.routes.first)
+        #expect(route.match.pathPrefix == "/auth/")
+        #expect(route.timeouts.response == .seconds(10))
+        #expect(route.retries.attempts == 2)
+        #expect(route.retries.on == [.connectFailure, .status(503)])
+        #expect(route.rateLimit == RateLimit(perClient: Rate(count: 20, per: .seconds(1)), burst: 40))
+        let upstream = try #require(config.upstream(named: "auth"))
+        #expect(upstream.balance == .leastRequest)
+        #expect(upstream.servers.map(\.weight) == [1, 2])
+        #expect(upstream.health?.interval == .seconds(2))
+        #expect(upstream.keepalive.serverIdleTimeout == .seconds(60))
+        #expect(config.rollout.p99Above == .milliseconds(500))
+        #expect(config.rollout.errorRateAbove == 2)
+    }
+
+    @Test func unknownKeySuggestsTheClosestOne() {
+        let text = goodConfig.replacingOccurrences(of: "    listen: 127.0.0.1:8080", with: "    listne: 127.0.0.1:8080")
+        let all = findings(text)
+        let unknown = try! #require(all.first { $0.ruleID == "BL002" })
+        #expect(unknown.location == SourceLocation(file: "test.yaml", line: 5, column: 5))
+        #expect(unknown.fix == "did you mean 'listen'?")
+        #expect(unknown.description.hasPrefix("test.yaml:5:5: error: [BL002] unknown key 'listne' in a listener"))
+    }
+
+    @Test func reportsEveryProblemOfAFileInOneRun() {
+        let text = goodConfig
+            .replacingOccurrences(of: "connect: 1s", with: "connect: 5")
+            .replacingOccurrences(of: "127.0.0.1:9102", with: "127.0.0.1:99999")
+            .replacingOccurrences(of: "upstream: auth", with: "upstream: auht")
+            .replacingOccurrences(of: "balance: least_request", with: "balance: least_requests")
+        let ids = Set(findings(text).map(\.ruleID))
+        #expect(ids == ["BL004", "BL005", "BL007", "BL010"])
+    }
+
+    @Test func badDurationSaysWhichUnitToAdd() {
+        let f = findings(goodConfig.replacingOccurrences(of: "connect: 1s", with: "connect: 5"))
+        #expect(f.count == 1)
+        #expect(f[0].ruleID == "BL004")
+        #expect(f[0].fix == "add a unit: '5s' or '5ms'")
+        #expect(f[0].location?.line == 10)
+    }
+
+    @Test(arguments: [
+        ("127.0.0.1:0", "outside 1-65535"),
+        ("127.0.0.1:65536", "outside 1-65535"),
+        ("127.0.0.1", "has no port"),
+        ("\"::1:80\"", "IPv6 address without brackets"),
+        ("127.0.0.1:http", "not a number"),
+        ("bad host:80", "is not HOST:PORT"),
+    ])
+    func malformedAddressesAreFindings(address: String, expected: String) {
+        let f = findings(goodConfig.replacingOccurrences(of: "127.0.0.1:9101", with: address))
+        #expect(f.contains { $0.ruleID == "BL005" && $0.message.contains(expected) })
+    }
+
+    @Test func routeToMissingUpstreamSuggestsTheRightName() {
+        let f = findings(goodConfig.replacingOccurrences(of: "upstream: auth", with: "upstream: auht"))
+        #expect(f.map(\.ruleID) == ["BL007"])
+        #expect(f[0].fix == "did you mean 'auth'?")
+        #expect(f[0].location?.line == 9)
+    }
+
+    @Test func duplicateNamesAndAddressesAreFindings() {
+        let dup = findings(goodConfig.replacingOccurrences(
+            of: "rollout: {", with: "  - name: auth\n    servers: [127.0.0.1:9200]\nrollout: {"))
+        #expect(dup.contains { $0.ruleID == "BL006" && $0.message.contains("upstream name 'auth'") })
+        let clash = findings(goodConfig.replacingOccurrences(of: "listen: 127.0.0.1:8080", with: "listen: 127.0.0.1:9900"))
+        #expect(clash.contains { $0.ruleID == "BL011" && $0.message.contains("the admin API") })
+        let twice = findings(goodConfig.replacingOccurrences(of: "127.0.0.1:9102", with: "127.0.0.1:9101"))
+        #expect(twice.map(\.ruleID) == ["BL013"])
+    }
+
+    @Test func wrongTypesAreFindings() {
+        let f = findings(goodConfig.replacingOccurrences(of: "healthy_after: 2", with: "healthy_after: two"))
+        #expect(f.map(\.ruleID) == ["BL003"])
+        let notAList = findings(goodConfig.replacingOccurrences(of: "listeners:\n", with: "listeners: 3\nx:\n"))
+        #expect(notAList.contains { $0.ruleID == "BL003" })
+    }
+
+    @Test func syntaxErrorHasAPosition() {
+        let f = findings("version: 1\nlisteners: [\n  - name: x\n")
+        #expect(f.count == 1)
+        #expect(f[0].ruleID == "BL001")
+        #expect(f[0].location != nil)
+    }
+
+    @Test func emptyAndUnsupportedVersions() {
+        #expect(findings("").map(\.ruleID) == ["BL008"])
+        #expect(findings(goodConfig.replacingOccurrences(of: "version: 1", with: "version: 2")).map(\.ruleID) == ["BL009"])
+    }
+
+    @Test func upstreamShapes() {
+        let zero = findings(goodConfig.replacingOccurrences(of: "weight: 2", with: "weight: 0").replacingOccurrences(of: "weight: 1", with: "weight: 0"))
+        #expect(zero.map(\.ruleID) == ["BL014"])
+        let hashWithoutKey = findings(goodConfig.replacingOccurrences(of: "least_request", with: "consistent_hash"))
+        #expect(hashWithoutKey.map(\.ruleID) == ["BL015"])
+        let keyWithoutHash = findings(goodConfig.replacingOccurrences(of: "    balance: least_request", with: "    balance: least_request\n    hash_on: client_ip"))
+        #expect(keyWithoutHash.map(\.severity) == [.warning])
+        let empty = findings(goodConfig.replacingOccurrences(
+            of: "    servers:\n      - { address: 127.0.0.1:9101, weight: 1 }\n      - { address: 127.0.0.1:9102, weight: 2 }\n", with: "    servers: []\n"))
+        #expect(empty.map(\.ruleID) == ["BL012"])
+    }
+
+    @Test func missingFileIsAFindingNotACrash() {
+        guard case .failure(let error) = ConfigLoader.load(file: "/nonexistent/ballast.yaml") else {
+            Issue.record("a missing file loaded")
+            return
+        }
+        #expect(error.findings.map(\.ruleID) == ["BL016"])
+        #expect(error.description.contains("does not exist"))
+    }
+}
+
+@Suite struct ValueTests {
+    @Test(arguments: [("250ms", 250), ("2s", 2000), ("1.5s", 1500), ("1m", 60_000), ("1h", 3_600_000)])
+    func durations(text: String, ms: Int64) {
+        #expect(Duration.parseConfig(text)?.milliseconds == ms)
+    }
+
+    @Test(arguments: ["5", "s", "-1s", "1d", "1 s", "", "1e3s", "nans"])
+    func notDurations(text: String) {
+        #expect(Duration.parseConfig(text) == nil)
+    }
+
+    @Test func durationRoundTripsToConfigText() {
+        #expect(Duration.seconds(30).configText == "30s")
+        #expect(Duration.milliseconds(250).configText == "250ms")
+        #expect(Duration.seconds(120).configText == "2m")
+    }
+
+    @Test func addresses() throws {
+        #expect(try Address.parse("[::1]:8080").get() == Address(host: "::1", port: 8080))
+        #expect(try Address.parse("backend.local:80").get().host == "backend.local")
+        #expect(Address(host: "::1", port: 1).description == "[::1]:1")
+        #expect(Address(host: "127.0.0.2", port: 1).isLoopback)
+        #expect(!Address(host: "0.0.0.0", port: 1).isLoopback)
+    }
+
+    @Test func rates() {
+        #expect(Rate.parse("20/s")?.perSecond == 20)
+        #expect(Rate.parse("600/m")?.perSecond == 10)
+        #expect(Rate.parse("0/s") == nil)
+        #expect(Rate.parse("20/d") == nil)
+    }
+
+    @Test func closestMatchOnlySuggestsLikelyTypos() {
+        #expect(closestMatch(to: "listne", in: ["listen", "name", "routes"]) == "listen")
+        #expect(closestMatch(to: "zzzzzz", in: ["listen", "name", "routes"]) == nil)
+    }
+}

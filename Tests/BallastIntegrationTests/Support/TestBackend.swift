@@ -1,0 +1,139 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import Synchronization
+
+/// A real HTTP server on a real loopback socket, standing in for an upstream server.
+///
+/// `GET /` answers `{"server":NAME}`; `/slow` waits `slowForMilliseconds`; `/status/N` answers
+/// N; `/headers` echoes the request headers; `POST /upload` answers the byte count and sum;
+/// `/stream/N` answers N bytes chunked; `/healthz` answers `healthStatus`.
+final class TestBackend: Sendable {
+    let name: String
+    let port: Int
+    private let serverChannel: any Channel
+    private let children: NIOLockedValueBox<[ObjectIdentifier: any Channel]>
+    let requests = Atomic<Int>(0)
+    let connections = Atomic<Int>(0)
+    let healthStatus = Atomic<Int>(200)
+    let slowForMilliseconds = Atomic<Int>(2000)
+    /// Every request line seen, for tests that check what reached the server.
+    let seen = NIOLockedValueBox<[String]>([])
+
+    static let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+    static func start(_ name: String, port: Int = 0) async throws -> TestBackend {
+        let children = NIOLockedValueBox<[ObjectIdentifier: any Channel]>([:])
+        let box = NIOLockedValueBox<TestBackend?>(nil)
+        let channel = try await ServerBootstrap(group: group)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    let backend = box.withLockedValue { $0 }!
+                    backend.connections.wrappingAdd(1, ordering: .relaxed)
+                    children.withLockedValue { $0[ObjectIdentifier(channel)] = channel }
+                    channel.closeFuture.whenComplete { _ in children.withLockedValue { $0[ObjectIdentifier(channel)] = nil } }
+                    try channel.pipeline.syncOperations.configureHTTPServerPipeline()
+                    try channel.pipeline.syncOperations.addHandler(BackendHandler(backend: backend))
+                }
+            }
+            .bind(host: "127.0.0.1", port: port).get()
+        let backend = TestBackend(name: name, port: channel.localAddress!.port!, channel: channel, children: children)
+        box.withLockedValue { $0 = backend }
+        return backend
+    }
+
+    private init(name: String, port: Int, channel: any Channel, children: NIOLockedValueBox<[ObjectIdentifier: any Channel]>) {
+        self.name = name
+        self.port = port
+        self.serverChannel = channel
+        self.children = children
+    }
+
+    var address: String { "127.0.0.1:\(port)" }
+    var requestCount: Int { requests.load(ordering: .relaxed) }
+
+    /// Like kill -9 for a server: the port stops accepting and every open connection is cut.
+    func stop() async {
+        try? await serverChannel.close()
+        for child in children.withLockedValue({ Array($0.values) }) { try? await child.close() }
+    }
+}
+
+private final class BackendHandler: ChannelInboundHandler {
+    typealias InboundIn = HTTPServerRequestPart
+    typealias OutboundOut = HTTPServerResponsePart
+
+    let backend: TestBackend
+    var head: HTTPRequestHead?
+    var bodyBytes = 0
+    var bodySum = 0
+
+    init(backend: TestBackend) { self.backend = backend }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head(let head):
+            self.head = head
+            bodyBytes = 0
+            bodySum = 0
+        case .body(let buffer):
+            bodyBytes += buffer.readableBytes
+            buffer.withUnsafeReadableBytes { for b in $0 { bodySum = (bodySum + Int(b)) % 1_000_000_007 } }
+        case .end:
+            guard let head else { return }
+            if head.uri != "/healthz" {
+                backend.requests.wrappingAdd(1, ordering: .relaxed)
+                backend.seen.withLockedValue { $0.append("\(head.method.rawValue) \(head.uri)") }
+            }
+            respond(context: context, head: head)
+        }
+    }
+
+    private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        let uri = head.uri
+        if uri == "/healthz" {
+            send(context, status: backend.healthStatus.load(ordering: .relaxed), body: "ok")
+        } else if uri == "/slow" {
+            let delay = TimeAmount.milliseconds(Int64(backend.slowForMilliseconds.load(ordering: .relaxed)))
+            let name = backend.name
+            context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
+                self.send(context, status: 200, body: #"{"server":"\#(name)","slow":true}"#)
+            }
+        } else if uri.hasPrefix("/status/"), let code = Int(uri.dropFirst(8)) {
+            send(context, status: code, body: #"{"server":"\#(backend.name)"}"#)
+        } else if uri == "/headers" {
+            let text = head.headers.map { "\($0.name.lowercased()): \($0.value)" }.joined(separator: "\n")
+            send(context, status: 200, body: text)
+        } else if uri == "/upload" {
+            send(context, status: 200, body: "\(bodyBytes) \(bodySum)")
+        } else if uri.hasPrefix("/stream/"), let n = Int(uri.dropFirst(8)) {
+            var responseHead = HTTPResponseHead(version: .http1_1, status: .ok)
+            responseHead.headers.add(name: "Transfer-Encoding", value: "chunked")
+            context.write(wrapOutboundOut(.head(responseHead)), promise: nil)
+            var left = n
+            var i = 0
+            while left > 0 {
+                let size = min(left, 16_384)
+                var chunk = context.channel.allocator.buffer(capacity: size)
+                for k in 0..<size { chunk.writeInteger(UInt8(truncatingIfNeeded: i + k)) }
+                i += size
+                left -= size
+                context.write(wrapOutboundOut(.body(.byteBuffer(chunk))), promise: nil)
+            }
+            context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        } else {
+            send(context, status: 200, body: #"{"server":"\#(backend.name)"}"#)
+        }
+    }
+
+    private func send(_ context: ChannelHandlerContext, status: Int, body: String) {
+        var head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: status))
+        head.headers.add(name: "Content-Type", value: "application/json")
+        head.headers.add(name: "Content-Length", value: String(body.utf8.count))
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+    }
+}
