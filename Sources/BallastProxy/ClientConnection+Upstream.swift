@@ -6,7 +6,7 @@ extension ClientConnection {
     // MARK: Starting an exchange
 
     func startExchange(_ head: RequestHead) {
-        let now = loop.now()
+        let now = loop.now
         let method = head.method
         guard let route = listener.route(method: method, path: head.path, host: head.host) else {
             spareFields = head.fields
@@ -79,6 +79,7 @@ extension ClientConnection {
             return
         }
         loop.pool.connect(to: server, timeout: exchange.route.connectTimeout).assumeIsolated().whenComplete { result in
+            self.loop.tick()
             guard self.exchange === exchange, exchange.server?.index == server.index, exchange.upstream == nil, !self.closing else {
                 if case .success(let connection) = result { connection.close() }
                 return
@@ -118,7 +119,7 @@ extension ClientConnection {
     // MARK: Failures and retries
 
     private func connectFailed(_ exchange: Exchange, server: ServerTarget, timedOut: Bool) {
-        let now = loop.now()
+        let now = loop.now
         balancer(for: exchange).requestFinished(server.index)
         exchange.route.upstream.recordFailure(server, now: now)
         exchange.server = nil
@@ -156,7 +157,7 @@ extension ClientConnection {
 
     func upstreamFailed(_ failure: UpstreamFailure, from connection: UpstreamConnection) {
         guard let exchange, exchange.upstream === connection, let server = exchange.server else { return }
-        let now = loop.now()
+        let now = loop.tick()
         exchange.route.upstream.recordFailure(server, now: now)
         let reused = connection.exchanges > 1
         release(exchange, close: false)
@@ -183,7 +184,7 @@ extension ClientConnection {
 
     func responseTimedOut() {
         guard let exchange, let server = exchange.server else { return }
-        exchange.route.upstream.recordFailure(server, now: loop.now())
+        exchange.route.upstream.recordFailure(server, now: loop.now)
         release(exchange, close: true)
         if exchange.responseStarted {
             finishExchange(exchange, code: exchange.status)
@@ -207,7 +208,7 @@ extension ClientConnection {
             connection.close()
             return false
         }
-        let now = loop.now()
+        let now = loop.tick()
         setDeadline(.none)
         let upstream = exchange.route.upstream
         if head.status >= 500 {
@@ -247,6 +248,7 @@ extension ClientConnection {
     func upstreamResponseEnd(from connection: UpstreamConnection) {
         guard let exchange, exchange.upstream === connection else { return }
         exchange.responseComplete = true
+        loop.tick()
         // The server connection forgets its owner now, so its read-complete cannot flush for us.
         flushToClient()
         if exchange.requestComplete {
@@ -266,7 +268,7 @@ extension ClientConnection {
             exchange.upstream = nil
             let keepalive = exchange.route.upstream.config.keepalive
             loop.pool.giveBack(connection, maxIdle: keepalive.maxIdlePerServer,
-                               idleTimeoutNanos: keepalive.idleTimeout.milliseconds * 1_000_000, now: loop.now())
+                               idleTimeoutNanos: keepalive.idleTimeout.milliseconds * 1_000_000, now: loop.now)
         }
         if let server = exchange.server {
             balancer(for: exchange).requestFinished(server.index)
@@ -293,7 +295,7 @@ extension ClientConnection {
         }
         loop.activeRequests -= 1
         if exchange.isRetry { loop.activeRetries -= 1 }
-        let elapsed = loop.now() - exchange.start
+        let elapsed = loop.now - exchange.start
         loop.requestCounter(listener: listenerName, route: exchange.route, code: code).increment()
         exchange.route.durationTimer.recordNanoseconds(elapsed)
         if listener.config.accessLog {

@@ -43,6 +43,23 @@ extension ClientConnection {
             }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
         }
+        if !peerTrusted {
+            out.writeImmutableBuffer(forwardedPrefix)
+            writeRandomID(into: &out)
+            out.writeStaticString(Self.crlf)
+        } else {
+            writeTrustedForwarding(into: &out, forwardedFor: forwardedFor, forwardedProto: forwardedProto, requestID: requestID)
+        }
+        if head.version == .http10 {
+            // HTTP/1.0 clients get a connection of their own upstream, closed after the response.
+            out.writeStaticString("Connection: close\r\n")
+            exchange.upstream?.poison()
+        }
+        out.writeStaticString(Self.crlf)
+        return out
+    }
+
+    private func writeTrustedForwarding(into out: inout ByteBuffer, forwardedFor: String?, forwardedProto: String?, requestID: String?) {
         out.writeStaticString("X-Forwarded-For: ")
         if let forwardedFor {
             out.writeString(forwardedFor)
@@ -58,13 +75,6 @@ extension ClientConnection {
             writeRandomID(into: &out)
         }
         out.writeStaticString(Self.crlf)
-        if head.version == .http10 {
-            // HTTP/1.0 clients get a connection of their own upstream, closed after the response.
-            out.writeStaticString("Connection: close\r\n")
-            exchange.upstream?.poison()
-        }
-        out.writeStaticString(Self.crlf)
-        return out
     }
 
     private func writeRandomID(into out: inout ByteBuffer) {

@@ -61,6 +61,9 @@ final class ClientConnection: ChannelDuplexHandler {
     var exchange: Exchange?
     var peerIP = ""
     var peerTrusted = false
+    /// `X-Forwarded-For: IP\r\nX-Forwarded-Proto: http\r\nX-Request-Id: `, built once per
+    /// connection for untrusted peers, whose forwarding headers are always replaced.
+    var forwardedPrefix = ByteBuffer()
     private var pendingRead = false
     var closing = false
     /// Set on SIGTERM: finish the current exchange, then close.
@@ -91,6 +94,7 @@ final class ClientConnection: ChannelDuplexHandler {
             peerIP = remote.ipAddress ?? ""
         }
         peerTrusted = !listener.trusted.isEmpty && listener.trusted.contains(peerIP)
+        forwardedPrefix = ByteBuffer(string: "X-Forwarded-For: \(peerIP)\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
         loop.clients[ObjectIdentifier(self)] = self
         setDeadline(.idle)
     }
@@ -152,9 +156,9 @@ final class ClientConnection: ChannelDuplexHandler {
         deadlineKind = kind
         switch kind {
         case .none: deadline = .max
-        case .idle: deadline = loop.now() + listener.config.timeouts.idle.milliseconds * 1_000_000
-        case .header: deadline = loop.now() + listener.config.timeouts.clientHeader.milliseconds * 1_000_000
-        case .response: deadline = loop.now() + (nanos ?? 0)
+        case .idle: deadline = loop.now + listener.config.timeouts.idle.milliseconds * 1_000_000
+        case .header: deadline = loop.now + listener.config.timeouts.clientHeader.milliseconds * 1_000_000
+        case .response: deadline = loop.now + (nanos ?? 0)
         }
     }
 
@@ -174,11 +178,15 @@ final class ClientConnection: ChannelDuplexHandler {
         if wantsInput { context.read() } else { pendingRead = true }
     }
 
-    /// Whether more client bytes can be taken now (back-pressure and pipelining).
+    /// Whether more client bytes can be taken now (back-pressure).
+    ///
+    /// Reads keep flowing while a request waits for its response: a pipelined request simply
+    /// waits in `input`, bounded by the header limit. Holding `read()` there would make NIO
+    /// unregister and re-register the socket with epoll on every request (two syscalls).
     private var wantsInput: Bool {
         guard !closing, !inputClosed else { return false }
         guard let exchange else { return true }
-        if exchange.requestComplete { return false }
+        if exchange.requestComplete { return (input?.readableBytes ?? 0) <= parser.maxHeadBytes }
         if let upstream = exchange.upstream { return upstream.isWritable }
         return exchange.pendingBodyBytes < 65_536
     }
@@ -193,6 +201,7 @@ final class ClientConnection: ChannelDuplexHandler {
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
         guard !closing else { return }
+        loop.tick()
         if input == nil || input!.readableBytes == 0 {
             input = buffer
         } else {

@@ -134,6 +134,16 @@ enum HeadScanner {
         return value
     }
 
+    /// The tokens of a `Connection` value; the two values nearly every message carries are
+    /// recognised from the bytes, without allocating.
+    static let keepAliveTokens = ["keep-alive"], closeTokens = ["close"]
+
+    static func connectionTokens(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> [String] {
+        if equalsLowercase(bytes, start, end, "keep-alive") { return keepAliveTokens }
+        if equalsLowercase(bytes, start, end, "close") { return closeTokens }
+        return tokens(bytes, start, end)
+    }
+
     /// Splits a comma-separated header value into trimmed, non-empty, lower-cased tokens.
     static func tokens(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int) -> [String] {
         String(decoding: UnsafeRawBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)

@@ -25,8 +25,16 @@ final class LoopContext {
         self.pool = ConnectionPool(eventLoop: eventLoop)
     }
 
+    /// The monotonic clock as of the current event; `tick()` refreshes it once per read, so a
+    /// request reads the clock once or twice instead of at every step.
+    private(set) var now: Int64 = Int64(NIODeadline.now().uptimeNanoseconds)
+
     @inline(__always)
-    func now() -> Int64 { Int64(NIODeadline.now().uptimeNanoseconds) }
+    @discardableResult
+    func tick() -> Int64 {
+        now = Int64(NIODeadline.now().uptimeNanoseconds)
+        return now
+    }
 
     struct CounterKey: Hashable {
         var route: ObjectIdentifier?
@@ -36,6 +44,15 @@ final class LoopContext {
 
     /// The `ballast_requests_total` handle for this route and status, created once per loop.
     func requestCounter(listener: String, route: RouteRuntime?, code: Int) -> Counter {
+        if let route {
+            let cache = route.counters[index]
+            if let counter = cache.value[code] { return counter }
+            let counter = Counter(label: "ballast_requests_total", dimensions: [
+                ("listener", listener), ("route", route.config.name), ("upstream", route.upstream.name), ("code", String(code)),
+            ])
+            cache.value[code] = counter
+            return counter
+        }
         let key = CounterKey(route: route.map(ObjectIdentifier.init), listener: listener, code: code)
         if let counter = counters[key] { return counter }
         let counter = Counter(label: "ballast_requests_total", dimensions: [
@@ -61,7 +78,7 @@ final class LoopContext {
 
     /// Runs every 250 ms: enforces client timeouts and closes idle upstream connections.
     func sweep() {
-        let now = now()
+        let now = tick()
         for client in clients.values { client.checkDeadline(now: now) }
         pool.closeIdle(now: now)
     }

@@ -55,8 +55,11 @@ final class RouteRuntime: Sendable {
     let retryOnConnectFailure: Bool
     let rateLimiter: RateLimiter?
     let durationTimer: Metrics.Timer
+    /// `ballast_requests_total` handles by status code, one cache per event loop.
+    let counters: [LoopLocal<[Int: Counter]>]
 
-    init(config: Route, listenerName: String, upstream: UpstreamRuntime) {
+    init(config: Route, listenerName: String, upstream: UpstreamRuntime, loopCount: Int) {
+        counters = (0..<max(1, loopCount)).map { _ in LoopLocal([:]) }
         self.config = config
         self.listenerName = listenerName
         self.upstream = upstream

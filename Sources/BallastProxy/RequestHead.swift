@@ -170,7 +170,7 @@ struct RequestHeadParser {
                 head.hostStart = field.valueStart
                 head.hostEnd = field.valueEnd
             case .connection:
-                let tokens = HeadScanner.tokens(raw, field.valueStart, field.valueEnd)
+                let tokens = HeadScanner.connectionTokens(raw, field.valueStart, field.valueEnd)
                 if tokens.contains("close") { closeRequested = true }
                 if head.version == .http10, tokens.contains("keep-alive") { closeRequested = false }
                 connectionTokens.append(contentsOf: tokens)

@@ -19,7 +19,9 @@ struct ResponseHead {
 enum ResponseHeadParser {
     /// Takes a whole response head off the front of `buffer`, or nil when more bytes are needed.
     /// Errors mean the server spoke broken HTTP: the exchange fails with 502.
-    static func parse(_ buffer: inout ByteBuffer, requestMethodIsHead: Bool, maxHeadBytes: Int) throws(HTTPHeadError) -> ResponseHead? {
+    /// `spare` lends its storage to the head's fields, as for requests.
+    static func parse(_ buffer: inout ByteBuffer, requestMethodIsHead: Bool, maxHeadBytes: Int,
+                      reusing spare: inout [HeaderField]) throws(HTTPHeadError) -> ResponseHead? {
         let end: Int? = try buffer.withUnsafeReadableBytes { raw throws(HTTPHeadError) in
             try HeadScanner.findHeadEnd(raw)
         }
@@ -27,7 +29,9 @@ enum ResponseHeadParser {
             if buffer.readableBytes > maxHeadBytes { throw .headersTooLarge }
             return nil
         }
-        var head = ResponseHead(bytes: buffer.readSlice(length: end)!)
+        var head = ResponseHead(bytes: buffer.readSlice(length: end)!, fields: spare)
+        spare = []
+        head.fields.removeAll(keepingCapacity: true)
         try head.bytes.withUnsafeReadableBytes { raw throws(HTTPHeadError) in
             // "HTTP/1.1 200 " at least.
             guard raw.count >= 14, HeadScanner.equalsLowercase(raw, 0, 7, "http/1.") else {
@@ -70,7 +74,7 @@ enum ResponseHeadParser {
             case .transferEncoding:
                 transferCodings = (transferCodings ?? []) + HeadScanner.tokens(raw, field.valueStart, field.valueEnd)
             case .connection:
-                let tokens = HeadScanner.tokens(raw, field.valueStart, field.valueEnd)
+                let tokens = HeadScanner.connectionTokens(raw, field.valueStart, field.valueEnd)
                 if tokens.contains("close") { head.serverCloses = true }
                 if tokens.contains("keep-alive") { keepAliveRequested = true }
                 if tokens != ["keep-alive"] { head.needsRewrite = true }

@@ -50,7 +50,7 @@ public final class RuntimeCompiler: Sendable {
         var listeners: [String: ListenerRuntime] = [:]
         for listener in config.listeners {
             let routes = listener.routes.compactMap { route in
-                upstreams[route.upstream].map { RouteRuntime(config: route, listenerName: listener.name, upstream: $0) }
+                upstreams[route.upstream].map { RouteRuntime(config: route, listenerName: listener.name, upstream: $0, loopCount: loopCount) }
             }
             listeners[listener.name] = ListenerRuntime(config: listener, routes: routes)
         }

@@ -31,6 +31,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
     /// Requests served before this one; a failure on a reused connection may be a stale close.
     private(set) var exchanges = 0
     private var input: ByteBuffer?
+    private var spareFields: [HeaderField] = []
     private var remaining = 0
     private var chunked = ChunkedFraming()
     private var requestIsHead = false
@@ -104,7 +105,8 @@ final class UpstreamConnection: ChannelDuplexHandler {
             if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
             let parsed: ResponseHead?
             do {
-                parsed = try ResponseHeadParser.parse(&input!, requestMethodIsHead: requestIsHead, maxHeadBytes: 65_536)
+                parsed = try ResponseHeadParser.parse(&input!, requestMethodIsHead: requestIsHead, maxHeadBytes: 65_536,
+                                                     reusing: &spareFields)
             } catch {
                 fail(.malformedResponse(error.reason))
                 return
@@ -112,6 +114,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
             guard let head = parsed else { return }
             buffer = input!
             input = nil
+            // The head's fields are only read before this call returns; the storage comes back
+            // for the next response once `head` is released.
+            defer { spareFields = head.fields }
             if head.isInterim {
                 // 100 Continue and friends: pass on, then wait for the final head.
                 owner.upstreamInterimResponse(head.bytes)

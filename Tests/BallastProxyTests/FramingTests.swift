@@ -65,7 +65,8 @@ func consumeChunked(_ text: String, limit: Int = .max) throws(ChunkedFraming.Fai
 
 func parseResponse(_ text: String, head isHead: Bool = false) throws(HTTPHeadError) -> ResponseHead? {
     var buffer = ByteBuffer(string: text)
-    return try ResponseHeadParser.parse(&buffer, requestMethodIsHead: isHead, maxHeadBytes: 65_536)
+    var spare: [HeaderField] = []
+    return try ResponseHeadParser.parse(&buffer, requestMethodIsHead: isHead, maxHeadBytes: 65_536, reusing: &spare)
 }
 
 @Suite struct ResponseHeadTests {
