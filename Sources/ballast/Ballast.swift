@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Ballast: AsyncParsableCommand {
@@ -8,4 +9,22 @@ struct Ballast: AsyncParsableCommand {
         discussion: "Exit codes: 0 success, 1 the command ran and found a problem, 2 bad usage or input.",
         subcommands: [Check.self, LB.self]
     )
+
+    /// ArgumentParser exits 64 on bad usage; Ballast's contract says 2 everywhere.
+    static func main() async {
+        do {
+            var command = try parseAsRoot()
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                printError(fullMessage(for: error))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,57 @@
+import Foundation
+import Testing
+@testable import BallastConfig
+
+/// The examples of docs/rules.md are the fixtures: a bad example must produce its rule, a good
+/// one must not, and every rule of the catalogue has a section.
+@Suite struct RuleCatalogueTests {
+    struct Example: Sendable, CustomStringConvertible {
+        var rule: String
+        var bad: Bool
+        var yaml: String
+        var description: String { "\(rule) \(bad ? "bad" : "good")" }
+    }
+
+    static let docs: String = {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        return (try? String(contentsOf: root.appendingPathComponent("docs/rules.md"), encoding: .utf8)) ?? ""
+    }()
+
+    static let examples: [Example] = {
+        var examples: [Example] = []
+        var current: (String, Bool)?
+        var lines: [String] = []
+        for line in docs.components(separatedBy: "\n") {
+            if line.hasPrefix("```yaml ") {
+                let parts = line.dropFirst(8).split(separator: " ")
+                current = (String(parts[0]), parts[1] == "bad")
+                lines = []
+            } else if line == "```", let (rule, bad) = current {
+                examples.append(Example(rule: rule, bad: bad, yaml: lines.joined(separator: "\n") + "\n"))
+                current = nil
+            } else if current != nil {
+                lines.append(line)
+            }
+        }
+        return examples
+    }()
+
+    @Test func everyRuleIsDocumented() {
+        #expect(!Self.docs.isEmpty)
+        for rule in Rule.loaderRules {
+            #expect(Self.docs.contains("## \(rule.id) — \(rule.title)"), "\(rule.id) has no section in docs/rules.md")
+        }
+        #expect(Self.examples.count >= 2 * (Rule.loaderRules.count - 1))
+    }
+
+    @Test(arguments: examples)
+    func exampleBehavesAsDocumented(example: Example) {
+        let ids = findings(example.yaml).map(\.ruleID)
+        if example.bad {
+            #expect(ids.contains(example.rule), "bad example of \(example.rule) gave \(ids)")
+        } else {
+            #expect(!ids.contains(example.rule), "good example of \(example.rule) gave \(ids)")
+            #expect(!findings(example.yaml).contains { $0.severity == .error }, "good example of \(example.rule) has errors: \(findings(example.yaml))")
+        }
+    }
+}
