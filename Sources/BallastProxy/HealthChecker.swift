@@ -8,7 +8,7 @@ import NIOPosix
 /// Probes every server of every upstream that has a `health:` block, the way HAProxy's
 /// `option httpchk` does: a fresh connection, `GET path`, and the status line of the answer.
 /// Each server's `HealthStateMachine` survives reloads (keyed by its `ServerState`).
-final class HealthChecker: Sendable {
+public final class HealthChecker: Sendable {
     private struct Probe {
         var machine: HealthStateMachine
         var task: RepeatedTask?
@@ -130,7 +130,19 @@ final class HealthChecker: Sendable {
         }
     }
 
-    /// Probes one server once; also used by `ballast check --preflight`.
+    /// Probes `address` once, as the balancer's health check would (`ballast up`, preflight).
+    public static func probe(_ address: Address, health: HealthCheck) async -> ProbeOutcome {
+        let loop = MultiThreadedEventLoopGroup.singleton.any()
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try RuntimeCompiler.resolve(address)
+        } catch {
+            return .refused("cannot resolve \(address.host)")
+        }
+        return (try? await check(socketAddress, host: address.description, health: health, on: loop).get()) ?? .timedOut
+    }
+
+    /// Probes one server once.
     static func check(_ address: SocketAddress, host: String, health: HealthCheck, on eventLoop: any EventLoop) -> EventLoopFuture<ProbeOutcome> {
         let promise = eventLoop.makePromise(of: ProbeOutcome.self)
         let timeout = TimeAmount.milliseconds(max(1, health.timeout.milliseconds))

@@ -34,49 +34,7 @@ struct LB: AsyncParsableCommand {
         }
         for warning in loaded.warnings { printError(warning.description) }
         let logger = LogSetup.bootstrapOnce()
-        let registry = Telemetry.bootstrapOnce()
-        let token: String?
-        do {
-            token = try AdminServer.token(for: loaded.config.admin, environment: ProcessInfo.processInfo.environment)
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(2)
-        }
-        let balancer: LoadBalancer
-        do {
-            balancer = try LoadBalancer(config: loaded.config, threads: threads, logger: logger)
-            try await balancer.start()
-        } catch {
-            printError("error: \(error)")
-            throw ExitCode(2)
-        }
-        let history = ConfigHistory()
-        await history.record(version: 1, author: "ballast lb --config \(config)", outcome: "applied", source: loaded.config.sourceText)
-        let api = AdminAPI(balancer: balancer, history: history, registry: registry)
-        let app = AdminServer.application(api: api, admin: loaded.config.admin, token: token, logger: logger)
-        let reloader = SignalReloader(file: config, api: api, logger: logger).install()
-        defer { reloader.cancel() }
-        let addresses = await balancer.boundAddresses()
-        for listener in loaded.config.listeners {
-            print("listener \(listener.name) on \(addresses[listener.name]?.description ?? listener.listen.description)")
-        }
-        print("admin API on http://\(loaded.config.admin.listen)")
-        let group = ServiceGroup(configuration: .init(
-            services: [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: .seconds(drainSeconds)))],
-            gracefulShutdownSignals: [.sigterm, .sigint],
-            logger: logger))
-        try await group.run()
-    }
-}
-
-/// Keeps the balancer running until graceful shutdown, then drains it.
-struct BalancerService: Service {
-    let balancer: LoadBalancer
-    let drain: Duration
-
-    func run() async throws {
-        try? await gracefulShutdown()
-        await balancer.shutdown(drainFor: drain)
+        try await BalancerStack(loaded: loaded, configPath: config, threads: threads, drain: .seconds(drainSeconds)).run(logger: logger)
     }
 }
 

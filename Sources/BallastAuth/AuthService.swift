@@ -1,0 +1,210 @@
+import Crypto
+import Foundation
+import Logging
+import Metrics
+
+/// What the auth service refuses, each with its status and a message safe to show.
+public enum AuthError: Error, Equatable, Sendable {
+    case invalidInput(String)
+    case usernameTaken
+    /// The one answer to every failed login, whether or not the user exists.
+    case invalidCredentials
+    case unauthenticated
+    case throttled(retryAfter: Int)
+    case notFound
+
+    public var status: Int {
+        switch self {
+        case .invalidInput: 400
+        case .usernameTaken: 409
+        case .invalidCredentials, .unauthenticated: 401
+        case .throttled: 429
+        case .notFound: 404
+        }
+    }
+
+    public var code: String {
+        switch self {
+        case .invalidInput: "invalid_input"
+        case .usernameTaken: "username_taken"
+        case .invalidCredentials: "invalid_credentials"
+        case .unauthenticated: "unauthenticated"
+        case .throttled: "throttled"
+        case .notFound: "not_found"
+        }
+    }
+
+    public var message: String {
+        switch self {
+        case .invalidInput(let why): why
+        case .usernameTaken: "that username is taken"
+        case .invalidCredentials: "invalid username or password"
+        case .unauthenticated: "a valid session is required"
+        case .throttled(let seconds): "too many failed logins; try again in \(seconds) s"
+        case .notFound: "no such session"
+        }
+    }
+}
+
+public struct AuthSettings: Sendable {
+    public var idleTimeout: TimeInterval = 30 * 60
+    public var lifetime: TimeInterval = 12 * 3600
+    public var minPasswordLength = 12
+    public var maxPasswordBytes = 4096
+    /// Sessions are re-stamped as seen at most this often, so reads stay reads.
+    public var touchInterval: TimeInterval = 60
+    public var throttle = LoginThrottle()
+    public init() {}
+}
+
+public struct NewSession: Sendable {
+    public var token: String
+    public var session: SessionRecord
+}
+
+/// Register, log in, check and end sessions: the auth logic, independent of HTTP.
+public struct AuthService: Sendable {
+    public let store: any AuthStore
+    public let hasher: PasswordHasher
+    public let settings: AuthSettings
+    public let clock: @Sendable () -> Date
+    private let dummyHash: String
+    private let logger: Logger
+
+    /// `dummyHash` is verified against for unknown users, so a miss costs what a hit costs.
+    public init(store: any AuthStore, hasher: PasswordHasher, settings: AuthSettings = AuthSettings(),
+                clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "ballast.auth")) async throws {
+        self.store = store
+        self.hasher = hasher
+        self.settings = settings
+        self.clock = clock
+        self.logger = logger
+        self.dummyHash = try await hasher.hash(Self.randomToken())
+    }
+
+    // MARK: Accounts
+
+    public func register(username: String, password: String) async throws -> UserRecord {
+        guard (3...64).contains(username.count),
+              username.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) })
+        else { throw AuthError.invalidInput("username must be 3-64 letters, digits, '.', '_' or '-'") }
+        try checkPassword(password)
+        let user = UserRecord(id: Self.randomID(), username: username, passwordHash: try await hasher.hash(password), createdAt: clock())
+        do {
+            try await store.createUser(user)
+        } catch AuthStoreError.usernameTaken {
+            throw AuthError.usernameTaken
+        }
+        try await store.audit(AuditEvent(at: clock(), kind: "register", username: username, userID: user.id))
+        return user
+    }
+
+    /// ASVS 2.1: at least 12 characters, long passphrases welcome, no composition rules.
+    private func checkPassword(_ password: String) throws {
+        if password.count < settings.minPasswordLength {
+            throw AuthError.invalidInput("password must be at least \(settings.minPasswordLength) characters")
+        }
+        if password.utf8.count > settings.maxPasswordBytes {
+            throw AuthError.invalidInput("password must be at most \(settings.maxPasswordBytes) bytes")
+        }
+    }
+
+    // MARK: Sessions
+
+    public func login(username: String, password: String, clientIP: String) async throws -> NewSession {
+        let now = clock()
+        let keys = settings.throttle.keys(username: username, clientIP: clientIP)
+        if let wait = settings.throttle.retryAfter(try await store.throttle(keys: keys), now: now) {
+            Counter(label: "ballast_auth_logins_total", dimensions: [("result", "throttled")]).increment()
+            try await store.audit(AuditEvent(at: now, kind: "login_throttled", username: username, clientIP: clientIP))
+            throw AuthError.throttled(retryAfter: Int(wait.rounded(.up)))
+        }
+        let user = try await store.user(named: username)
+        // Unknown users are verified against a dummy hash: same work, same time, same answer.
+        let verified = try await hasher.verify(password, hash: user?.passwordHash ?? dummyHash)
+        guard let user, verified else {
+            _ = try await store.recordFailure(keys: keys, now: now, window: settings.throttle.window)
+            Counter(label: "ballast_auth_logins_total", dimensions: [("result", "failure")]).increment()
+            try await store.audit(AuditEvent(at: now, kind: "login_failed", username: username, userID: user?.id, clientIP: clientIP))
+            throw AuthError.invalidCredentials
+        }
+        try await store.clearThrottle(key: keys[1])
+        let token = Self.randomToken()
+        let session = SessionRecord(id: Self.randomID(), userID: user.id, tokenHash: Self.hashToken(token), createdAt: now,
+                                    lastSeenAt: now, expiresAt: now.addingTimeInterval(settings.lifetime))
+        try await store.createSession(session)
+        Counter(label: "ballast_auth_logins_total", dimensions: [("result", "success")]).increment()
+        try await store.audit(AuditEvent(at: now, kind: "login_ok", username: user.username, userID: user.id, clientIP: clientIP))
+        return NewSession(token: token, session: session)
+    }
+
+    /// The session and user a token belongs to, if it is still valid (absolute and idle limits).
+    public func authenticate(token: String) async throws -> (SessionRecord, UserRecord) {
+        guard token.utf8.count == 43, let session = try await store.session(tokenHash: Self.hashToken(token)) else {
+            throw AuthError.unauthenticated
+        }
+        let now = clock()
+        guard now < session.expiresAt, now < session.lastSeenAt.addingTimeInterval(settings.idleTimeout),
+              let user = try await store.user(id: session.userID)
+        else { throw AuthError.unauthenticated }
+        var current = session
+        if now.timeIntervalSince(session.lastSeenAt) >= settings.touchInterval {
+            try await store.touchSession(id: session.id, at: now)
+            current.lastSeenAt = now
+        }
+        return (current, user)
+    }
+
+    public func logout(token: String, clientIP: String) async throws {
+        let (session, user) = try await authenticate(token: token)
+        _ = try await store.deleteSession(id: session.id, userID: user.id)
+        try await store.audit(AuditEvent(at: clock(), kind: "logout", username: user.username, userID: user.id, clientIP: clientIP))
+    }
+
+    public func sessions(of user: UserRecord) async throws -> [SessionRecord] {
+        let now = clock()
+        return try await store.sessions(userID: user.id).filter {
+            now < $0.expiresAt && now < $0.lastSeenAt.addingTimeInterval(settings.idleTimeout)
+        }
+    }
+
+    public func revoke(sessionID: String, of user: UserRecord, clientIP: String) async throws {
+        guard try await store.deleteSession(id: sessionID, userID: user.id) else { throw AuthError.notFound }
+        try await store.audit(AuditEvent(at: clock(), kind: "session_revoked", username: user.username, userID: user.id,
+                                         clientIP: clientIP, detail: sessionID))
+    }
+
+    /// Changes the password and ends every other session of the user.
+    public func changePassword(user: UserRecord, session: SessionRecord, current: String, new: String, clientIP: String) async throws {
+        guard try await hasher.verify(current, hash: user.passwordHash) else { throw AuthError.invalidCredentials }
+        try checkPassword(new)
+        try await store.setPassword(userID: user.id, hash: try await hasher.hash(new))
+        try await store.deleteSessions(userID: user.id, except: session.id)
+        try await store.audit(AuditEvent(at: clock(), kind: "password_changed", username: user.username, userID: user.id, clientIP: clientIP))
+    }
+
+    public func activeSessionCount() async throws -> Int {
+        let now = clock()
+        return try await store.countActiveSessions(now: now, idleSince: now.addingTimeInterval(-settings.idleTimeout))
+    }
+
+    // MARK: Tokens
+
+    /// 256 random bits from the system's CSPRNG, base64url without padding (43 characters).
+    static func randomToken() -> String {
+        var generator = SystemRandomNumberGenerator()
+        let bytes = (0..<32).map { _ in UInt8.random(in: .min ... .max, using: &generator) }
+        return Data(bytes).base64EncodedString()
+            .replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
+    }
+
+    static func randomID() -> String {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<16).map { _ in String(format: "%02x", UInt8.random(in: .min ... .max, using: &generator)) }.joined()
+    }
+
+    /// Only this is stored: a database leak reveals no usable token.
+    static func hashToken(_ token: String) -> String {
+        SHA256.hash(data: Array(token.utf8)).map { String(format: "%02x", $0) }.joined()
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+
+/// A user as stored: the password only as a hash.
+public struct UserRecord: Sendable, Equatable {
+    public var id: String
+    public var username: String
+    public var passwordHash: String
+    public var createdAt: Date
+
+    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+        self.id = id
+        self.username = username
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+/// A session as stored: the token only as its SHA-256, so a leaked table opens nothing.
+public struct SessionRecord: Sendable, Equatable {
+    public var id: String
+    public var userID: String
+    public var tokenHash: String
+    public var createdAt: Date
+    public var lastSeenAt: Date
+    public var expiresAt: Date
+
+    public init(id: String, userID: String, tokenHash: String, createdAt: Date, lastSeenAt: Date, expiresAt: Date) {
+        self.id = id
+        self.userID = userID
+        self.tokenHash = tokenHash
+        self.createdAt = createdAt
+        self.lastSeenAt = lastSeenAt
+        self.expiresAt = expiresAt
+    }
+}
+
+/// Failed logins counted under one key within a window.
+public struct ThrottleRecord: Sendable, Equatable {
+    public var failures: Int
+    public var windowStart: Date
+    public var lastFailure: Date
+
+    public init(failures: Int, windowStart: Date, lastFailure: Date) {
+        self.failures = failures
+        self.windowStart = windowStart
+        self.lastFailure = lastFailure
+    }
+}
+
+/// One line of the audit log.
+public struct AuditEvent: Sendable, Equatable, Codable {
+    public var at: Date
+    public var kind: String
+    public var username: String?
+    public var userID: String?
+    public var clientIP: String?
+    public var detail: String?
+
+    public init(at: Date, kind: String, username: String? = nil, userID: String? = nil, clientIP: String? = nil, detail: String? = nil) {
+        self.at = at
+        self.kind = kind
+        self.username = username
+        self.userID = userID
+        self.clientIP = clientIP
+        self.detail = detail
+    }
+}
+
+public enum AuthStoreError: Error, Equatable {
+    case usernameTaken
+}
+
+/// Everything the auth service keeps, behind one protocol: SQLite (GRDB) embedded, PostgreSQL
+/// when replicas span hosts. Every replica of a stack shares one store, so sessions and
+/// throttling counts are the same whichever replica a request reaches.
+public protocol AuthStore: Sendable {
+    /// Creates or upgrades the schema (versioned migrations).
+    func migrate() async throws
+    /// Throws when the database cannot be reached (readiness).
+    func ping() async throws
+
+    func createUser(_ user: UserRecord) async throws
+    func user(named username: String) async throws -> UserRecord?
+    func user(id: String) async throws -> UserRecord?
+    func setPassword(userID: String, hash: String) async throws
+
+    func createSession(_ session: SessionRecord) async throws
+    func session(tokenHash: String) async throws -> SessionRecord?
+    func touchSession(id: String, at: Date) async throws
+    func sessions(userID: String) async throws -> [SessionRecord]
+    /// Deletes the user's session `id`; false when there is none.
+    func deleteSession(id: String, userID: String) async throws -> Bool
+    func deleteSessions(userID: String, except keptID: String?) async throws
+    /// Sessions valid at `now`: not expired and seen since `idleSince`.
+    func countActiveSessions(now: Date, idleSince: Date) async throws -> Int
+
+    /// Adds one failure under each key atomically (a window older than `window` restarts).
+    func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord]
+    func throttle(keys: [String]) async throws -> [String: ThrottleRecord]
+    func clearThrottle(key: String) async throws
+
+    func audit(_ event: AuditEvent) async throws
+    func auditEvents(limit: Int) async throws -> [AuditEvent]
+}

@@ -1,0 +1,44 @@
+import Foundation
+
+/// When a login may be tried again, from the failures counted in the shared store.
+///
+/// Three counts, all per hour (ASVS 2.2.1):
+/// - `account|ip`: exponential back-off after `freePerAccountAndIP` failures, capped at
+///   `maxDelay`, so one attacker slows only themselves;
+/// - `ip`: the same after `freePerIP` failures, against one address trying many accounts;
+/// - `account`: a hard stop after `maxPerAccountPerHour` failures from anywhere, which lifts when
+///   the hour ends: a distributed attacker can delay a user, never lock them out for good.
+public struct LoginThrottle: Sendable {
+    public var freePerAccountAndIP = 5
+    public var freePerIP = 20
+    public var maxPerAccountPerHour = 100
+    public var baseDelay: TimeInterval = 1
+    public var maxDelay: TimeInterval = 900
+    public var window: TimeInterval = 3600
+
+    public init() {}
+
+    public func keys(username: String, clientIP: String) -> [String] {
+        let account = username.lowercased()
+        return ["acct:\(account)", "acctip:\(account)|\(clientIP)", "ip:\(clientIP)"]
+    }
+
+    /// Seconds to wait before the next try, or nil when a try is allowed now.
+    public func retryAfter(_ records: [String: ThrottleRecord], now: Date) -> TimeInterval? {
+        var wait: TimeInterval = 0
+        for (key, record) in records where now < record.windowStart.addingTimeInterval(window) {
+            if key.hasPrefix("acct:") {
+                if record.failures >= maxPerAccountPerHour {
+                    wait = max(wait, record.windowStart.addingTimeInterval(window).timeIntervalSince(now))
+                }
+            } else {
+                let free = key.hasPrefix("ip:") ? freePerIP : freePerAccountAndIP
+                guard record.failures >= free else { continue }
+                let delay = min(maxDelay, baseDelay * pow(2, Double(record.failures - free)))
+                let until = record.lastFailure.addingTimeInterval(delay)
+                if until > now { wait = max(wait, until.timeIntervalSince(now)) }
+            }
+        }
+        return wait > 0 ? wait : nil
+    }
+}

@@ -1,0 +1,222 @@
+import Foundation
+import GRDB
+
+/// The embedded store: one SQLite file in WAL mode, shared by every replica on the machine.
+///
+/// SQLite serialises writers across processes; the busy timeout makes a replica wait its turn
+/// instead of failing. Times are stored as Unix seconds (REAL) so comparisons are plain SQL.
+public final class SQLiteAuthStore: AuthStore {
+    private let pool: DatabasePool
+
+    /// Opens (creating if needed) the database at `path`.
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        configuration.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        pool = try DatabasePool(path: path, configuration: configuration)
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE users (
+                    id TEXT PRIMARY KEY,
+                    username TEXT NOT NULL,
+                    username_key TEXT NOT NULL UNIQUE,
+                    password_hash TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE TABLE sessions (
+                    id TEXT PRIMARY KEY,
+                    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    token_hash TEXT NOT NULL UNIQUE,
+                    created_at REAL NOT NULL,
+                    last_seen_at REAL NOT NULL,
+                    expires_at REAL NOT NULL
+                );
+                CREATE INDEX sessions_user ON sessions(user_id);
+                CREATE TABLE login_throttle (
+                    key TEXT PRIMARY KEY,
+                    failures INTEGER NOT NULL,
+                    window_start REAL NOT NULL,
+                    last_failure REAL NOT NULL
+                );
+                CREATE TABLE audit_log (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    kind TEXT NOT NULL,
+                    username TEXT,
+                    user_id TEXT,
+                    client_ip TEXT,
+                    detail TEXT
+                );
+                """)
+        }
+        return migrator
+    }
+
+    public func migrate() async throws {
+        try Self.migrator.migrate(pool)
+    }
+
+    public func ping() async throws {
+        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+    }
+
+    public func createUser(_ user: UserRecord) async throws {
+        do {
+            try await pool.write { db in
+                try db.execute(
+                    sql: "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+                    arguments: [user.id, user.username, user.username.lowercased(), user.passwordHash, user.createdAt.timeIntervalSince1970])
+            }
+        } catch let error as DatabaseError where error.extendedResultCode == .SQLITE_CONSTRAINT_UNIQUE {
+            throw AuthStoreError.usernameTaken
+        }
+    }
+
+    private static func user(_ row: Row) -> UserRecord {
+        UserRecord(id: row["id"], username: row["username"], passwordHash: row["password_hash"],
+                   createdAt: Date(timeIntervalSince1970: row["created_at"]))
+    }
+
+    public func user(named username: String) async throws -> UserRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username_key = ?", arguments: [username.lowercased()]).map(Self.user)
+        }
+    }
+
+    public func user(id: String) async throws -> UserRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user)
+        }
+    }
+
+    public func setPassword(userID: String, hash: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE users SET password_hash = ? WHERE id = ?", arguments: [hash, userID])
+        }
+    }
+
+    private static func session(_ row: Row) -> SessionRecord {
+        SessionRecord(id: row["id"], userID: row["user_id"], tokenHash: row["token_hash"],
+                      createdAt: Date(timeIntervalSince1970: row["created_at"]),
+                      lastSeenAt: Date(timeIntervalSince1970: row["last_seen_at"]),
+                      expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
+    }
+
+    public func createSession(_ session: SessionRecord) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [session.id, session.userID, session.tokenHash, session.createdAt.timeIntervalSince1970,
+                            session.lastSeenAt.timeIntervalSince1970, session.expiresAt.timeIntervalSince1970])
+        }
+    }
+
+    public func session(tokenHash: String) async throws -> SessionRecord? {
+        try await pool.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE token_hash = ?", arguments: [tokenHash]).map(Self.session)
+        }
+    }
+
+    public func touchSession(id: String, at: Date) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "UPDATE sessions SET last_seen_at = ? WHERE id = ?", arguments: [at.timeIntervalSince1970, id])
+        }
+    }
+
+    public func sessions(userID: String) async throws -> [SessionRecord] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at", arguments: [userID]).map(Self.session)
+        }
+    }
+
+    public func deleteSession(id: String, userID: String) async throws -> Bool {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE id = ? AND user_id = ?", arguments: [id, userID])
+            return db.changesCount > 0
+        }
+    }
+
+    public func deleteSessions(userID: String, except keptID: String?) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", arguments: [userID, keptID])
+        }
+    }
+
+    public func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
+        try await pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions WHERE expires_at > ? AND last_seen_at > ?",
+                             arguments: [now.timeIntervalSince1970, idleSince.timeIntervalSince1970]) ?? 0
+        }
+    }
+
+    public func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
+        let t = now.timeIntervalSince1970
+        return try await pool.write { db in
+            var records: [String: ThrottleRecord] = [:]
+            for key in keys {
+                // One statement, so two replicas counting at once cannot lose an increment.
+                try db.execute(sql: """
+                    INSERT INTO login_throttle (key, failures, window_start, last_failure) VALUES (?, 1, ?, ?)
+                    ON CONFLICT(key) DO UPDATE SET
+                        failures = CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END,
+                        window_start = CASE WHEN window_start <= ? THEN excluded.window_start ELSE window_start END,
+                        last_failure = excluded.last_failure
+                    """, arguments: [key, t, t, t - window, t - window])
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM login_throttle WHERE key = ?", arguments: [key]) {
+                    records[key] = Self.throttle(row)
+                }
+            }
+            return records
+        }
+    }
+
+    private static func throttle(_ row: Row) -> ThrottleRecord {
+        ThrottleRecord(failures: row["failures"], windowStart: Date(timeIntervalSince1970: row["window_start"]),
+                       lastFailure: Date(timeIntervalSince1970: row["last_failure"]))
+    }
+
+    public func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
+        try await pool.read { db in
+            var records: [String: ThrottleRecord] = [:]
+            for key in keys {
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM login_throttle WHERE key = ?", arguments: [key]) {
+                    records[key] = Self.throttle(row)
+                }
+            }
+            return records
+        }
+    }
+
+    public func clearThrottle(key: String) async throws {
+        try await pool.write { db in
+            try db.execute(sql: "DELETE FROM login_throttle WHERE key = ?", arguments: [key])
+        }
+    }
+
+    public func audit(_ event: AuditEvent) async throws {
+        try await pool.write { db in
+            try db.execute(
+                sql: "INSERT INTO audit_log (at, kind, username, user_id, client_ip, detail) VALUES (?, ?, ?, ?, ?, ?)",
+                arguments: [event.at.timeIntervalSince1970, event.kind, event.username, event.userID, event.clientIP, event.detail])
+        }
+    }
+
+    public func auditEvents(limit: Int) async throws -> [AuditEvent] {
+        try await pool.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
+                AuditEvent(at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], username: row["username"],
+                           userID: row["user_id"], clientIP: row["client_ip"], detail: row["detail"])
+            }
+        }
+    }
+}

@@ -1,0 +1,98 @@
+import ArgumentParser
+import BallastAuth
+import BallastConfig
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import ServiceLifecycle
+
+struct Auth: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run one auth replica.",
+        discussion: "Several replicas may share one database: sessions and login throttling are the same on all of them.")
+
+    @Option(help: "HOST:PORT to listen on.") var listen: String
+    @Option(help: "sqlite:PATH (embedded) or postgres://… (not yet: issue 8).") var database: String
+    @Option(help: "bcrypt cost (4-31).") var bcryptCost: Int = 12
+    @Option(help: "Idle timeout of a session, e.g. 30m.") var idleTimeout: String = "30m"
+    @Option(help: "Absolute lifetime of a session, e.g. 12h.") var lifetime: String = "12h"
+    @Option(help: "A proxy whose X-Forwarded-For names the client (repeatable).") var trustedProxy: [String] = ["127.0.0.1", "::1"]
+    @Flag(help: "Mark the session cookie Secure even without TLS evidence.") var secureCookies = false
+    @Option(help: .hidden) var parentPid: Int32?
+
+    func validate() throws {
+        guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be from 4 to 31") }
+        if case .failure(let error) = Address.parse(listen) { throw ValidationError("--listen '\(listen)' \(error)") }
+        guard Duration.parseConfig(idleTimeout) != nil else { throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration like 30m") }
+        guard Duration.parseConfig(lifetime) != nil else { throw ValidationError("--lifetime '\(lifetime)' is not a duration like 12h") }
+    }
+
+    func run() async throws {
+        let logger = LogSetup.bootstrapOnce()
+        let registry = Telemetry.bootstrapOnce()
+        let address = try Address.parse(listen).get()
+        let store: any AuthStore
+        do {
+            store = try AuthDatabase.open(database)
+            try await store.migrate()
+        } catch {
+            printError("error: database '\(database)': \(error)")
+            throw ExitCode(2)
+        }
+        var settings = AuthSettings()
+        settings.idleTimeout = Double(Duration.parseConfig(idleTimeout)!.milliseconds) / 1000
+        settings.lifetime = Double(Duration.parseConfig(lifetime)!.milliseconds) / 1000
+        let service = try await AuthService(store: store, hasher: PasswordHasher(cost: UInt8(bcryptCost)), settings: settings, logger: logger)
+        let api = AuthAPI(service: service, trustedProxies: Set(trustedProxy), secureCookies: secureCookies,
+                          metricsText: { registry.emitToBuffer() })
+        let app = Application(
+            router: api.router(),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ballast-auth"),
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(
+            services: [.init(service: app), .init(service: ReplicaHousekeeping(service: service, parentPID: parentPid, logger: logger))],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        say("auth replica on http://\(address) (database \(database))")
+        try await group.run()
+    }
+}
+
+enum AuthDatabase {
+    struct Unsupported: Error, CustomStringConvertible { var description: String }
+
+    static func open(_ url: String) throws -> any AuthStore {
+        if url.hasPrefix("sqlite:") {
+            let path = String(url.dropFirst("sqlite:".count))
+            guard !path.isEmpty else { throw Unsupported(description: "write sqlite:PATH, e.g. sqlite:./ballast-data/auth.sqlite") }
+            return try SQLiteAuthStore(path: path)
+        }
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            throw Unsupported(description: "PostgreSQL is not supported yet; use sqlite:PATH")
+        }
+        throw Unsupported(description: "unknown database URL; use sqlite:PATH")
+    }
+}
+
+/// Publishes `ballast_auth_active_sessions` every 5 s and, for replicas started by `ballast up`,
+/// exits when the parent is gone, so no replica outlives its stack.
+struct ReplicaHousekeeping: Service {
+    let service: AuthService
+    let parentPID: Int32?
+    let logger: Logger
+
+    func run() async throws {
+        let gauge = Gauge(label: "ballast_auth_active_sessions")
+        var tick = 0
+        while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if let parentPID, getppid() != parentPID {
+                logger.warning("parent \(parentPID) is gone; stopping")
+                throw CancellationError()
+            }
+            if tick % 5 == 0, let count = try? await service.activeSessionCount() { gauge.record(count) }
+            tick += 1
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+}

@@ -1,0 +1,65 @@
+import ArgumentParser
+import BallastConfig
+import BallastControl
+import BallastProxy
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+
+/// The balancer and its admin API, as `ballast lb` and `ballast up` both run them.
+struct BalancerStack {
+    let loaded: ConfigLoader.Loaded
+    let configPath: String
+    let threads: Int
+    let drain: Duration
+
+    /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
+    func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
+        let registry = Telemetry.bootstrapOnce()
+        let token: String?
+        do {
+            token = try AdminServer.token(for: loaded.config.admin, environment: ProcessInfo.processInfo.environment)
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let balancer: LoadBalancer
+        do {
+            balancer = try LoadBalancer(config: loaded.config, threads: threads, logger: logger)
+            try await balancer.start()
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
+        let history = ConfigHistory()
+        await history.record(version: 1, author: "ballast --config \(configPath)", outcome: "applied", source: loaded.config.sourceText)
+        let api = AdminAPI(balancer: balancer, history: history, registry: registry)
+        let app = AdminServer.application(api: api, admin: loaded.config.admin, token: token, logger: logger)
+        let reloader = SignalReloader(file: configPath, api: api, logger: logger).install()
+        defer { reloader.cancel() }
+        let addresses = await balancer.boundAddresses()
+        for listener in loaded.config.listeners {
+            let port = addresses[listener.name]?.port ?? listener.listen.port
+            say("listener \(listener.name) on http://\(Address(host: listener.listen.host, port: port))")
+        }
+        say("admin API and metrics on http://\(loaded.config.admin.listen)")
+        afterStart()
+        let services: [ServiceGroupConfiguration.ServiceConfiguration] =
+            [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: drain))]
+            + extraServices.map { .init(service: $0) }
+        let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}
+
+/// Keeps the balancer running until graceful shutdown, then drains it.
+struct BalancerService: Service {
+    let balancer: LoadBalancer
+    let drain: Duration
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await balancer.shutdown(drainFor: drain)
+    }
+}

@@ -1,0 +1,83 @@
+import BallastConfig
+import BallastProxy
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import ServiceLifecycle
+
+/// Starts auth replicas as child processes and stops them all when the stack stops.
+///
+/// A replica that exits is reported loudly and not restarted: a silent restart would hide the
+/// very failure the stack exists to show. Replicas also watch their parent and exit if it dies,
+/// so none is ever orphaned.
+final class ReplicaSupervisor: Service, Sendable {
+    private let processes = NIOLockedValueBox<[Int: Process]>([:])
+    private let stopping = NIOLockedValueBox(false)
+    let logger: Logger
+
+    init(logger: Logger) { self.logger = logger }
+
+    struct ReplicaFailed: Error, CustomStringConvertible { var description: String }
+
+    static var executable: URL {
+        URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
+    }
+
+    func start(index: Int, address: Address, database: String, bcryptCost: Int, logDirectory: String) throws {
+        let logPath = "\(logDirectory)/replica-\(index).log"
+        if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
+        let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
+        log.seekToEndOfFile()
+        let process = Process()
+        process.executableURL = Self.executable
+        process.arguments = ["auth", "--listen", address.description, "--database", database,
+                             "--bcrypt-cost", String(bcryptCost), "--parent-pid", String(getpid())]
+        process.standardOutput = log
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        let logger = self.logger
+        let stopping = self.stopping
+        process.terminationHandler = { process in
+            guard !stopping.withLockedValue({ $0 }) else { return }
+            logger.critical("auth replica \(index) on \(address) exited (status \(process.terminationStatus)); it is NOT restarted, see \(logPath)")
+        }
+        try process.run()
+        processes.withLockedValue { $0[index] = process }
+    }
+
+    func pid(_ index: Int) -> Int32? { processes.withLockedValue { $0[index]?.processIdentifier } }
+
+    /// Waits (up to 15 s) until every replica answers its health check.
+    func waitUntilHealthy(_ addresses: [Address], health: HealthCheck) async throws {
+        let deadline = ContinuousClock.now + .seconds(15)
+        for (index, address) in addresses.enumerated() {
+            while true {
+                if let process = processes.withLockedValue({ $0[index + 1] }), !process.isRunning {
+                    throw ReplicaFailed(description: "auth replica \(index + 1) on \(address) exited at start (status \(process.terminationStatus))")
+                }
+                if case .passed = await HealthChecker.probe(address, health: health) { break }
+                guard ContinuousClock.now < deadline else {
+                    throw ReplicaFailed(description: "auth replica \(index + 1) on \(address) did not become healthy in 15 s")
+                }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+        }
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        stopAll()
+    }
+
+    /// SIGTERM to every replica, then SIGKILL to any still running after 5 s.
+    func stopAll() {
+        stopping.withLockedValue { $0 = true }
+        let all = processes.withLockedValue { Array($0.values) }
+        for process in all where process.isRunning { process.terminate() }
+        let deadline = Date().addingTimeInterval(5)
+        for process in all {
+            while process.isRunning, Date() < deadline { usleep(20_000) }
+            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        }
+    }
+}

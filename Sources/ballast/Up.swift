@@ -1,0 +1,103 @@
+import ArgumentParser
+import BallastAuth
+import BallastConfig
+import BallastProxy
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+
+struct Up: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run the whole stack: the load balancer and three auth replicas on one SQLite database.",
+        discussion: """
+            Without --config, writes the embedded default stack to DATA/ballast.yaml (unless it exists) and runs it. \
+            The replicas are the loopback servers of the upstream named 'auth', started as separate processes. \
+            Ctrl-C drains the balancer and stops every replica.
+            """)
+
+    @Option(help: "A config file instead of the embedded defaults.") var config: String?
+    @Option(help: "Directory for the database, the config and the replica logs.") var data: String = "ballast-data"
+    @Option(help: "Event loops of the balancer.") var threads: Int = System.coreCount
+    @Option(help: "bcrypt cost of the replicas.") var bcryptCost: Int = 12
+
+    func run() async throws {
+        let logger = LogSetup.bootstrapOnce()
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let configPath = config ?? "\(data)/ballast.yaml"
+        if config == nil, !FileManager.default.fileExists(atPath: configPath) {
+            try (Config.defaultStackYAML + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
+        }
+        let loaded: ConfigLoader.Loaded
+        switch ConfigLoader.load(file: configPath) {
+        case .success(let value): loaded = value
+        case .failure(let error):
+            for finding in error.findings { printError(finding.description) }
+            throw ExitCode(2)
+        }
+        let replicas = loaded.config.upstream(named: "auth")?.servers.map(\.address).filter(\.isLoopback) ?? []
+        guard !replicas.isEmpty else {
+            printError("error: \(configPath) has no upstream 'auth' with loopback servers; ballast up starts its replicas there")
+            throw ExitCode(2)
+        }
+        var wanted: [(Address, String)] = loaded.config.listeners.map { ($0.listen, "listener \($0.name)") }
+        wanted.append((loaded.config.admin.listen, "the admin API"))
+        wanted += replicas.enumerated().map { ($1, "auth replica \($0 + 1)") }
+        for (address, role) in wanted where !(await PortCheck.isFree(address)) {
+            printError("error: \(address) (\(role)) is already in use; stop what listens there or pass --config with other ports")
+            throw ExitCode(2)
+        }
+        let databasePath = "\(data)/auth.sqlite"
+        // Migrate once here, so three replicas do not race to create the schema.
+        try await SQLiteAuthStore(path: databasePath).migrate()
+        let supervisor = ReplicaSupervisor(logger: logger)
+        do {
+            for (index, address) in replicas.enumerated() {
+                try supervisor.start(index: index + 1, address: address, database: "sqlite:\(databasePath)",
+                                     bcryptCost: bcryptCost, logDirectory: data)
+            }
+            try await supervisor.waitUntilHealthy(replicas, health: loaded.config.upstream(named: "auth")?.health ?? HealthCheck())
+        } catch {
+            printError("error: \(error)")
+            supervisor.stopAll()
+            throw ExitCode(1)
+        }
+        for (index, address) in replicas.enumerated() {
+            say("auth replica \(index + 1) on http://\(address) (pid \(supervisor.pid(index + 1) ?? 0), log \(data)/replica-\(index + 1).log)")
+        }
+        let publicAddress = loaded.config.listeners.first.map { "http://\($0.listen)" } ?? "http://127.0.0.1:8080"
+        do {
+            try await BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10))
+                .run(logger: logger, extraServices: [supervisor]) {
+                    say("database sqlite:\(databasePath); config \(configPath)")
+                    say("")
+                    say("Try:")
+                    say("  curl -s -X POST \(publicAddress)/auth/register -H 'Content-Type: application/json' -d '{\"username\":\"alice\",\"password\":\"correct horse battery\"}'")
+                    say("  curl -s -X POST \(publicAddress)/auth/login -H 'Content-Type: application/json' -d '{\"username\":\"alice\",\"password\":\"correct horse battery\"}'")
+                    say("  curl -s \(publicAddress)/auth/me -H 'Authorization: Bearer TOKEN'")
+                    say("Ctrl-C drains and stops everything.")
+                }
+        } catch {
+            supervisor.stopAll()
+            throw error
+        }
+        supervisor.stopAll()
+    }
+}
+
+enum PortCheck {
+    /// True when `address` can be bound now (nothing else listens there).
+    static func isFree(_ address: Address) async -> Bool {
+        do {
+            // SO_REUSEADDR as the real listeners use it, so TIME_WAIT leftovers do not count as taken.
+            let channel = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+                .bind(host: address.host, port: address.port).get()
+            try await channel.close()
+            return true
+        } catch {
+            return false
+        }
+    }
+}

@@ -1,0 +1,16 @@
+import Foundation
+import Testing
+@testable import BallastConfig
+
+@Suite struct DefaultStackTests {
+    @Test func theDefaultStackIsValidAndMatchesTheExample() throws {
+        let loaded = try ConfigLoader.load(text: Config.defaultStackYAML, file: "default").get()
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.config.upstream(named: "auth")?.servers.map(\.address.port) == [9101, 9102, 9103])
+        #expect(loaded.config.listeners.first?.listen.port == 8080)
+        #expect(loaded.config.admin.listen.port == 9900)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let example = try String(contentsOf: root.appendingPathComponent("examples/ballast.yaml"), encoding: .utf8)
+        #expect(example.trimmingCharacters(in: .newlines) == Config.defaultStackYAML)
+    }
+}
