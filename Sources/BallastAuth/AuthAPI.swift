@@ -137,7 +137,12 @@ extension Decodable {
         guard type.hasPrefix("application/json") else {
             throw HTTPError(.unsupportedMediaType, message: "send the body as application/json")
         }
-        let buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        let buffer: ByteBuffer
+        do {
+            buffer = try await request.body.collect(upTo: context.maxUploadSize)
+        } catch is NIOTooManyBytesError {
+            throw HTTPError(.contentTooLarge, message: "the body is larger than \(context.maxUploadSize) bytes")
+        }
         do {
             return try JSONDecoder().decode(Self.self, from: Data(buffer: buffer))
         } catch DecodingError.keyNotFound(let key, _) {
@@ -184,8 +189,17 @@ func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Resp
                     body: .init(byteBuffer: ByteBuffer(bytes: try encoder.encode(value))))
 }
 
+/// `{"error": CODE, "message": TEXT}`, byte for byte the same for the same error (a dictionary
+/// would not be: its key order varies between instances, which a client could tell apart).
+struct ErrorBody: Encodable {
+    var error: String
+    var message: String
+}
+
 func errorResponse(_ status: HTTPResponse.Status, _ code: String, _ message: String, retryAfter: Int? = nil) -> Response {
-    let body = (try? JSONEncoder().encode(["error": code, "message": message])) ?? Data()
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys  // swift-foundation keeps no field order without it
+    let body = (try? encoder.encode(ErrorBody(error: code, message: message))) ?? Data()
     var response = Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
     if let retryAfter { response.headers[.retryAfter] = String(retryAfter) }
     return response

@@ -140,7 +140,14 @@ func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
+struct ErrorBody: Encodable {
+    var error: String
+    var message: String
+}
+
 func jsonError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
-    let body = (try? JSONEncoder().encode(["error": code, "message": message])) ?? Data()
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = .sortedKeys  // swift-foundation keeps no field order without it
+    let body = (try? encoder.encode(ErrorBody(error: code, message: message))) ?? Data()
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
 }
