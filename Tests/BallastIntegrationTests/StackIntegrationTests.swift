@@ -1,0 +1,130 @@
+import BallastConfig
+import BallastProxy
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The built `ballast` executable (scripts/test builds it before the tests run).
+let ballastExecutable: URL = {
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    return root.appendingPathComponent(".build/debug/ballast")
+}()
+
+/// Auth replicas as real processes on one SQLite file, as `ballast up` runs them.
+final class ReplicaProcesses: Sendable {
+    let processes: [Process]
+    let ports: [Int]
+
+    init(count: Int, database: String) async throws {
+        var processes: [Process] = []
+        var ports: [Int] = []
+        for _ in 0..<count {
+            let port = try await freePort()
+            let process = Process()
+            process.executableURL = ballastExecutable
+            process.arguments = ["auth", "--listen", "127.0.0.1:\(port)", "--database", "sqlite:\(database)", "--bcrypt-cost", "4",
+                                 "--parent-pid", String(getpid())]
+            process.standardOutput = FileHandle.nullDevice
+            process.standardError = FileHandle.nullDevice
+            try process.run()
+            processes.append(process)
+            ports.append(port)
+        }
+        self.processes = processes
+        self.ports = ports
+        for port in ports {
+            try await waitUntilAsync { (try? await fetch(port: port, .GET, "/healthz").status) == 200 }
+        }
+    }
+
+    func kill9(_ index: Int) { kill(processes[index].processIdentifier, SIGKILL) }
+
+    func stop() {
+        for process in processes where process.isRunning { process.terminate() }
+        for process in processes { process.waitUntilExit() }
+    }
+}
+
+func waitUntilAsync(timeout: Duration = .seconds(15), _ condition: () async -> Bool) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while !(await condition()) {
+        guard ContinuousClock.now < deadline else {
+            Issue.record("condition not met within \(timeout)")
+            return
+        }
+        try await Task.sleep(for: .milliseconds(50))
+    }
+}
+
+@Suite(.serialized) struct StackIntegrationTests {
+    @Test func killingOneReplicaUnderLoadLosesNoRequestAndNoSession() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ballastExecutable.path), "build the ballast executable first (scripts/test does)")
+        let database = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-stack-\(UUID().uuidString)/auth.sqlite").path
+        // Create the schema once, as `ballast up` does, then start three real replica processes.
+        let replicas = try await ReplicaProcesses(count: 3, database: database)
+        defer { replicas.stop() }
+        let proxy = try await ProxyHarness.start { port in
+            """
+            version: 1
+            admin: { listen: 127.0.0.1:1 }
+            listeners:
+              - name: public
+                listen: 127.0.0.1:\(port)
+                routes:
+                  - name: auth
+                    match: { path_prefix: /auth/ }
+                    upstream: auth
+                    retries: { attempts: 2, on: [connect-failure, "503"], budget_percent: 50 }
+            upstreams:
+              - name: auth
+                balance: round_robin
+                servers: [\(replicas.ports.map { "127.0.0.1:\($0)" }.joined(separator: ", "))]
+                health: { path: /healthz, interval: 200ms, timeout: 200ms, healthy_after: 1, unhealthy_after: 2 }
+                outlier: { consecutive_failures: 2, eject_for: 30s }
+            """
+        }
+        let json = [("Content-Type", "application/json")]
+        var tokens: [String] = []
+        for i in 0..<12 {
+            let credentials = ByteBuffer(string: #"{"username":"user\#(i)","password":"correct horse battery"}"#)
+            #expect(try await fetch(port: proxy.port, .POST, "/auth/register", headers: json, body: credentials).status == 201)
+            let login = try await fetch(port: proxy.port, .POST, "/auth/login", headers: json, body: credentials)
+            #expect(login.status == 200)
+            let token = try #require((try JSONSerialization.jsonObject(with: Data(login.text.utf8)) as? [String: Any])?["token"] as? String)
+            tokens.append(token)
+        }
+        let failures = Tally(), successes = Tally(), doneAtKill = Tally()
+        let allTokens = tokens
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<4 {
+                group.addTask {
+                    try await withConnection(port: proxy.port) { connection in
+                        for i in 0..<60 {
+                            let token = allTokens[(worker * 60 + i) % allTokens.count]
+                            let response = try await connection.request(.GET, "/auth/me", headers: [("Authorization", "Bearer \(token)")])
+                            if response.status == 200 { successes.add() } else { failures.add() }
+                        }
+                    }
+                }
+            }
+            group.addTask {
+                try await waitUntilAsync { successes.count >= 40 }
+                replicas.kill9(1)
+                for _ in 0..<successes.count { doneAtKill.add() }
+            }
+            try await group.waitForAll()
+        }
+        #expect(failures.count == 0)
+        #expect(successes.count == 240)
+        // The kill landed mid-load: most requests came after it.
+        #expect(doneAtKill.count < 120, "\(doneAtKill.count) of 240 were done before the kill")
+        replicas.processes[1].waitUntilExit()
+        #expect(replicas.processes[1].terminationReason == .uncaughtSignal)
+        // Every session is still valid through the two replicas left.
+        for token in tokens {
+            #expect(try await fetch(port: proxy.port, .GET, "/auth/me", headers: [("Authorization", "Bearer \(token)")]).status == 200)
+        }
+        await proxy.stop()
+    }
+}
