@@ -1,0 +1,155 @@
+import BallastConfig
+import BallastControl
+import BallastProxy
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+@Suite(.serialized) struct AdminAndLifecycleTests {
+    @Test func theAdminAPIRefusesABadConfigAppliesAGoodOneAndRollsBack() async throws {
+        let registry = TestMetrics.registry
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let proxy = try await ProxyHarness.start { port in simpleConfig(port: port, servers: [a.address]) }
+        let history = ConfigHistory()
+        await history.record(version: 1, author: "test", outcome: "applied", source: proxy.balancer.runtime.config.sourceText)
+        let api = AdminAPI(balancer: proxy.balancer, history: history, registry: registry)
+        let router = Router()
+        api.addRoutes(to: router)
+        try await Application(router: router).test(.router) { client async throws in
+            let bad = simpleConfig(port: proxy.port, servers: [b.address]).replacingOccurrences(of: "balance:", with: "balanse:")
+            let refused = try await client.execute(uri: "/api/v1/config", method: .post, body: ByteBuffer(string: bad))
+            #expect(refused.status == .unprocessableContent)
+            #expect(String(buffer: refused.body).contains("BL002"))
+            #expect(String(buffer: refused.body).contains("did you mean 'balance'?"))
+            #expect(proxy.balancer.version == 1)
+            #expect(try await fetch(port: proxy.port, .GET, "/").text.contains("\"a\""))
+
+            let good = simpleConfig(port: proxy.port, servers: [b.address])
+            let applied = try await client.execute(uri: "/api/v1/config", method: .post, body: ByteBuffer(string: good))
+            #expect(applied.status == .ok)
+            #expect(proxy.balancer.version == 2)
+            #expect(try await fetch(port: proxy.port, .GET, "/").text.contains("\"b\""))
+            let current = try await client.execute(uri: "/api/v1/config", method: .get)
+            #expect(current.headers[HTTPField.Name("X-Ballast-Config-Version")!] == "2")
+            #expect(String(buffer: current.body) == good)
+
+            let rolledBack = try await client.execute(uri: "/api/v1/config/rollback", method: .post)
+            #expect(rolledBack.status == .ok)
+            #expect(try await fetch(port: proxy.port, .GET, "/").text.contains("\"a\""))
+            let history = String(buffer: try await client.execute(uri: "/api/v1/config/history", method: .get).body)
+            #expect(history.contains("rollback to v1"))
+            let upstreams = String(buffer: try await client.execute(uri: "/api/v1/upstreams", method: .get).body)
+            #expect(upstreams.contains(a.address))
+
+            let metrics = String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+            #expect(metrics.contains(#"ballast_config_applies_total{result="invalid"} 1"#))
+            #expect(metrics.contains(#"ballast_config_applies_total{result="applied"} 2"#))
+            #expect(metrics.contains("ballast_config_version 3"))
+            #expect(metrics.contains(#"ballast_requests_total{listener="public",route="all",upstream="app",code="200"}"#))
+            #expect(metrics.contains("ballast_request_duration_seconds_bucket"))
+        }
+        await proxy.stop()
+        await a.stop()
+        await b.stop()
+    }
+
+    @Test func anAdminTokenIsRequiredOffLoopbackAndChecked() async throws {
+        var admin = Admin()
+        admin.listen = Address(host: "0.0.0.0", port: 9900)
+        #expect(throws: AdminServer.InsecureAdmin.self) { try AdminServer.token(for: admin, environment: [:]) }
+        #expect(try AdminServer.token(for: admin, environment: ["BALLAST_ADMIN_TOKEN": "s3cret"]) == "s3cret")
+        #expect(try AdminServer.token(for: Admin(), environment: [:]) == nil)
+
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { port in simpleConfig(port: port, servers: [a.address]) }
+        let api = AdminAPI(balancer: proxy.balancer, history: ConfigHistory(), registry: TestMetrics.registry)
+        let app = AdminServer.application(api: api, admin: Admin(), token: "s3cret", logger: Logger(label: "test"))
+        try await app.test(.router) { client async throws in
+            #expect(try await client.execute(uri: "/api/v1/upstreams", method: .get).status == .unauthorized)
+            #expect(try await client.execute(uri: "/api/v1/upstreams", method: .get, headers: [.authorization: "Bearer wrong"]).status == .unauthorized)
+            #expect(try await client.execute(uri: "/api/v1/upstreams", method: .get, headers: [.authorization: "Bearer s3cret"]).status == .ok)
+        }
+        await proxy.stop()
+        await a.stop()
+    }
+
+    @Test func drainingLetsRequestsInFlightFinishAndRefusesNewOnes() async throws {
+        let a = try await TestBackend.start("a")
+        a.slowForMilliseconds.store(600, ordering: .relaxed)
+        let proxy = try await ProxyHarness.start { port in simpleConfig(port: port, servers: [a.address]) }
+        async let slow = fetch(port: proxy.port, .GET, "/slow")
+        try await Task.sleep(for: .milliseconds(150))
+        async let drained: Void = proxy.balancer.shutdown(drainFor: .seconds(5))
+        try await Task.sleep(for: .milliseconds(150))
+        await #expect(throws: (any Error).self) { try await fetch(port: proxy.port, .GET, "/") }
+        let response = try await slow
+        #expect(response.status == 200)
+        #expect(response.text.contains("slow"))
+        await drained
+        await a.stop()
+    }
+
+    @Test func connectionsBeyondTheLimitAreRefusedWith503() async throws {
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { port in
+            simpleConfig(port: port, servers: [a.address], listenerExtra: "    limits: { max_connections: 2 }")
+        }
+        try await withConnection(port: proxy.port) { first in
+            _ = try await first.request(.GET, "/")
+            try await withConnection(port: proxy.port) { second in
+                _ = try await second.request(.GET, "/")
+                let third = try await rawExchange(port: proxy.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                #expect(third.hasPrefix("HTTP/1.1 503"))
+            }
+        }
+        // Once the others closed, there is room again.
+        try await Task.sleep(for: .milliseconds(100))
+        #expect(try await fetch(port: proxy.port, .GET, "/").status == 200)
+        await proxy.stop()
+        await a.stop()
+    }
+
+    @Test func theAccessLogHasOneStructuredLinePerRequest() async throws {
+        let records = LogCollector()
+        let a = try await TestBackend.start("a")
+        let port = try await freePort()
+        let yaml = simpleConfig(port: port, servers: [a.address], listenerExtra: "    access_log: true")
+        let config = try ConfigLoader.load(text: yaml, file: "t").get().config
+        let balancer = try LoadBalancer(config: config, threads: 1, logger: Logger(label: "test") { _ in records })
+        try await balancer.start()
+        _ = try await fetch(port: port, .GET, "/status/418")
+        let line = try #require(records.entries.first { $0.message == "request" })
+        #expect(line.metadata["status"] == "418")
+        #expect(line.metadata["route"] == "all")
+        #expect(line.metadata["path"] == "/status/418")
+        #expect(line.metadata["client"] == "127.0.0.1")
+        await balancer.shutdown(drainFor: .seconds(1))
+        await a.stop()
+    }
+}
+
+/// A log handler that keeps what it is given, for tests.
+final class LogCollector: LogHandler, @unchecked Sendable {
+    struct Entry { var message: String; var metadata: [String: String] }
+    private let lock = NIOLock()
+    private var stored: [Entry] = []
+    var metadata: Logger.Metadata = [:]
+    var logLevel: Logger.Level = .trace
+
+    var entries: [Entry] { lock.withLock { stored } }
+
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { metadata[key] }
+        set { metadata[key] = newValue }
+    }
+
+    func log(event: LogEvent) {
+        let flat = (event.metadata ?? [:]).mapValues { "\($0)" }
+        lock.withLock { stored.append(Entry(message: "\(event.message)", metadata: flat)) }
+    }
+}
