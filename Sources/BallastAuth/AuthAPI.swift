@@ -25,8 +25,9 @@ public struct AuthAPI: Sendable {
 
     public func router() -> Router<AuthRequestContext> {
         let router = Router(context: AuthRequestContext.self)
-        router.add(middleware: AuthErrorMiddleware())
+        // Metrics outermost, so they count the responses the error middleware makes from errors too.
         router.add(middleware: RequestMetricsMiddleware())
+        router.add(middleware: AuthErrorMiddleware())
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
         router.get("/readyz") { _, _ in
             do {
