@@ -62,7 +62,7 @@ struct ChunkedFraming: Sendable {
             case .extensionBytes(let value):
                 if b == HeadScanner.cr {
                     state = .sizeLF(value: value)
-                } else if b == HeadScanner.lf || !HeadScanner.valueByte[Int(b)] {
+                } else if b == HeadScanner.lf || !HeadScanner.isValueByte(b) {
                     throw .invalidExtension
                 }
                 i += 1
@@ -93,7 +93,7 @@ struct ChunkedFraming: Sendable {
                 if b == HeadScanner.cr {
                     state = .trailerLF(emptyLine: true)
                 } else {
-                    guard HeadScanner.tchar[Int(b)] else { throw .invalidTrailer }
+                    guard HeadScanner.isTchar(b) else { throw .invalidTrailer }
                     state = .trailerName
                 }
                 i += 1
@@ -101,14 +101,14 @@ struct ChunkedFraming: Sendable {
                 // A trailer is a header field: a token, then a colon.
                 if b == HeadScanner.colon {
                     state = .trailerValue
-                } else if !HeadScanner.tchar[Int(b)] {
+                } else if !HeadScanner.isTchar(b) {
                     throw .invalidTrailer
                 }
                 i += 1
             case .trailerValue:
                 if b == HeadScanner.cr {
                     state = .trailerLF(emptyLine: false)
-                } else if !HeadScanner.valueByte[Int(b)] {
+                } else if !HeadScanner.isValueByte(b) {
                     throw .invalidTrailer
                 }
                 i += 1

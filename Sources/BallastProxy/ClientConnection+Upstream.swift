@@ -202,11 +202,21 @@ extension ClientConnection {
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
 
-    /// The server's final response head; returns false when the exchange will not read its body.
-    func upstreamResponseHead(_ head: ResponseHead, from connection: UpstreamConnection) -> Bool {
+    /// What became of a response head.
+    enum HeadDisposition {
+        /// The exchange will not read this response (retried or gone).
+        case abandoned
+        /// A rewritten head was written to the client.
+        case written
+        /// The head goes out as received; the server connection sends it with the body bytes.
+        case verbatim
+    }
+
+    /// The server's final response head.
+    func upstreamResponseHead(_ head: ResponseHead, from connection: UpstreamConnection) -> HeadDisposition {
         guard let exchange, exchange.upstream === connection, let server = exchange.server, let context else {
             connection.close()
-            return false
+            return .abandoned
         }
         let now = loop.tick()
         setDeadline(.none)
@@ -217,7 +227,7 @@ extension ClientConnection {
                exchange.requestComplete, canRetry(exchange) {
                 release(exchange, close: true)
                 retry(exchange, now: now)
-                return false
+                return .abandoned
             }
         } else {
             upstream.recordSuccess(server, now: now)
@@ -226,10 +236,11 @@ extension ClientConnection {
         exchange.responseStarted = true
         if head.framing == .untilClose || head.serverCloses && head.framing == .untilClose { exchange.closeAfter = true }
         if !exchange.requestComplete { exchange.closeAfter = true }
+        if !head.needsRewrite, !exchange.closeAfter { return .verbatim }
         context.write(wrapOutboundOut(renderResponseHead(head, close: exchange.closeAfter, allocator: context.channel.allocator)),
                       promise: nil)
         needsFlush = true
-        return true
+        return .written
     }
 
     func upstreamBody(_ slice: ByteBuffer) {

@@ -90,10 +90,10 @@ extension ClientConnection {
         }
     }
 
-    /// The response head as the client gets it; the server's bytes as received when nothing
-    /// hop-by-hop needs to change.
+    /// The response head rewritten for the client: hop-by-hop fields dropped, `Connection:
+    /// close` added when this exchange ends the connection. (A head with nothing to change is
+    /// not rendered at all: the server connection forwards its bytes as received.)
     func renderResponseHead(_ head: ResponseHead, close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
-        if !head.needsRewrite, !close { return head.bytes }
         var out = allocator.buffer(capacity: head.bytes.readableBytes + 24)
         head.bytes.withUnsafeReadableBytes { raw in
             var runStart = 0

@@ -5,16 +5,23 @@
 enum HeadScanner {
     static let cr: UInt8 = 13, lf: UInt8 = 10, sp: UInt8 = 32, htab: UInt8 = 9, colon: UInt8 = 58
 
-    /// RFC 9110 `tchar`, as a 256-entry table so the hot loop is one load per byte.
-    static let tchar: [Bool] = (0..<256).map { byte in
-        let c = UInt8(byte)
-        if (48...57).contains(c) || (65...90).contains(c) || (97...122).contains(c) { return true }
-        return "!#$%&'*+-.^_`|~".utf8.contains(c)
+    /// RFC 9110 `tchar` (digits, letters and ``!#$%&'*+-.^_`|~``) as two 64-bit masks.
+    ///
+    /// Constants, not a lookup table: a global array costs a lazy-initialisation check and a
+    /// retain/release on every access, which in these per-byte loops measured ~10% of the
+    /// proxy's user time.
+    @inline(__always)
+    static func isTchar(_ b: UInt8) -> Bool {
+        let low: UInt64 = 0x03FF_6CFA_0000_0000, high: UInt64 = 0x57FF_FFFF_C7FF_FFFE
+        if b < 64 { return (low >> UInt64(b)) & 1 == 1 }
+        if b < 128 { return (high >> UInt64(b - 64)) & 1 == 1 }
+        return false
     }
 
-    /// Bytes allowed in a field value: VCHAR, obs-text, SP and HTAB.
-    static let valueByte: [Bool] = (0..<256).map { byte in
-        byte == 9 || byte == 32 || (33...126).contains(byte) || byte >= 128
+    /// Bytes allowed in a field value: VCHAR, obs-text, SP and HTAB (no other control byte).
+    @inline(__always)
+    static func isValueByte(_ b: UInt8) -> Bool {
+        b == 9 || (b >= 32 && b != 127)
     }
 
     /// Offset just past the `\r\n\r\n` that ends the head, or nil when it has not all arrived.
@@ -44,7 +51,7 @@ enum HeadScanner {
         while i < last {
             let lineStart = i
             if bytes[i] == sp || bytes[i] == htab { throw .badRequest("obsolete line folding") }
-            while i < last, tchar[Int(bytes[i])] { i += 1 }
+            while i < last, isTchar(bytes[i]) { i += 1 }
             let nameEnd = i
             guard nameEnd > lineStart else { throw .badRequest("malformed header name") }
             guard i < last, bytes[i] == colon else {
@@ -57,7 +64,7 @@ enum HeadScanner {
             while i < last, bytes[i] == sp || bytes[i] == htab { i += 1 }
             let valueStart = i
             while i < last, bytes[i] != cr {
-                guard valueByte[Int(bytes[i])] else { throw .badRequest("control byte in a header value") }
+                guard isValueByte(bytes[i]) else { throw .badRequest("control byte in a header value") }
                 i += 1
             }
             guard i + 1 < end, bytes[i] == cr, bytes[i + 1] == lf else { throw .badRequest("bare CR in a header") }

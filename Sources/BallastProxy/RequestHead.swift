@@ -109,7 +109,7 @@ struct RequestHeadParser {
 
     private static func parseRequestLine(_ raw: UnsafeRawBufferPointer, into head: inout RequestHead) throws(HTTPHeadError) {
         var i = 0
-        while i < raw.count, HeadScanner.tchar[Int(raw[i])] { i += 1 }
+        while i < raw.count, HeadScanner.isTchar(raw[i]) { i += 1 }
         guard i > 0, i < raw.count, raw[i] == HeadScanner.sp else { throw .badRequest("malformed request line") }
         head.methodEnd = i
         i += 1

@@ -48,7 +48,7 @@ enum ResponseHeadParser {
             head.status = status
             var i = 12
             while i < raw.count, raw[i] != HeadScanner.cr {
-                guard HeadScanner.valueByte[Int(raw[i])] else { throw .badRequest("control byte in the reason phrase") }
+                guard HeadScanner.isValueByte(raw[i]) else { throw .badRequest("control byte in the reason phrase") }
                 i += 1
             }
             guard i + 1 < raw.count, raw[i + 1] == HeadScanner.lf else { throw .badRequest("malformed status line") }

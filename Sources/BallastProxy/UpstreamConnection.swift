@@ -32,6 +32,11 @@ final class UpstreamConnection: ChannelDuplexHandler {
     private(set) var exchanges = 0
     private var input: ByteBuffer?
     private var spareFields: [HeaderField] = []
+    /// A head to be forwarded as received, held back so it can leave in one slice with the
+    /// body bytes that follow it in the same read (one write instead of two), and the read's
+    /// bytes from the head on, which that combined slice is cut from.
+    private var pendingHead: ByteBuffer?
+    private var pendingWhole: ByteBuffer?
     private var remaining = 0
     private var chunked = ChunkedFraming()
     private var requestIsHead = false
@@ -101,8 +106,10 @@ final class UpstreamConnection: ChannelDuplexHandler {
             return
         }
         sawResponseBytes = true
+        defer { emitPendingHead() }
         while case .awaitingHead = state {
             if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
+            let whole = input!
             let parsed: ResponseHead?
             do {
                 parsed = try ResponseHeadParser.parse(&input!, requestMethodIsHead: requestIsHead, maxHeadBytes: 65_536,
@@ -129,7 +136,15 @@ final class UpstreamConnection: ChannelDuplexHandler {
             case .chunked: chunked = ChunkedFraming()
             default: break
             }
-            guard owner.upstreamResponseHead(head, from: self) else { return }
+            switch owner.upstreamResponseHead(head, from: self) {
+            case .abandoned:
+                return
+            case .written:
+                break
+            case .verbatim:
+                pendingHead = head.bytes
+                pendingWhole = whole
+            }
             if case .none = head.framing {
                 finishResponse(leftover: buffer.readableBytes)
                 return
@@ -150,7 +165,7 @@ final class UpstreamConnection: ChannelDuplexHandler {
         case .contentLength:
             let take = min(remaining, buffer.readableBytes)
             remaining -= take
-            owner.upstreamBody(buffer.readSlice(length: take)!)
+            emit(buffer.readSlice(length: take)!, to: owner)
             if remaining == 0 { finishResponse(leftover: buffer.readableBytes) }
         case .chunked:
             let consumed: Int
@@ -160,14 +175,36 @@ final class UpstreamConnection: ChannelDuplexHandler {
                 fail(.malformedResponse("invalid chunked framing from server"))
                 return
             }
-            owner.upstreamBody(buffer.readSlice(length: consumed)!)
+            emit(buffer.readSlice(length: consumed)!, to: owner)
             if chunked.isDone { finishResponse(leftover: buffer.readableBytes) }
         case .untilClose:
-            owner.upstreamBody(buffer)
+            emit(buffer, to: owner)
         }
     }
 
+    /// Sends body bytes, in one slice with the held-back head when they directly follow it.
+    private func emit(_ slice: ByteBuffer, to owner: ClientConnection) {
+        if let head = pendingHead, let whole = pendingWhole {
+            pendingHead = nil
+            pendingWhole = nil
+            if let combined = whole.getSlice(at: whole.readerIndex, length: head.readableBytes + slice.readableBytes) {
+                owner.upstreamBody(combined)
+                return
+            }
+            owner.upstreamBody(head)
+        }
+        owner.upstreamBody(slice)
+    }
+
+    private func emitPendingHead() {
+        guard let head = pendingHead else { return }
+        pendingHead = nil
+        pendingWhole = nil
+        owner?.upstreamBody(head)
+    }
+
     private func finishResponse(leftover: Int) {
+        emitPendingHead()
         // Bytes after the end of a response mean the server broke framing: do not reuse.
         if leftover > 0 { reusable = false }
         let owner = self.owner

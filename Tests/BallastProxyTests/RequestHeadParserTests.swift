@@ -130,3 +130,14 @@ func refusal(_ text: String, maxHead: Int = 16_384, maxBody: Int = 1 << 20) -> H
         #expect(head.framing == .chunked)
     }
 }
+
+@Suite struct ByteClassTests {
+    @Test func tcharMasksMatchRFC9110() {
+        let tchar = Set("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz!#$%&'*+-.^_`|~".utf8)
+        for b in 0...255 {
+            #expect(HeadScanner.isTchar(UInt8(b)) == tchar.contains(UInt8(b)), "byte \(b)")
+            let value = b == 9 || b == 32 || (33...126).contains(b) || b >= 128
+            #expect(HeadScanner.isValueByte(UInt8(b)) == value, "byte \(b)")
+        }
+    }
+}
