@@ -97,7 +97,6 @@ extension ClientConnection {
     }
 
     private func channelReadCompleteFlush() {
-        exchange?.upstream?.flush()
         resumeReadingIfWanted()
     }
 
@@ -111,7 +110,7 @@ extension ClientConnection {
             exchange.pendingBody = []
             exchange.pendingBodyBytes = 0
         }
-        connection.flush()
+        loop.flushSoon(connection)
         if let context, !context.channel.isWritable { connection.readsPaused = true }
         setDeadline(.response, after: Int64(exchange.route.responseTimeout.nanoseconds))
     }
@@ -249,7 +248,12 @@ extension ClientConnection {
         needsFlush = true
     }
 
+    /// Asks for a flush at the end of this loop tick (see `LoopContext.flushSoon`).
     func flushToClient() {
+        if needsFlush { loop.flushSoon(self) }
+    }
+
+    func flushNow() {
         if needsFlush, let context {
             needsFlush = false
             context.flush()
@@ -287,7 +291,6 @@ extension ClientConnection {
         }
         finishExchange(exchange, code: exchange.status)
         if exchange.closeAfter {
-            flushToClient()
             closeNow()
             return
         }

@@ -42,7 +42,7 @@ final class Exchange {
 /// Reads are gated (`read(context:)`) for back-pressure: the client is not read while the
 /// server connection cannot take more, nor while a finished request waits for its response
 /// (pipelined requests stay queued in `input`).
-final class ClientConnection: ChannelDuplexHandler {
+final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -69,6 +69,7 @@ final class ClientConnection: ChannelDuplexHandler {
     /// Set on SIGTERM: finish the current exchange, then close.
     var draining = false
     var needsFlush = false
+    var flushQueued = false
     /// The client half-closed: answer what it sent, then close.
     var inputClosed = false
     /// True while `processInput` runs, so answers given inside it do not re-enter it.
@@ -131,9 +132,12 @@ final class ClientConnection: ChannelDuplexHandler {
         closeNow()
     }
 
+    /// Closes after flushing what was written: a flush deferred to the end of the tick would
+    /// come too late, and NIO drops unflushed writes at close.
     func closeNow() {
         guard !closing else { return }
         closing = true
+        flushNow()
         context?.close(promise: nil)
     }
 
@@ -211,11 +215,8 @@ final class ClientConnection: ChannelDuplexHandler {
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
-        exchange?.upstream?.flush()
-        if needsFlush {
-            needsFlush = false
-            context.flush()
-        }
+        if let upstream = exchange?.upstream { loop.flushSoon(upstream) }
+        flushToClient()
     }
 
     /// Parses and forwards what `input` holds, as far as the current state allows.
@@ -230,7 +231,6 @@ final class ClientConnection: ChannelDuplexHandler {
             guard input != nil, input!.readableBytes > 0 else {
                 input = nil
                 if inputClosed {
-                    flushToClient()
                     closeNow()
                 } else if deadlineKind != .idle {
                     setDeadline(.idle)

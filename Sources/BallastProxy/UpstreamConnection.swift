@@ -10,7 +10,7 @@ enum UpstreamFailure: Error, Equatable {
 
 /// One connection to a server: reads its responses and hands them to the client connection
 /// that owns the exchange. Lives on the same event loop as that client connection.
-final class UpstreamConnection: ChannelDuplexHandler {
+final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
@@ -72,7 +72,9 @@ final class UpstreamConnection: ChannelDuplexHandler {
         context?.write(wrapOutboundOut(buffer), promise: nil)
     }
 
-    func flush() { context?.flush() }
+    var flushQueued = false
+
+    func flushNow() { context?.flush() }
 
     /// Marks the connection as not to be pooled (the exchange ended abnormally).
     func poison() { reusable = false }
