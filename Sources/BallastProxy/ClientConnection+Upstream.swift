@@ -102,7 +102,7 @@ extension ClientConnection {
 
     private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
         exchange.upstream = connection
-        connection.begin(owner: self, isHead: exchange.head.method == "HEAD")
+        connection.begin(owner: self, isHead: exchange.head.methodKind == .head)
         connection.write(renderRequestHead(exchange, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
         if !exchange.pendingBody.isEmpty {
             exchange.bodySent = true

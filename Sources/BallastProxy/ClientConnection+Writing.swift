@@ -6,7 +6,11 @@ extension ClientConnection {
     /// The request head as the server gets it: unchanged lines copied in contiguous runs,
     /// hop-by-hop and untrusted forwarding headers dropped, ours appended.
     func renderRequestHead(_ exchange: Exchange, allocator: ByteBufferAllocator) -> ByteBuffer {
-        let head = exchange.head
+        renderRequestHead(exchange.head, exchange: exchange, allocator: allocator)
+    }
+
+    /// `head` is borrowed: copying it would retain its buffer and fields for nothing.
+    private func renderRequestHead(_ head: borrowing RequestHead, exchange: Exchange, allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: head.bytes.readableBytes + 160)
         var forwardedFor: String?
         var forwardedProto: String?

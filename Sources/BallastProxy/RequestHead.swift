@@ -4,9 +4,39 @@ import NIOCore
 ///
 /// The bytes stay in the `ByteBuffer` they arrived in; the parser only records where things
 /// are, so unchanged header lines can be forwarded as received.
+/// The methods the proxy treats specially, recognised from the bytes once per request.
+enum MethodKind: UInt8, Sendable {
+    case get, head, post, put, delete, options, trace, patch, other
+
+    init(_ raw: UnsafeRawBufferPointer, length: Int) {
+        func equals(_ name: StaticString) -> Bool {
+            guard name.utf8CodeUnitCount == length else { return false }
+            for i in 0..<length where raw[i] != name.utf8Start[i] { return false }
+            return true
+        }
+        switch length {
+        case 3: self = equals("GET") ? .get : equals("PUT") ? .put : .other
+        case 4: self = equals("HEAD") ? .head : equals("POST") ? .post : .other
+        case 5: self = equals("TRACE") ? .trace : equals("PATCH") ? .patch : .other
+        case 6: self = equals("DELETE") ? .delete : .other
+        case 7: self = equals("OPTIONS") ? .options : .other
+        default: self = .other
+        }
+    }
+
+    /// GET, HEAD, OPTIONS, TRACE, PUT and DELETE may be repeated safely (RFC 9110 §9.2.2).
+    var isIdempotent: Bool {
+        switch self {
+        case .get, .head, .options, .trace, .put, .delete: true
+        case .post, .patch, .other: false
+        }
+    }
+}
+
 struct RequestHead {
     var bytes: ByteBuffer
     var fields: [HeaderField]
+    var methodKind: MethodKind = .other
     var methodEnd = 0
     var targetStart = 0
     var targetEnd = 0
@@ -49,13 +79,7 @@ struct RequestHead {
         }
     }
 
-    /// GET, HEAD, OPTIONS, TRACE, PUT and DELETE may be repeated safely (RFC 9110 §9.2.2).
-    var isIdempotent: Bool {
-        switch method {
-        case "GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE": true
-        default: false
-        }
-    }
+    var isIdempotent: Bool { methodKind.isIdempotent }
 
     var hasBody: Bool {
         switch framing {
@@ -112,6 +136,7 @@ struct RequestHeadParser {
         while i < raw.count, HeadScanner.isTchar(raw[i]) { i += 1 }
         guard i > 0, i < raw.count, raw[i] == HeadScanner.sp else { throw .badRequest("malformed request line") }
         head.methodEnd = i
+        head.methodKind = MethodKind(raw, length: i)
         i += 1
         head.targetStart = i
         while i < raw.count, raw[i] > 32, raw[i] < 127 { i += 1 }
@@ -135,7 +160,7 @@ struct RequestHeadParser {
         // Only origin-form (and `*` for OPTIONS) is routed; a reverse proxy has no use for the rest.
         let first = raw[head.targetStart]
         let isAsterisk = head.targetEnd - head.targetStart == 1 && first == UInt8(ascii: "*")
-        guard first == UInt8(ascii: "/") || (isAsterisk && head.method == "OPTIONS") else {
+        guard first == UInt8(ascii: "/") || (isAsterisk && head.methodKind == .options) else {
             throw .badRequest("request target must be a path starting with '/'")
         }
     }

@@ -26,7 +26,11 @@ public final class ServerState: Sendable {
 }
 
 /// One server of a compiled upstream: its config and its shared state.
-public struct ServerTarget: Sendable {
+///
+/// A class, not a struct: requests pass it around several times, and copying a struct of two
+/// strings, a socket address and a reference cost four retain/release pairs per copy
+/// (measured, docs/performance.md); a class reference costs one.
+public final class ServerTarget: Sendable {
     public let index: Int
     public let address: Address
     public let socketAddress: SocketAddress
@@ -34,4 +38,13 @@ public struct ServerTarget: Sendable {
     public let state: ServerState
     /// `host:port` for labels and logs.
     public let key: String
+
+    init(index: Int, address: Address, socketAddress: SocketAddress, weight: Int, state: ServerState, key: String) {
+        self.index = index
+        self.address = address
+        self.socketAddress = socketAddress
+        self.weight = weight
+        self.state = state
+        self.key = key
+    }
 }
