@@ -50,6 +50,7 @@ public enum ConfigLoader {
         ConfigSemantics.check(config, reader: reader)
         config.sourceMap = reader.sourceMap
         config.sourceText = text
+        reader.findings += LintCatalogue.check(config)
         let errors = reader.findings.filter { $0.severity == .error }
         if !errors.isEmpty {
             return .failure(ConfigError(findings: sorted(reader.findings)))

@@ -17,6 +17,8 @@ struct BalancerStack {
     /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
     func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
         let registry = Telemetry.bootstrapOnce()
+        // Room for every allowed client connection and its server connection (HAProxy does the same).
+        FileDescriptorLimit.raise(toAtLeast: loaded.config.listeners.reduce(0) { $0 + $1.limits.maxConnections } * 2 + 256)
         let token: String?
         do {
             token = try AdminServer.token(for: loaded.config.admin, environment: ProcessInfo.processInfo.environment)

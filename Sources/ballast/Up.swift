@@ -36,6 +36,7 @@ struct Up: AsyncParsableCommand {
             for finding in error.findings { printError(finding.description) }
             throw ExitCode(2)
         }
+        for warning in loaded.warnings { printError(warning.description) }
         let replicas = loaded.config.upstream(named: "auth")?.servers.map(\.address).filter(\.isLoopback) ?? []
         guard !replicas.isEmpty else {
             printError("error: \(configPath) has no upstream 'auth' with loopback servers; ballast up starts its replicas there")

@@ -32,11 +32,18 @@ func load(_ text: String) -> Result<ConfigLoader.Loaded, ConfigError> {
     ConfigLoader.load(text: text, file: "test.yaml")
 }
 
-func findings(_ text: String) -> [Finding] {
+/// Every finding of `text`, the loader's and the lint rules'.
+func allFindings(_ text: String) -> [Finding] {
     switch load(text) {
     case .success(let loaded): loaded.warnings
     case .failure(let error): error.findings
     }
+}
+
+/// The loader's findings only (syntax, schema, references), which these tests are about.
+func findings(_ text: String) -> [Finding] {
+    let loaderIDs = Set(Rule.loaderRules.map(\.id))
+    return allFindings(text).filter { loaderIDs.contains($0.ruleID) }
 }
 
 @Suite struct ConfigLoaderTests {

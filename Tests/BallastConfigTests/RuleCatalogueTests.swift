@@ -38,20 +38,20 @@ import Testing
 
     @Test func everyRuleIsDocumented() {
         #expect(!Self.docs.isEmpty)
-        for rule in Rule.loaderRules {
+        for rule in LintCatalogue.allRules {
             #expect(Self.docs.contains("## \(rule.id) — \(rule.title)"), "\(rule.id) has no section in docs/rules.md")
         }
-        #expect(Self.examples.count >= 2 * (Rule.loaderRules.count - 1))
+        #expect(Self.examples.count >= 2 * (LintCatalogue.allRules.count - 1))
     }
 
     @Test(arguments: examples)
     func exampleBehavesAsDocumented(example: Example) {
-        let ids = findings(example.yaml).map(\.ruleID)
+        let ids = allFindings(example.yaml).map(\.ruleID)
         if example.bad {
             #expect(ids.contains(example.rule), "bad example of \(example.rule) gave \(ids)")
         } else {
             #expect(!ids.contains(example.rule), "good example of \(example.rule) gave \(ids)")
-            #expect(!findings(example.yaml).contains { $0.severity == .error }, "good example of \(example.rule) has errors: \(findings(example.yaml))")
+            #expect(!allFindings(example.yaml).contains { $0.severity == .error }, "good example of \(example.rule) has errors: \(allFindings(example.yaml))")
         }
     }
 }

@@ -276,7 +276,7 @@ import Testing
         let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
         let proxy = try await ProxyHarness.start { port in
             simpleConfig(port: port, servers: [a.address, b.address],
-                         extraUpstream: "    health: { path: /healthz, interval: 100ms, timeout: 100ms, healthy_after: 1, unhealthy_after: 2 }")
+                         extraUpstream: "    health: { path: /healthz, interval: 100ms, timeout: 80ms, healthy_after: 1, unhealthy_after: 2 }")
         }
         b.healthStatus.store(500, ordering: .relaxed)
         let server = try #require(proxy.balancer.runtime.upstreams["app"]?.servers[1])

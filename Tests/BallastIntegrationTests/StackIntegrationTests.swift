@@ -80,7 +80,7 @@ func waitUntilAsync(timeout: Duration = .seconds(15), _ condition: () async -> B
               - name: auth
                 balance: round_robin
                 servers: [\(replicas.ports.map { "127.0.0.1:\($0)" }.joined(separator: ", "))]
-                health: { path: /healthz, interval: 200ms, timeout: 200ms, healthy_after: 1, unhealthy_after: 2 }
+                health: { path: /healthz, interval: 200ms, timeout: 150ms, healthy_after: 1, unhealthy_after: 2 }
                 outlier: { consecutive_failures: 2, eject_for: 30s }
             """
         }

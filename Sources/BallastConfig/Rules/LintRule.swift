@@ -1,0 +1,38 @@
+/// A rule that looks at a whole, parsed config (the loader's own rules run while parsing).
+///
+/// Each rule is one small type in its own file; `LintCatalogue.rules` lists them. The bad and
+/// good example of every rule live in docs/rules.md, which the tests run as fixtures.
+public protocol LintRule: Sendable {
+    static var rule: Rule { get }
+    static func check(_ config: Config) -> [Finding]
+}
+
+extension LintRule {
+    static func finding(_ message: String, at path: String, in config: Config, fix: String? = nil) -> Finding {
+        Finding(rule: rule, message: message, at: config.location(of: path), fix: fix)
+    }
+}
+
+public enum LintCatalogue {
+    public static let rules: [any LintRule.Type] = [
+        UnusedUpstream.self, ShadowedRoute.self, NoCatchAllRoute.self, NoHealthCheck.self,
+        HealthTimeoutNotBelowInterval.self, StateChangingHealthPath.self, OutlierMayEjectAll.self,
+        OutlierOnSingleServer.self, SingleServerUpstream.self, ResponseTimeoutBelowHealthTimeout.self,
+        KeepaliveOutlivesServer.self, RetriesWithoutBudget.self, StatusRetriesOnNonIdempotentRoute.self,
+        AdminBeyondLoopback.self, ForwardedHeadersTrustedFromAnyone.self, TooManyConnections.self, HugeUpstream.self,
+    ]
+
+    public static func check(_ config: Config) -> [Finding] {
+        rules.flatMap { $0.check(config) }
+    }
+
+    /// Every rule of the catalogue: the loader's and the lint rules.
+    public static var allRules: [Rule] { Rule.loaderRules + rules.map { $0.rule } }
+}
+
+/// The index of each named upstream in `config.upstreams`, for source paths.
+func upstreamIndex(_ config: Config) -> [String: Int] {
+    var index: [String: Int] = [:]
+    for (i, upstream) in config.upstreams.enumerated() where index[upstream.name] == nil { index[upstream.name] = i }
+    return index
+}

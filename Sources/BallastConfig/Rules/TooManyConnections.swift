@@ -1,0 +1,41 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Connection limits beyond the file descriptors the process may open: the balancer fails
+/// with EMFILE under load instead of answering 503 at its limit. Each client connection may
+/// need a server connection too. The balancer raises its soft limit up to the hard limit at
+/// start (as HAProxy does from `maxconn`), so the hard limit is what counts.
+struct TooManyConnections: LintRule {
+    static let rule = Rule(id: "BL032", severity: .warning, title: "connection limits beyond the file descriptor limit",
+                           fix: "lower `limits.max_connections` or raise `ulimit -n`")
+
+    static func check(_ config: Config) -> [Finding] {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return [] }
+        let total = config.listeners.reduce(0) { $0 + $1.limits.maxConnections }
+        guard total * 2 + 100 > Int(clamping: limit.rlim_max) else { return [] }
+        return [finding(
+            "listeners allow \(total) connections (up to \(total * 2) sockets with their server connections), but this machine lets a process open \(limit.rlim_max) files",
+            at: "listeners", in: config)]
+    }
+}
+
+public enum FileDescriptorLimit {
+    /// Raises the soft limit on open files towards `needed` (never above the hard limit).
+    /// Returns the limit in force afterwards.
+    @discardableResult
+    public static func raise(toAtLeast needed: Int) -> Int {
+        var limit = rlimit()
+        guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
+        let wanted = rlim_t(clamping: needed)
+        if limit.rlim_cur < wanted {
+            limit.rlim_cur = min(wanted, limit.rlim_max)
+            _ = setrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+            _ = getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit)
+        }
+        return Int(clamping: limit.rlim_cur)
+    }
+}
