@@ -1,0 +1,44 @@
+import ArgumentParser
+import BallastConfig
+import Foundation
+
+struct Diff: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "What a config change does to routes, upstreams and traffic shares, with its blast radius.",
+        discussion: "Exit 0 with the changes printed; 2 when a file cannot be loaded (its findings are printed).")
+
+    @Argument(help: "The config in force.") var old: String
+    @Argument(help: "The config proposed.") var new: String
+    @Option(help: "Output format: text or json.") var format: Check.Format = .text
+
+    func run() async throws {
+        let before = try Self.load(old), after = try Self.load(new)
+        let diff = ConfigDiff(old: before, new: after)
+        switch format {
+        case .json:
+            struct Body: Encodable { var impact: ConfigDiff.Impact; var changes: [ConfigDiff.Change] }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(Body(impact: diff.impact, changes: diff.changes)), as: UTF8.self))
+        case .text:
+            guard !diff.isEmpty else {
+                print("no changes")
+                return
+            }
+            print("\(diff.changes.count) change\(diff.changes.count == 1 ? "" : "s"), impact \(diff.impact.rawValue)")
+            for change in diff.changes {
+                print("\(change.subject): \(change.description)")
+                if let blast = change.blastRadius { print("  blast radius: \(blast)") }
+            }
+        }
+    }
+
+    static func load(_ path: String) throws -> Config {
+        switch ConfigLoader.load(file: path) {
+        case .success(let loaded): return loaded.config
+        case .failure(let error):
+            for finding in error.findings { printError(finding.description) }
+            throw ExitCode(2)
+        }
+    }
+}

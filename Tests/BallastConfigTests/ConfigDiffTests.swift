@@ -1,0 +1,72 @@
+import Testing
+@testable import BallastConfig
+
+@Suite struct ConfigDiffTests {
+    func config(_ text: String) throws -> Config { try ConfigLoader.load(text: text, file: "t").get().config }
+
+    func diff(_ change: (String) -> String) throws -> ConfigDiff {
+        try ConfigDiff(old: config(Config.defaultStackYAML), new: config(change(Config.defaultStackYAML)))
+    }
+
+    @Test func identicalConfigsHaveNoChanges() throws {
+        #expect(try diff { $0 }.isEmpty)
+        #expect(try diff { $0 }.impact == .none)
+    }
+
+    @Test func theSeedIncidentIsShownAsEveryServerReplaced() throws {
+        // The postmortem's change: the balancer pointed at the wrong ports.
+        let d = try diff { $0.replacingOccurrences(of: ":910", with: ":920") }
+        #expect(d.impact == .high)
+        let change = try #require(d.changes.first { $0.subject == "upstream auth" })
+        #expect(change.description.contains("removed 127.0.0.1:9101, 127.0.0.1:9102, 127.0.0.1:9103"))
+        #expect(change.description.contains("127.0.0.1:9101 33% → 0%"))
+        #expect(change.blastRadius == "route auth keeps none of its 3 server(s): 100% of its traffic moves to servers that never served it")
+    }
+
+    @Test func losingServersShowsLostCapacity() throws {
+        let d = try diff { $0.replacingOccurrences(of: "      - { address: 127.0.0.1:9103, weight: 1 }\n", with: "") }
+        #expect(d.changes.first?.blastRadius == "route auth loses 1 of 3 server(s): capacity -33%")
+        #expect(d.changes.first?.description.contains("127.0.0.1:9101 33% → 50%") == true)
+    }
+
+    @Test func weightChangesShowTrafficShares() throws {
+        let d = try diff { $0.replacingOccurrences(of: "{ address: 127.0.0.1:9101, weight: 1 }", with: "{ address: 127.0.0.1:9101, weight: 2 }") }
+        let change = try #require(d.changes.first)
+        #expect(change.description.contains("127.0.0.1:9101 weight 1 → 2"))
+        #expect(change.description.contains("127.0.0.1:9101 33% → 50%"))
+        #expect(change.description.contains("127.0.0.1:9102 33% → 25%"))
+        #expect(d.impact == .low)
+    }
+
+    @Test func routesAddedRemovedRepointedAndReordered() throws {
+        let twoUpstreams = Config.defaultStackYAML.replacingOccurrences(
+            of: "rollout:", with: "  - { name: other, servers: [127.0.0.1:9301, 127.0.0.1:9302], health: { path: /healthz } }\nrollout:")
+        let old = try config(twoUpstreams.replacingOccurrences(of: "upstreams:", with: """
+                  - { name: rest, match: { path_prefix: / }, upstream: other }
+            upstreams:
+            """))
+        let repointed = try ConfigDiff(old: old, new: config(twoUpstreams.replacingOccurrences(of: "upstreams:", with: """
+                  - { name: rest, match: { path_prefix: / }, upstream: auth }
+            upstreams:
+            """)))
+        #expect(repointed.changes.contains { $0.subject == "route public/rest" && $0.description == "re-pointed from upstream other to auth" })
+        let removed = try ConfigDiff(old: old, new: config(twoUpstreams))
+        let change = try #require(removed.changes.first { $0.subject == "route public/rest" })
+        #expect(change.blastRadius == "its requests now get 404")
+        let removedAuth = try ConfigDiff(old: old, new: config(
+            twoUpstreams.replacingOccurrences(of: "upstream: auth", with: "upstream: other").replacingOccurrences(of: "name: auth\n        match", with: "name: rest\n        match").replacingOccurrences(of: "path_prefix: /auth/", with: "path_prefix: /")))
+        #expect(removedAuth.changes.contains { $0.subject == "route public/auth" && $0.blastRadius == "its requests now go to route 'rest' (upstream other)" })
+    }
+
+    @Test func aNewHealthPathIsHighImpact() throws {
+        let d = try diff { $0.replacingOccurrences(of: "path: /healthz", with: "path: /health") }
+        #expect(d.impact == .high)
+        #expect(d.changes.first?.blastRadius?.contains("all are marked down") == true)
+    }
+
+    @Test func aListenerMoveIsHighImpact() throws {
+        let d = try diff { $0.replacingOccurrences(of: "listen: 127.0.0.1:8080", with: "listen: 127.0.0.1:8081") }
+        #expect(d.changes.map(\.subject) == ["listener public"])
+        #expect(d.impact == .high)
+    }
+}
