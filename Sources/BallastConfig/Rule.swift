@@ -59,6 +59,16 @@ extension Rule {
     public static let unreadableFile = Rule(
         id: "BL016", severity: .error, title: "config file cannot be read")
 
+    public static let preflightServer = Rule(
+        id: "BL034", severity: .warning, title: "server fails its preflight probe",
+        fix: "start the server, fix its address, or fix the health path and expected status")
+    public static let preflightUpstream = Rule(
+        id: "BL035", severity: .error, title: "upstream with no healthy server at preflight",
+        fix: "do not apply this config until at least one server of the upstream answers its health check")
+
+    /// Rules that need the live servers (`ballast check --preflight`).
+    public static let preflightRules: [Rule] = [.preflightServer, .preflightUpstream]
+
     /// The loader's rules, in id order.
     public static let loaderRules: [Rule] = [
         .yamlSyntax, .unknownKey, .wrongType, .badDuration, .badAddress, .duplicateName,

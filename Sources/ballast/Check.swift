@@ -1,15 +1,19 @@
 import ArgumentParser
 import BallastConfig
+import BallastProxy
 import Foundation
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Validate config files: every finding as FILE:LINE:COL: severity: [ID] message.",
-        discussion: "Exit 0 when clean (warnings allowed unless --strict), 1 on findings of severity error, 2 when a file is unusable.")
+        discussion: """
+            Exit 0 when clean (warnings allowed unless --strict), 1 on findings of severity error, 2 when a file is unusable.             --preflight also probes every server of a file that has no static error.
+            """)
 
     enum Format: String, ExpressibleByArgument { case text, json }
 
     @Argument(help: "Config files to check.") var files: [String]
+    @Flag(help: "Also connect to every server and probe its health check, as the balancer would.") var preflight = false
     @Flag(help: "Treat warnings as errors.") var strict = false
     @Option(help: "Output format: text or json.") var format: Format = .text
 
@@ -20,6 +24,7 @@ struct Check: AsyncParsableCommand {
             switch ConfigLoader.load(file: file) {
             case .success(let loaded):
                 all += loaded.warnings
+                if preflight { all += await Preflight.run(loaded.config) }
             case .failure(let error):
                 all += error.findings
                 if error.findings.contains(where: { $0.ruleID == Rule.yamlSyntax.id || $0.ruleID == Rule.unreadableFile.id }) {

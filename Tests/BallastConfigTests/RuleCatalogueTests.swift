@@ -41,7 +41,8 @@ import Testing
         for rule in LintCatalogue.allRules {
             #expect(Self.docs.contains("## \(rule.id) — \(rule.title)"), "\(rule.id) has no section in docs/rules.md")
         }
-        #expect(Self.examples.count >= 2 * (LintCatalogue.allRules.count - 1))
+        // BL016 (an unreadable file) and the preflight rules (live servers) have no YAML example.
+        #expect(Self.examples.count >= 2 * (LintCatalogue.allRules.count - 3))
     }
 
     @Test(arguments: examples)

@@ -1,0 +1,55 @@
+import BallastConfig
+import NIOCore
+import NIOPosix
+
+/// Checks a config against the live world before it is applied: every server is probed the way
+/// the balancer's health check would probe it.
+public enum Preflight {
+    /// Probes every server of `config` (all at once) and returns what failed.
+    public static func run(_ config: Config) async -> [Finding] {
+        var findings: [Finding] = []
+        for (u, upstream) in config.upstreams.enumerated() {
+            let outcomes = await withTaskGroup(of: (Int, HealthChecker.ProbeOutcome).self) { group in
+                for (s, server) in upstream.servers.enumerated() {
+                    group.addTask { (s, await probe(server.address, health: upstream.health)) }
+                }
+                var outcomes: [Int: HealthChecker.ProbeOutcome] = [:]
+                for await (s, outcome) in group { outcomes[s] = outcome }
+                return outcomes
+            }
+            var healthy = 0
+            for (s, server) in upstream.servers.enumerated() {
+                guard let outcome = outcomes[s] else { continue }
+                if outcome.passed {
+                    if server.weight > 0 { healthy += 1 }
+                    continue
+                }
+                let what = upstream.health.map { "GET \($0.path)" } ?? "connect"
+                findings.append(Finding(rule: .preflightServer,
+                                        message: "server \(server.address) of upstream '\(upstream.name)' fails \(what): \(outcome)",
+                                        at: config.location(of: "upstreams[\(u)].servers[\(s)]")))
+            }
+            if !upstream.servers.isEmpty, healthy == 0 {
+                findings.append(Finding(rule: .preflightUpstream,
+                                        message: "no server of upstream '\(upstream.name)' passes its health check: its traffic would go nowhere",
+                                        at: config.location(of: "upstreams[\(u)].servers")))
+            }
+        }
+        return findings
+    }
+
+    static func probe(_ address: Address, health: HealthCheck?) async -> HealthChecker.ProbeOutcome {
+        if let health { return await HealthChecker.probe(address, health: health) }
+        // No health check configured: the balancer would only connect, so preflight does too.
+        do {
+            let socketAddress = try RuntimeCompiler.resolve(address)
+            let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+                .connectTimeout(.seconds(1))
+                .connect(to: socketAddress).get()
+            try? await channel.close()
+            return .passed(status: 0)
+        } catch {
+            return .refused("\(error)")
+        }
+    }
+}
