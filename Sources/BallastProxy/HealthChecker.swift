@@ -162,7 +162,7 @@ public final class HealthChecker: Sendable {
                     channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
                     promise.futureResult.whenComplete { _ in channel.close(promise: nil) }
                 case .failure(let error):
-                    promise.succeed(.refused("\(error)"))
+                    promise.succeed(.refused(describeConnectError(error)))
                 }
             }
         return promise.futureResult.always { _ in timer.cancel() }
@@ -202,4 +202,21 @@ private final class ProbeHandler: ChannelInboundHandler {
         promise.succeed(.refused("\(error)"))
         context.close(promise: nil)
     }
+}
+
+/// A connect error in a few plain words ("connection refused"), not NIO's description.
+func describeConnectError(_ error: any Error) -> String {
+    if let error = error as? NIOConnectionError, let first = error.connectionErrors.first {
+        return describeConnectError(first.error)
+    }
+    if let error = error as? IOError {
+        switch error.errnoCode {
+        case ECONNREFUSED: return "connection refused"
+        case ETIMEDOUT: return "timed out"
+        case EHOSTUNREACH, ENETUNREACH: return "host unreachable"
+        default: return String(cString: strerror(error.errnoCode)).lowercased()
+        }
+    }
+    if case ChannelError.connectTimeout = error { return "connect timed out" }
+    return "\(error)"
 }

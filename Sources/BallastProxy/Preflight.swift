@@ -49,7 +49,7 @@ public enum Preflight {
             try? await channel.close()
             return .passed(status: 0)
         } catch {
-            return .refused("\(error)")
+            return .refused(describeConnectError(error))
         }
     }
 }
