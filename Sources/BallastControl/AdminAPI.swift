@@ -21,6 +21,7 @@ public struct AdminAPI: Sendable {
     public let balancer: LoadBalancer
     public let history: ConfigHistory
     public let registry: PrometheusCollectorRegistry
+    public let rollouts: RolloutController
     /// Called after a config was applied (e.g. to write it back to the config file).
     public var onApplied: @Sendable (Config) async -> Void = { _ in }
     private let applies: @Sendable (String) -> Metrics.Counter
@@ -30,6 +31,7 @@ public struct AdminAPI: Sendable {
         self.balancer = balancer
         self.history = history
         self.registry = registry
+        self.rollouts = RolloutController(balancer: balancer, history: history)
         self.applies = { result in Metrics.Counter(label: "ballast_config_applies_total", dimensions: [("result", result)]) }
         self.versionGauge = Metrics.Gauge(label: "ballast_config_version")
         versionGauge.record(balancer.version)
@@ -51,6 +53,10 @@ public struct AdminAPI: Sendable {
         api.post("config") { request, context in
             let body = try await request.body.collect(upTo: 8 << 20)
             let author = request.headers[HTTPField.Name("X-Ballast-Author")!] ?? "admin-api"
+            let query = request.uri.queryParameters
+            if query["rollout"] == "staged" {
+                return await rollOut(text: String(buffer: body), author: author, force: query["force"] == "true")
+            }
             return await apply(text: String(buffer: body), author: author)
         }
         api.post("config/rollback") { _, _ in
@@ -65,6 +71,33 @@ public struct AdminAPI: Sendable {
         }
         api.get("upstreams") { _, _ in
             try jsonResponse(.ok, UpstreamsReport(runtime: balancer.runtime))
+        }
+    }
+
+    /// Validates `text`, then rolls it out in stages; answers when the rollout has an outcome:
+    /// 200 promoted, 409 rolled back or refused by preflight (with the findings), 422 invalid.
+    public func rollOut(text: String, author: String, force: Bool) async -> Response {
+        let loaded: ConfigLoader.Loaded
+        switch ConfigLoader.load(text: text, file: "<admin>") {
+        case .failure(let error):
+            applies("invalid").increment()
+            return (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
+                ?? Response(status: .unprocessableContent)
+        case .success(let value):
+            loaded = value
+        }
+        do {
+            let outcome = try await rollouts.rollOut(loaded, author: author, force: force)
+            if outcome.outcome == "promoted" {
+                await onApplied(loaded.config)
+                return try jsonResponse(.ok, outcome)
+            }
+            return try jsonResponse(.conflict, outcome)
+        } catch is RolloutController.Busy {
+            return jsonError(.conflict, "rollout_in_progress", "another rollout is being watched; try again when it ends")
+        } catch {
+            applies("failed").increment()
+            return jsonError(.unprocessableContent, "apply_failed", "\(error)")
         }
     }
 

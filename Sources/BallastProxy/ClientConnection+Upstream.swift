@@ -8,13 +8,21 @@ extension ClientConnection {
     func startExchange(_ head: RequestHead) {
         let now = loop.now
         let method = head.method
-        guard let route = listener.route(method: method, path: head.path, host: head.host) else {
+        // During a staged rollout a share of new requests is routed by the canary config.
+        var routing = listener
+        var isCanary = false
+        if let canary = loop.canary, loop.rng.next() < canary.threshold, let canaryListener = canary.runtime.listeners[listenerName] {
+            routing = canaryListener
+            isCanary = true
+        }
+        guard let route = routing.route(method: method, path: head.path, host: head.host) else {
             spareFields = head.fields
             respondLocally(status: 404, error: "no_route", message: "no route matches \(method) \(head.path)",
                            close: head.hasBody || head.wantsClose)
             return
         }
         let exchange = Exchange(head: head, route: route, start: now)
+        exchange.isCanary = isCanary
         exchange.closeAfter = head.wantsClose || draining
         switch head.framing {
         case .contentLength(let n) where n > 0: exchange.bodyRemaining = n
@@ -67,6 +75,7 @@ extension ClientConnection {
         let picked = balancer.pick(hashKey: exchange.hashKey, excluded: exchange.tried, now: now)
             ?? (exchange.tried != 0 ? balancer.pick(hashKey: exchange.hashKey, now: now) : nil)
         guard let server = picked else {
+            if fallBackToStable(exchange, now: now) { return }
             respondLocally(status: 503, error: "no_server", message: "upstream '\(exchange.route.upstream.name)' has no available server",
                            close: !exchange.requestComplete)
             return
@@ -125,11 +134,33 @@ extension ClientConnection {
         // Nothing reached the server, so any request may be retried, bodies included.
         if canRetry(exchange) {
             retry(exchange, now: now)
+        } else if fallBackToStable(exchange, now: now) {
+            return
         } else {
             respondLocally(status: timedOut ? 504 : 502, error: "upstream_unreachable",
                            message: "no server of upstream '\(exchange.route.upstream.name)' could be reached",
                            close: !exchange.requestComplete)
         }
+    }
+
+    /// A canary request that cannot reach any server of the new config is served by the stable
+    /// config instead, so a broken change costs clients almost nothing while the watch decides.
+    /// The failed attempt still counts against the canary.
+    private func fallBackToStable(_ exchange: Exchange, now: Int64) -> Bool {
+        guard exchange.isCanary, !exchange.bodySent,
+              let route = listener.route(method: exchange.head.method, path: exchange.head.path, host: exchange.head.host)
+        else { return false }
+        loop.rolloutStats.canary.record(nanos: now - exchange.start, error: true)
+        exchange.isCanary = false
+        exchange.route = route
+        exchange.tried = 0
+        exchange.retries = 0
+        exchange.staleRetryUsed = false
+        if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
+            exchange.hashKey = hashKey(key, exchange.head)
+        }
+        selectServer(exchange, now: now)
+        return true
     }
 
     private func canRetry(_ exchange: Exchange) -> Bool {
@@ -310,6 +341,13 @@ extension ClientConnection {
         loop.activeRequests -= 1
         if exchange.isRetry { loop.activeRetries -= 1 }
         let elapsed = loop.now - exchange.start
+        if loop.canary != nil {
+            if exchange.isCanary {
+                loop.rolloutStats.canary.record(nanos: elapsed, error: code >= 500)
+            } else {
+                loop.rolloutStats.stable.record(nanos: elapsed, error: code >= 500)
+            }
+        }
         loop.requestCounter(listener: listenerName, route: exchange.route, code: code).increment()
         exchange.route.durationTimer.recordNanoseconds(elapsed)
         if listener.config.accessLog {

@@ -5,7 +5,8 @@ import NIOCore
 /// One request in flight on a client connection, from its head to the end of its response.
 final class Exchange {
     var head: RequestHead
-    let route: RouteRuntime
+    /// Replaced when a canary request falls back to the stable config.
+    var route: RouteRuntime
     let start: Int64
     var hashKey: UInt64?
     // Request body.
@@ -23,6 +24,8 @@ final class Exchange {
     var tried: UInt64 = 0
     var isRetry = false
     var staleRetryUsed = false
+    /// Routed by the canary config of a staged rollout.
+    var isCanary = false
     // Response.
     var responseStarted = false
     var responseComplete = false
@@ -34,6 +37,7 @@ final class Exchange {
         self.route = route
         self.start = start
     }
+
 }
 
 /// The client side of a proxied connection: parses requests, routes them, streams bodies to

@@ -26,13 +26,15 @@ public final class HealthChecker: Sendable {
         self.events = events
     }
 
-    /// Starts probing `runtime`'s servers; probes of servers no longer present stop.
-    func run(_ runtime: ProxyRuntime) {
+    /// Starts probing the servers of `runtimes` (the stable one, and a canary during a rollout);
+    /// probes of servers no longer present stop.
+    func run(_ runtimes: [ProxyRuntime]) {
         probes.withLockedValue { probes in
             var next: [ObjectIdentifier: Probe] = [:]
-            for upstream in runtime.upstreams.values {
+            for upstream in runtimes.flatMap({ $0.upstreams.values }) {
                 for server in upstream.servers {
                     let id = ObjectIdentifier(server.state)
+                    guard next[id] == nil else { continue }  // shared by the stable and canary configs
                     probes[id]?.task?.cancel()
                     guard let health = upstream.config.health else {
                         // No active check: the server counts as healthy (passive detection still ejects).

@@ -99,38 +99,116 @@ public actor LoadBalancer {
         sweeps.append(loopList[0].0.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
             health.refreshGauges(current.withLockedValue { $0 }, now: Int64(NIODeadline.now().uptimeNanoseconds))
         })
-        health.run(runtime)
+        health.run([runtime])
     }
 
     /// Validates nothing (the caller has a loaded `Config`) but compiles, binds new listeners,
     /// then swaps the runtime on every loop at once. Requests in flight finish on the old one.
     @discardableResult
     public func apply(_ config: Config) async throws -> ProxyRuntime {
+        if canary != nil { await abortCanary() }
         let runtime: ProxyRuntime
         do {
             runtime = try compiler.compile(config, version: nextVersion)
         } catch {
             throw ApplyError(description: "\(error)")
         }
+        nextVersion += 1
+        try await install(runtime)
+        return runtime
+    }
+
+    /// Binds the listeners `runtime` adds, swaps it in on every loop, closes listeners it drops.
+    private func install(_ runtime: ProxyRuntime) async throws {
+        let config = runtime.config
         let unchanged = slots.filter { name, slot in
             config.listeners.contains { $0.name == name && $0.listen == slot.address }
         }
         let added = config.listeners.filter { unchanged[$0.name] == nil }
         let newSlots = try await bind(added)
-        nextVersion += 1
         current.withLockedValue { $0 = runtime }
         var swaps: [EventLoopFuture<Void>] = []
         for (loop, context) in loopList {
-            swaps.append(loop.submit { context.value.runtimeChanged(to: runtime) })
+            swaps.append(loop.submit {
+                context.value.canary = nil
+                context.value.runtimeChanged(to: runtime)
+            })
         }
         try await EventLoopFuture.andAllSucceed(swaps, on: group.any()).get()
         for (name, slot) in slots where unchanged[name] == nil {
             try? await slot.channel.close()
         }
         slots = unchanged.merging(newSlots) { a, _ in a }
-        health.run(runtime)
+        canary = nil
+        health.run([runtime])
         logger.info("config applied", metadata: ["version": .stringConvertible(runtime.version)])
-        return runtime
+    }
+
+    // MARK: Staged rollout
+
+    private var canary: ProxyRuntime?
+
+    /// Routes `percent`% of new requests by `config` on every loop, keeping the rest on the
+    /// stable config; returns the canary's version. Its servers are health-checked at once.
+    public func startCanary(_ config: Config, percent: Double) async throws -> Int {
+        if canary != nil { await abortCanary() }
+        let runtime: ProxyRuntime
+        do {
+            runtime = try compiler.compile(config, version: nextVersion)
+        } catch {
+            throw ApplyError(description: "\(error)")
+        }
+        nextVersion += 1
+        canary = runtime
+        health.run([self.runtime, runtime])
+        for (loop, context) in loopList {
+            try await loop.submit {
+                context.value.rolloutStats = RolloutStats()
+                context.value.canary = Canary(runtime: runtime, percent: percent)
+            }.get()
+        }
+        logger.info("canary started", metadata: ["version": .stringConvertible(runtime.version), "percent": .stringConvertible(percent)])
+        return runtime.version
+    }
+
+    /// What canary and stable requests did since the canary started, summed over the loops.
+    public func rolloutStats() async -> RolloutStats {
+        var total = RolloutStats()
+        for (loop, context) in loopList {
+            if let stats = try? await loop.submit({ context.value.rolloutStats }).get() {
+                total.canary = total.canary + stats.canary
+                total.stable = total.stable + stats.stable
+            }
+        }
+        return total
+    }
+
+    /// The share (0-100) of the canary's servers that are available, for the upstreams its
+    /// routes use; 100 without a canary.
+    public func canaryHealthyPercent() -> Double {
+        guard let canary else { return 100 }
+        let used = Set(canary.config.listeners.flatMap { $0.routes.map(\.upstream) })
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        let servers = canary.upstreams.values.filter { used.contains($0.name) }.flatMap(\.servers).filter { $0.weight > 0 }
+        guard !servers.isEmpty else { return 100 }
+        return Double(servers.count { $0.state.isAvailable(now: now) }) * 100 / Double(servers.count)
+    }
+
+    /// Makes the canary the config in force.
+    public func promoteCanary() async throws -> ProxyRuntime {
+        guard let canary else { throw ApplyError(description: "no canary to promote") }
+        try await install(canary)
+        return canary
+    }
+
+    /// Drops the canary: every new request goes by the stable config again.
+    public func abortCanary() async {
+        canary = nil
+        for (loop, context) in loopList {
+            try? await loop.submit { context.value.canary = nil }.get()
+        }
+        health.run([runtime])
+        logger.warning("canary rolled back", metadata: ["stable version": .stringConvertible(version)])
     }
 
     private func bind(_ listeners: [Listener]) async throws -> [String: ListenerSlot] {

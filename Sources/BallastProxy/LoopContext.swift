@@ -8,6 +8,10 @@ final class LoopContext {
     let index: Int
     let eventLoop: any EventLoop
     var runtime: ProxyRuntime
+    /// Set while a staged rollout watches a new config on part of the traffic.
+    var canary: Canary?
+    /// What the requests of each side did since the canary started (only counted then).
+    var rolloutStats = RolloutStats()
     let pool: ConnectionPool
     var rng = Xoshiro()
     private var counters: [CounterKey: Counter] = [:]

@@ -1,0 +1,91 @@
+import BallastConfig
+import BallastProxy
+import Foundation
+import Logging
+import Metrics
+
+/// Runs staged rollouts, one at a time: validate → preflight → canary → watch → promote or
+/// roll back. Every step is logged; the outcome goes to the config history and metrics.
+public actor RolloutController {
+    public struct Outcome: Sendable, Codable {
+        public var version: Int
+        /// `promoted`, `rolled_back` or `refused`.
+        public var outcome: String
+        public var reason: String?
+        public var seconds: Double
+        public var canary: WindowStats?
+        public var stable: WindowStats?
+        public var findings: [Finding]
+        public var changes: [ConfigDiff.Change]
+    }
+
+    public struct Busy: Error {}
+
+    let balancer: LoadBalancer
+    let history: ConfigHistory
+    let logger: Logger
+    let tick: Duration
+    private var running = false
+
+    public init(balancer: LoadBalancer, history: ConfigHistory, logger: Logger = Logger(label: "ballast.rollout"), tick: Duration = .milliseconds(250)) {
+        self.balancer = balancer
+        self.history = history
+        self.logger = logger
+        self.tick = tick
+    }
+
+    /// Rolls `loaded` out; `force` skips preflight, never the watch.
+    public func rollOut(_ loaded: ConfigLoader.Loaded, author: String, force: Bool) async throws -> Outcome {
+        guard !running else { throw Busy() }
+        running = true
+        defer { running = false }
+        let started = ContinuousClock.now
+        let config = loaded.config
+        let changes = ConfigDiff(old: balancer.runtime.config, new: config).changes
+        func seconds() -> Double { Double((ContinuousClock.now - started).milliseconds) / 1000 }
+
+        if !force {
+            let findings = await Preflight.run(config)
+            if findings.contains(where: { $0.severity == .error }) {
+                logger.error("rollout refused by preflight", metadata: ["author": .string(author)])
+                Counter(label: "ballast_config_applies_total", dimensions: [("result", "refused")]).increment()
+                await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText)
+                return Outcome(version: balancer.version, outcome: "refused", reason: "preflight found an upstream with no healthy server",
+                               seconds: seconds(), findings: findings, changes: changes)
+            }
+        }
+        let version = try await balancer.startCanary(config, percent: config.rollout.canaryPercent)
+        Gauge(label: "ballast_rollout_canary_version").record(version)
+        logger.info("canary watching", metadata: ["version": .stringConvertible(version), "watch": .string(config.rollout.watch.configText)])
+        let judge = RolloutJudge(policy: config.rollout)
+        let watchStart = ContinuousClock.now
+        var stats = RolloutStats()
+        var verdict = RolloutJudge.Verdict.keepWatching
+        while verdict == .keepWatching {
+            try? await Task.sleep(for: tick)
+            stats = await balancer.rolloutStats()
+            verdict = judge.judge(elapsed: ContinuousClock.now - watchStart, canary: stats.canary, stable: stats.stable,
+                                  healthyPercent: await balancer.canaryHealthyPercent())
+        }
+        Gauge(label: "ballast_rollout_canary_version").record(0)
+        switch verdict {
+        case .promote:
+            _ = try await balancer.promoteCanary()
+            Counter(label: "ballast_config_applies_total", dimensions: [("result", "promoted")]).increment()
+            Gauge(label: "ballast_config_version").record(version)
+            await history.record(version: version, author: author, outcome: "applied", source: config.sourceText)
+            logger.info("canary promoted", metadata: ["version": .stringConvertible(version)])
+            return Outcome(version: version, outcome: "promoted", reason: nil, seconds: seconds(), canary: stats.canary,
+                           stable: stats.stable, findings: loaded.warnings, changes: changes)
+        case .rollBack(let reason):
+            await balancer.abortCanary()
+            Counter(label: "ballast_config_applies_total", dimensions: [("result", "rolled_back")]).increment()
+            await history.record(version: version, author: author, outcome: "rolled back: \(reason)", source: config.sourceText)
+            logger.error("canary rolled back", metadata: ["version": .stringConvertible(version), "reason": .string(reason)])
+            return Outcome(version: version, outcome: "rolled_back", reason: reason, seconds: seconds(), canary: stats.canary,
+                           stable: stats.stable, findings: loaded.warnings, changes: changes)
+        case .keepWatching:
+            fatalError("the watch loop only ends on a verdict")
+        }
+    }
+}
