@@ -81,7 +81,9 @@ struct History: AsyncParsableCommand {
             throw ExitCode(1)
         }
         for entry in reply.json["versions"] as? [[String: Any]] ?? [] {
-            say("v\(entry["version"] ?? "?")  \(entry["appliedAt"] ?? "")  \(entry["author"] ?? "")  \(entry["outcome"] ?? "")")
+            // A change refused before any traffic moved never got a version.
+            let version = (entry["version"] as? Int).map { $0 > 0 ? "v\($0)" : "-" } ?? "?"
+            say("\(version)  \(entry["appliedAt"] ?? "")  \(entry["author"] ?? "")  \(entry["outcome"] ?? "")")
         }
     }
 }

@@ -58,6 +58,31 @@ import Testing
         await b.stop()
     }
 
+    @Test func theAdminAPIRunsStagedRollouts() async throws {
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let proxy = try await ProxyHarness.start { port in simpleConfig(port: port, servers: [a.address]) }
+        let api = AdminAPI(balancer: proxy.balancer, history: ConfigHistory(), registry: TestMetrics.registry)
+        let router = Router()
+        api.addRoutes(to: router)
+        try await Application(router: router).test(.router) { client async throws in
+            let invalid = try await client.execute(uri: "/api/v1/config?rollout=staged", method: .post, body: ByteBuffer(string: "version: 1\nlisteners: 3\n"))
+            #expect(invalid.status == .unprocessableContent)
+            let dead = try await freePort()
+            let refused = try await client.execute(uri: "/api/v1/config?rollout=staged", method: .post,
+                                                   body: ByteBuffer(string: simpleConfig(port: proxy.port, servers: ["127.0.0.1:\(dead)"])))
+            #expect(refused.status == .conflict)
+            #expect(String(buffer: refused.body).contains(#""outcome" : "refused""#))
+            let good = simpleConfig(port: proxy.port, servers: [a.address, b.address]) + "\nrollout: { watch: 300ms }"
+            let promoted = try await client.execute(uri: "/api/v1/config?rollout=staged", method: .post, body: ByteBuffer(string: good))
+            #expect(promoted.status == .ok)
+            #expect(String(buffer: promoted.body).contains(#""outcome" : "promoted""#))
+        }
+        #expect(proxy.balancer.version == 2)
+        await proxy.stop()
+        await a.stop()
+        await b.stop()
+    }
+
     @Test func anAdminTokenIsRequiredOffLoopbackAndChecked() async throws {
         var admin = Admin()
         admin.listen = Address(host: "0.0.0.0", port: 9900)
