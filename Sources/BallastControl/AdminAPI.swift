@@ -113,10 +113,11 @@ public struct AdminAPI: Sendable {
             loaded = value
         }
         do {
+            let changes = ConfigDiff(old: balancer.runtime.config, new: loaded.config).changes
             let runtime = try await balancer.apply(loaded.config)
             applies("applied").increment()
             versionGauge.record(runtime.version)
-            await history.record(version: runtime.version, author: author, outcome: "applied", source: text)
+            await history.record(version: runtime.version, author: author, outcome: "applied", source: text, changes: changes)
             await onApplied(loaded.config)
             return try jsonResponse(.ok, AppliedBody(version: runtime.version, warnings: loaded.warnings))
         } catch {

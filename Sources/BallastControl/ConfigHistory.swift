@@ -9,14 +9,19 @@ public actor ConfigHistory {
         public var author: String
         public var outcome: String
         public var source: String
+        /// What the version changed, in `ballast diff`'s words.
+        public var changes: [String]
     }
 
     private(set) var entries: [Entry] = []
 
     public init() {}
 
-    public func record(version: Int, author: String, outcome: String, source: String) {
-        entries.append(Entry(version: version, appliedAt: Date(), author: author, outcome: outcome, source: source))
+    public func record(version: Int, author: String, outcome: String, source: String, changes: [ConfigDiff.Change] = []) {
+        let lines = changes.map { change in
+            "\(change.subject): \(change.description)" + (change.blastRadius.map { " (blast radius: \($0))" } ?? "")
+        }
+        entries.append(Entry(version: version, appliedAt: Date(), author: author, outcome: outcome, source: source, changes: lines))
     }
 
     public func all() -> [Entry] { entries }

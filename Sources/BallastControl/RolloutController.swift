@@ -49,7 +49,7 @@ public actor RolloutController {
             if findings.contains(where: { $0.severity == .error }) {
                 logger.error("rollout refused by preflight", metadata: ["author": .string(author)])
                 Counter(label: "ballast_config_applies_total", dimensions: [("result", "refused")]).increment()
-                await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText)
+                await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText, changes: changes)
                 return Outcome(version: balancer.version, outcome: "refused", reason: "preflight found an upstream with no healthy server",
                                seconds: seconds(), findings: findings, changes: changes)
             }
@@ -73,14 +73,14 @@ public actor RolloutController {
             _ = try await balancer.promoteCanary()
             Counter(label: "ballast_config_applies_total", dimensions: [("result", "promoted")]).increment()
             Gauge(label: "ballast_config_version").record(version)
-            await history.record(version: version, author: author, outcome: "applied", source: config.sourceText)
+            await history.record(version: version, author: author, outcome: "applied", source: config.sourceText, changes: changes)
             logger.info("canary promoted", metadata: ["version": .stringConvertible(version)])
             return Outcome(version: version, outcome: "promoted", reason: nil, seconds: seconds(), canary: stats.canary,
                            stable: stats.stable, findings: loaded.warnings, changes: changes)
         case .rollBack(let reason):
             await balancer.abortCanary()
             Counter(label: "ballast_config_applies_total", dimensions: [("result", "rolled_back")]).increment()
-            await history.record(version: version, author: author, outcome: "rolled back: \(reason)", source: config.sourceText)
+            await history.record(version: version, author: author, outcome: "rolled back: \(reason)", source: config.sourceText, changes: changes)
             logger.error("canary rolled back", metadata: ["version": .stringConvertible(version), "reason": .string(reason)])
             return Outcome(version: version, outcome: "rolled_back", reason: reason, seconds: seconds(), canary: stats.canary,
                            stable: stats.stable, findings: loaded.warnings, changes: changes)

@@ -84,6 +84,7 @@ struct History: AsyncParsableCommand {
             // A change refused before any traffic moved never got a version.
             let version = (entry["version"] as? Int).map { $0 > 0 ? "v\($0)" : "-" } ?? "?"
             say("\(version)  \(entry["appliedAt"] ?? "")  \(entry["author"] ?? "")  \(entry["outcome"] ?? "")")
+            for change in entry["changes"] as? [String] ?? [] { say("      \(change)") }
         }
     }
 }

@@ -43,6 +43,7 @@ import Testing
             #expect(try await fetch(port: proxy.port, .GET, "/").text.contains("\"a\""))
             let history = String(buffer: try await client.execute(uri: "/api/v1/config/history", method: .get).body)
             #expect(history.contains("rollback to v1"))
+            #expect(history.contains("upstream app: removed \(a.address); added \(b.address)"))
             let upstreams = String(buffer: try await client.execute(uri: "/api/v1/upstreams", method: .get).body)
             #expect(upstreams.contains(a.address))
 
