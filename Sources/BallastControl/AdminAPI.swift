@@ -74,17 +74,28 @@ public struct AdminAPI: Sendable {
         }
     }
 
+    private struct Refusal: Error { var response: Response }
+
+    /// Loads a config sent to the API; an invalid one is answered 422 with every finding.
+    private func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
+        switch ConfigLoader.load(text: text, file: "<admin>") {
+        case .success(let loaded):
+            return .success(loaded)
+        case .failure(let error):
+            applies("invalid").increment()
+            let response = (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
+                ?? Response(status: .unprocessableContent)
+            return .failure(Refusal(response: response))
+        }
+    }
+
     /// Validates `text`, then rolls it out in stages; answers when the rollout has an outcome:
     /// 200 promoted, 409 rolled back or refused by preflight (with the findings), 422 invalid.
     public func rollOut(text: String, author: String, force: Bool) async -> Response {
         let loaded: ConfigLoader.Loaded
-        switch ConfigLoader.load(text: text, file: "<admin>") {
-        case .failure(let error):
-            applies("invalid").increment()
-            return (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
-                ?? Response(status: .unprocessableContent)
-        case .success(let value):
-            loaded = value
+        switch load(text) {
+        case .failure(let refusal): return refusal.response
+        case .success(let value): loaded = value
         }
         do {
             let outcome = try await rollouts.rollOut(loaded, author: author, force: force)
@@ -104,13 +115,9 @@ public struct AdminAPI: Sendable {
     /// Validates and applies `text`; the config in force changes only when every step passed.
     public func apply(text: String, author: String) async -> Response {
         let loaded: ConfigLoader.Loaded
-        switch ConfigLoader.load(text: text, file: "<admin>") {
-        case .failure(let error):
-            applies("invalid").increment()
-            return (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
-                ?? Response(status: .unprocessableContent)
-        case .success(let value):
-            loaded = value
+        switch load(text) {
+        case .failure(let refusal): return refusal.response
+        case .success(let value): loaded = value
         }
         do {
             let changes = ConfigDiff(old: balancer.runtime.config, new: loaded.config).changes

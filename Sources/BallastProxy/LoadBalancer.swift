@@ -107,6 +107,13 @@ public actor LoadBalancer {
     @discardableResult
     public func apply(_ config: Config) async throws -> ProxyRuntime {
         if canary != nil { await abortCanary() }
+        let runtime = try compileNextVersion(config)
+        try await install(runtime)
+        return runtime
+    }
+
+    /// Compiles `config` as the next version; a config that cannot compile uses no version.
+    private func compileNextVersion(_ config: Config) throws -> ProxyRuntime {
         let runtime: ProxyRuntime
         do {
             runtime = try compiler.compile(config, version: nextVersion)
@@ -114,7 +121,6 @@ public actor LoadBalancer {
             throw ApplyError(description: "\(error)")
         }
         nextVersion += 1
-        try await install(runtime)
         return runtime
     }
 
@@ -152,13 +158,7 @@ public actor LoadBalancer {
     /// stable config; returns the canary's version. Its servers are health-checked at once.
     public func startCanary(_ config: Config, percent: Double) async throws -> Int {
         if canary != nil { await abortCanary() }
-        let runtime: ProxyRuntime
-        do {
-            runtime = try compiler.compile(config, version: nextVersion)
-        } catch {
-            throw ApplyError(description: "\(error)")
-        }
-        nextVersion += 1
+        let runtime = try compileNextVersion(config)
         canary = runtime
         health.run([self.runtime, runtime])
         for (loop, context) in loopList {
