@@ -146,6 +146,7 @@ public actor LoadBalancer {
         }
         slots = unchanged.merging(newSlots) { a, _ in a }
         canary = nil
+        compiler.prune(keeping: [runtime])
         health.run([runtime])
         logger.info("config applied", metadata: ["version": .stringConvertible(runtime.version)])
     }
@@ -207,6 +208,7 @@ public actor LoadBalancer {
         for (loop, context) in loopList {
             try? await loop.submit { context.value.canary = nil }.get()
         }
+        compiler.prune(keeping: [runtime])
         health.run([runtime])
         logger.warning("canary rolled back", metadata: ["stable version": .stringConvertible(version)])
     }

@@ -31,20 +31,20 @@ public final class RuntimeCompiler: Sendable {
                 }
             }
         }
+        // Compiling only adds states: a compiled config may never be installed (a canary that is
+        // rolled back), and the config in force must keep its servers' health meanwhile.
         let upstreams = states.withLockedValue { states in
-            var live: [String: ServerState] = [:]
             var upstreams: [String: UpstreamRuntime] = [:]
             for upstream in config.upstreams {
                 let servers = upstream.servers.enumerated().map { index, server in
-                    let key = "\(upstream.name)/\(server.address)"
+                    let key = Self.key(upstream.name, server.address)
                     let state = states[key] ?? ServerState(address: server.address)
-                    live[key] = state
+                    states[key] = state
                     return ServerTarget(index: index, address: server.address, socketAddress: resolved[server.address]!,
                                         weight: server.weight, state: state, key: server.address.description)
                 }
                 upstreams[upstream.name] = UpstreamRuntime(config: upstream, servers: servers, loopCount: loopCount, events: events)
             }
-            states = live
             return upstreams
         }
         var listeners: [String: ListenerRuntime] = [:]
@@ -56,6 +56,19 @@ public final class RuntimeCompiler: Sendable {
         }
         return ProxyRuntime(config: config, version: version, listeners: listeners, upstreams: upstreams)
     }
+
+    /// Forgets the state of servers that none of `runtimes` has any more.
+    func prune(keeping runtimes: [ProxyRuntime]) {
+        var keep: Set<String> = []
+        for runtime in runtimes {
+            for upstream in runtime.upstreams.values {
+                for server in upstream.servers { keep.insert(Self.key(upstream.name, server.address)) }
+            }
+        }
+        states.withLockedValue { states in states = states.filter { keep.contains($0.key) } }
+    }
+
+    private static func key(_ upstream: String, _ address: Address) -> String { "\(upstream)/\(address)" }
 
     static func resolve(_ address: Address) throws -> SocketAddress {
         if let literal = try? SocketAddress(ipAddress: address.host, port: address.port) { return literal }

@@ -114,3 +114,23 @@ import Testing
         for backend in [a, b, c] { await backend.stop() }
     }
 }
+
+@Suite struct ServerStateAcrossRolloutsTests {
+    @Test func aRolledBackCanaryLeavesTheStableServersStateAlone() async throws {
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let port = try await freePort()
+        let base = simpleConfig(port: port, servers: [a.address, b.address])
+        let balancer = try LoadBalancer(config: try ConfigLoader.load(text: base, file: "t").get().config, threads: 1)
+        try await balancer.start()
+        let stableState = try #require(balancer.runtime.upstreams["app"]?.servers[0].state)
+        let dead = try await freePort()
+        _ = try await balancer.startCanary(try ConfigLoader.load(text: simpleConfig(port: port, servers: ["127.0.0.1:\(dead)"]), file: "c").get().config, percent: 10)
+        await balancer.abortCanary()
+        // A later reload with the same servers keeps their live state (health, ejection).
+        let reloaded = try await balancer.apply(try ConfigLoader.load(text: base + "\n", file: "t").get().config)
+        #expect(reloaded.upstreams["app"]?.servers[0].state === stableState)
+        await balancer.shutdown(drainFor: .seconds(1))
+        await a.stop()
+        await b.stop()
+    }
+}
