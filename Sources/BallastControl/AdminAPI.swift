@@ -22,16 +22,19 @@ public struct AdminAPI: Sendable {
     public let history: ConfigHistory
     public let registry: PrometheusCollectorRegistry
     public let rollouts: RolloutController
+    public let timeline: Timeline
     /// Called after a config was applied (e.g. to write it back to the config file).
     public var onApplied: @Sendable (Config) async -> Void = { _ in }
     private let applies: @Sendable (String) -> Metrics.Counter
     private let versionGauge: Metrics.Gauge
 
-    public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry) {
+    public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry,
+                timeline: Timeline = Timeline(store: MemoryTimelineStore())) {
         self.balancer = balancer
         self.history = history
         self.registry = registry
-        self.rollouts = RolloutController(balancer: balancer, history: history)
+        self.timeline = timeline
+        self.rollouts = RolloutController(balancer: balancer, history: history, timeline: timeline)
         self.applies = { result in Metrics.Counter(label: "ballast_config_applies_total", dimensions: [("result", result)]) }
         self.versionGauge = Metrics.Gauge(label: "ballast_config_version")
         versionGauge.record(balancer.version)
@@ -72,6 +75,14 @@ public struct AdminAPI: Sendable {
         api.get("upstreams") { _, _ in
             try jsonResponse(.ok, UpstreamsReport(runtime: balancer.runtime))
         }
+        api.get("events") { request, _ in
+            let query = request.uri.queryParameters
+            guard let since = parseSince(query["since"].map(String.init)) else {
+                return jsonError(.badRequest, "bad_since", "since must be an ISO 8601 time or a duration such as 10m")
+            }
+            let limit = query["limit"].flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
+            return try jsonResponse(.ok, ["events": try await timeline.store.events(since: since, limit: limit)])
+        }
     }
 
     private struct Refusal: Error { var response: Response }
@@ -83,6 +94,9 @@ public struct AdminAPI: Sendable {
             return .success(loaded)
         case .failure(let error):
             applies("invalid").increment()
+            let errors = error.findings.filter { $0.severity == .error }.count
+            timeline.post(TimelineEvent(source: "config", kind: "config.invalid",
+                                        message: "a config sent to the admin API was refused: \(errors) error(s), first: \(error.findings.first?.description ?? "")"))
             let response = (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
                 ?? Response(status: .unprocessableContent)
             return .failure(Refusal(response: response))
@@ -125,13 +139,30 @@ public struct AdminAPI: Sendable {
             applies("applied").increment()
             versionGauge.record(runtime.version)
             await history.record(version: runtime.version, author: author, outcome: "applied", source: text, changes: changes)
+            await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v\(runtime.version)",
+                                                message: "config v\(runtime.version) applied by \(author)" + summary(changes)))
             await onApplied(loaded.config)
             return try jsonResponse(.ok, AppliedBody(version: runtime.version, warnings: loaded.warnings))
         } catch {
             applies("failed").increment()
+            await timeline.record(TimelineEvent(source: "config", kind: "config.failed", message: "applying a config failed: \(error)"))
             return jsonError(.unprocessableContent, "apply_failed", "\(error)")
         }
     }
+}
+
+/// `: change; change` for timeline messages, or nothing when nothing changed.
+func summary(_ changes: [ConfigDiff.Change]) -> String {
+    guard !changes.isEmpty else { return " (no changes)" }
+    return ": " + changes.map { "\($0.subject): \($0.description)" + ($0.blastRadius.map { " [\($0)]" } ?? "") }.joined(separator: "; ")
+}
+
+/// `since` as an ISO 8601 time, or a duration back from now (`10m`); nil when unreadable.
+func parseSince(_ text: String?, now: Date = Date()) -> Date?? {
+    guard let text, !text.isEmpty else { return .some(nil) }
+    if let duration = Duration.parseConfig(text) { return now.addingTimeInterval(-Double(duration.milliseconds) / 1000) }
+    if let date = try? Date(text, strategy: .iso8601) { return date }
+    return nil
 }
 
 struct FindingsBody: Codable {

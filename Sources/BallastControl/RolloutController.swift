@@ -23,13 +23,16 @@ public actor RolloutController {
 
     let balancer: LoadBalancer
     let history: ConfigHistory
+    let timeline: Timeline
     let logger: Logger
     let tick: Duration
     private var running = false
 
-    public init(balancer: LoadBalancer, history: ConfigHistory, logger: Logger = Logger(label: "ballast.rollout"), tick: Duration = .milliseconds(250)) {
+    public init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline = Timeline(store: MemoryTimelineStore()),
+                logger: Logger = Logger(label: "ballast.rollout"), tick: Duration = .milliseconds(250)) {
         self.balancer = balancer
         self.history = history
+        self.timeline = timeline
         self.logger = logger
         self.tick = tick
     }
@@ -50,11 +53,15 @@ public actor RolloutController {
                 logger.error("rollout refused by preflight", metadata: ["author": .string(author)])
                 Counter(label: "ballast_config_applies_total", dimensions: [("result", "refused")]).increment()
                 await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText, changes: changes)
+                await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.refused",
+                                                    message: "rollout by \(author) refused by preflight: \(findings.filter { $0.severity == .error }.map(\.message).joined(separator: "; "))" + summary(changes)))
                 return Outcome(version: balancer.version, outcome: "refused", reason: "preflight found an upstream with no healthy server",
                                seconds: seconds(), findings: findings, changes: changes)
             }
         }
         let version = try await balancer.startCanary(config, percent: config.rollout.canaryPercent)
+        await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.canary_started", subject: "v\(version)",
+                                            message: "canary v\(version) by \(author) on \(Int(config.rollout.canaryPercent))% of new requests, watching \(config.rollout.watch.configText)" + summary(changes)))
         Gauge(label: "ballast_rollout_canary_version").record(version)
         logger.info("canary watching", metadata: ["version": .stringConvertible(version), "watch": .string(config.rollout.watch.configText)])
         let judge = RolloutJudge(policy: config.rollout)
@@ -75,6 +82,8 @@ public actor RolloutController {
             Gauge(label: "ballast_config_version").record(version)
             await history.record(version: version, author: author, outcome: "applied", source: config.sourceText, changes: changes)
             logger.info("canary promoted", metadata: ["version": .stringConvertible(version)])
+            await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.promoted", subject: "v\(version)",
+                                                message: "canary v\(version) promoted: \(stats.canary.requests) canary requests, \(stats.canary.errors) errors"))
             return Outcome(version: version, outcome: "promoted", reason: nil, seconds: seconds(), canary: stats.canary,
                            stable: stats.stable, findings: loaded.warnings, changes: changes)
         case .rollBack(let reason):
@@ -82,6 +91,8 @@ public actor RolloutController {
             Counter(label: "ballast_config_applies_total", dimensions: [("result", "rolled_back")]).increment()
             await history.record(version: version, author: author, outcome: "rolled back: \(reason)", source: config.sourceText, changes: changes)
             logger.error("canary rolled back", metadata: ["version": .stringConvertible(version), "reason": .string(reason)])
+            await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.rolled_back", subject: "v\(version)",
+                                                message: "canary v\(version) rolled back after \(String(format: "%.1f", seconds())) s: \(reason)"))
             return Outcome(version: version, outcome: "rolled_back", reason: reason, seconds: seconds(), canary: stats.canary,
                            stable: stats.stable, findings: loaded.warnings, changes: changes)
         case .keepWatching:

@@ -13,6 +13,7 @@ struct BalancerStack {
     let configPath: String
     let threads: Int
     let drain: Duration
+    let timeline: Timeline
 
     /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
     func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
@@ -28,7 +29,10 @@ struct BalancerStack {
         }
         let balancer: LoadBalancer
         do {
-            balancer = try LoadBalancer(config: loaded.config, threads: threads, logger: logger)
+            let timeline = self.timeline
+            balancer = try LoadBalancer(config: loaded.config, threads: threads, logger: logger) { event in
+                timeline.post(TimelineEvent(event))
+            }
             try await balancer.start()
         } catch {
             printError("error: \(error)")
@@ -36,7 +40,9 @@ struct BalancerStack {
         }
         let history = ConfigHistory()
         await history.record(version: 1, author: "ballast --config \(configPath)", outcome: "applied", source: loaded.config.sourceText)
-        let api = AdminAPI(balancer: balancer, history: history, registry: registry)
+        let api = AdminAPI(balancer: balancer, history: history, registry: registry, timeline: timeline)
+        await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v1",
+                                            message: "balancer started with \(configPath) as config v1"))
         let app = AdminServer.application(api: api, admin: loaded.config.admin, token: token, logger: logger)
         let reloader = SignalReloader(file: configPath, api: api, logger: logger).install()
         defer { reloader.cancel() }

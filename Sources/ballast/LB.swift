@@ -19,6 +19,7 @@ struct LB: AsyncParsableCommand {
     @Option(help: "The config file.") var config: String
     @Option(help: "Event loops (default: one per core).") var threads: Int = System.coreCount
     @Option(help: "Seconds to let requests in flight finish on shutdown.") var drainSeconds: Int = 10
+    @Option(help: "Where the timeline is kept: sqlite:PATH (default: in memory).") var state: String?
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be from 1 to 256") }
@@ -34,7 +35,25 @@ struct LB: AsyncParsableCommand {
         }
         for warning in loaded.warnings { printError(warning.description) }
         let logger = LogSetup.bootstrapOnce()
-        try await BalancerStack(loaded: loaded, configPath: config, threads: threads, drain: .seconds(drainSeconds)).run(logger: logger)
+        let timeline: Timeline
+        do {
+            timeline = Timeline(store: try TimelineDatabase.open(state))
+        } catch {
+            printError("error: --state '\(state ?? "")': \(error)")
+            throw ExitCode(2)
+        }
+        try await BalancerStack(loaded: loaded, configPath: config, threads: threads, drain: .seconds(drainSeconds), timeline: timeline)
+            .run(logger: logger)
+    }
+}
+
+enum TimelineDatabase {
+    struct Unsupported: Error, CustomStringConvertible { var description: String }
+
+    static func open(_ url: String?) throws -> any TimelineStore {
+        guard let url else { return MemoryTimelineStore() }
+        guard url.hasPrefix("sqlite:"), url.count > 7 else { throw Unsupported(description: "write sqlite:PATH") }
+        return try SQLiteTimelineStore(path: String(url.dropFirst(7)))
     }
 }
 

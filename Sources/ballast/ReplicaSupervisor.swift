@@ -1,4 +1,5 @@
 import BallastConfig
+import BallastControl
 import BallastProxy
 import Foundation
 import Logging
@@ -14,8 +15,12 @@ final class ReplicaSupervisor: Service, Sendable {
     private let processes = NIOLockedValueBox<[Int: Process]>([:])
     private let stopping = NIOLockedValueBox(false)
     let logger: Logger
+    let timeline: Timeline
 
-    init(logger: Logger) { self.logger = logger }
+    init(logger: Logger, timeline: Timeline) {
+        self.logger = logger
+        self.timeline = timeline
+    }
 
     struct ReplicaFailed: Error, CustomStringConvertible { var description: String }
 
@@ -37,11 +42,17 @@ final class ReplicaSupervisor: Service, Sendable {
         process.standardInput = FileHandle.nullDevice
         let logger = self.logger
         let stopping = self.stopping
+        let timeline = self.timeline
         process.terminationHandler = { process in
             guard !stopping.withLockedValue({ $0 }) else { return }
-            logger.critical("auth replica \(index) on \(address) exited (status \(process.terminationStatus)); it is NOT restarted, see \(logPath)")
+            let how = process.terminationReason == .uncaughtSignal ? "was killed by signal \(process.terminationStatus)" : "exited with status \(process.terminationStatus)"
+            logger.critical("auth replica \(index) on \(address) \(how); it is NOT restarted, see \(logPath)")
+            timeline.post(TimelineEvent(source: "replica", kind: "replica.exited", subject: address.description,
+                                        message: "auth replica \(index) on \(address) \(how); not restarted"))
         }
         try process.run()
+        timeline.post(TimelineEvent(source: "replica", kind: "replica.started", subject: address.description,
+                                    message: "auth replica \(index) started on \(address) (pid \(process.processIdentifier))"))
         processes.withLockedValue { $0[index] = process }
     }
 

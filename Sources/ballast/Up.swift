@@ -1,6 +1,7 @@
 import ArgumentParser
 import BallastAuth
 import BallastConfig
+import BallastControl
 import BallastProxy
 import Foundation
 import Logging
@@ -52,7 +53,8 @@ struct Up: AsyncParsableCommand {
         let databasePath = "\(data)/auth.sqlite"
         // Migrate once here, so three replicas do not race to create the schema.
         try await SQLiteAuthStore(path: databasePath).migrate()
-        let supervisor = ReplicaSupervisor(logger: logger)
+        let timeline = Timeline(store: try SQLiteTimelineStore(path: databasePath))
+        let supervisor = ReplicaSupervisor(logger: logger, timeline: timeline)
         do {
             for (index, address) in replicas.enumerated() {
                 try supervisor.start(index: index + 1, address: address, database: "sqlite:\(databasePath)",
@@ -69,7 +71,7 @@ struct Up: AsyncParsableCommand {
         }
         let publicAddress = loaded.config.listeners.first.map { "http://\($0.listen)" } ?? "http://127.0.0.1:8080"
         do {
-            try await BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10))
+            try await BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), timeline: timeline)
                 .run(logger: logger, extraServices: [supervisor]) {
                     say("database sqlite:\(databasePath); config \(configPath)")
                     say("")

@@ -84,6 +84,38 @@ import Testing
         await b.stop()
     }
 
+    @Test func appliesRefusalsAndHealthFlipsLandOnTheTimeline() async throws {
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-tl-\(UUID().uuidString)/t.sqlite").path
+        let timeline = Timeline(store: try SQLiteTimelineStore(path: file))
+        let port = try await freePort()
+        let yaml = simpleConfig(port: port, servers: [a.address, b.address],
+                                extraUpstream: "    health: { path: /healthz, interval: 100ms, timeout: 80ms, healthy_after: 1, unhealthy_after: 1 }")
+        let balancer = try LoadBalancer(config: try ConfigLoader.load(text: yaml, file: "t").get().config, threads: 1) { event in
+            timeline.post(TimelineEvent(event))
+        }
+        try await balancer.start()
+        let api = AdminAPI(balancer: balancer, history: ConfigHistory(), registry: TestMetrics.registry, timeline: timeline)
+        let router = Router()
+        api.addRoutes(to: router)
+        b.healthStatus.store(503, ordering: .relaxed)
+        try await Application(router: router).test(.router) { client async throws in
+            _ = try await client.execute(uri: "/api/v1/config", method: .post, body: ByteBuffer(string: "version: 1\nlisteners: [\n"))
+            _ = try await client.execute(uri: "/api/v1/config", method: .post, body: ByteBuffer(string: yaml.replacingOccurrences(of: "round_robin", with: "random")))
+            try await waitUntilAsync { ((try? await timeline.store.events(since: nil, limit: 100)) ?? []).contains { $0.kind == "server.down" } }
+            let events = try await timeline.store.events(since: nil, limit: 100)
+            #expect(events.contains { $0.kind == "config.invalid" && $0.message.contains("BL001") })
+            #expect(events.contains { $0.kind == "config.applied" && $0.message.contains("balance round_robin → random") })
+            #expect(events.contains { $0.kind == "server.down" && $0.message.contains(b.address) && $0.message.contains("answered 503") })
+            let listed = String(buffer: try await client.execute(uri: "/api/v1/events?since=10m", method: .get).body)
+            #expect(listed.contains("server.down"))
+            #expect(try await client.execute(uri: "/api/v1/events?since=whenever", method: .get).status == .badRequest)
+        }
+        await balancer.shutdown(drainFor: .seconds(1))
+        await a.stop()
+        await b.stop()
+    }
+
     @Test func anAdminTokenIsRequiredOffLoopbackAndChecked() async throws {
         var admin = Admin()
         admin.listen = Address(host: "0.0.0.0", port: 9900)

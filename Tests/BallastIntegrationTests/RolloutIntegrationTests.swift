@@ -49,7 +49,8 @@ import Testing
         let backends = [try await TestBackend.start("a"), try await TestBackend.start("b"), try await TestBackend.start("c")]
         let proxy = try await ProxyHarness.start { port in self.yaml(port: port, servers: backends.map(\.address)) }
         let history = ConfigHistory()
-        let controller = RolloutController(balancer: proxy.balancer, history: history)
+        let timeline = Timeline(store: MemoryTimelineStore())
+        let controller = RolloutController(balancer: proxy.balancer, history: history, timeline: timeline)
         // The seed incident: the same servers on ports where nothing listens.
         var wrong: [String] = []
         for _ in 0..<3 { wrong.append("127.0.0.1:\(try await freePort())") }
@@ -75,6 +76,10 @@ import Testing
         #expect(proxy.balancer.version == 1)
         #expect(proxy.balancer.runtime.config.upstreams[0].servers.map(\.address.description) == backends.map(\.address))
         #expect(await history.all().last?.outcome.hasPrefix("rolled back") == true)
+        // "What changed just before?": the timeline has the change and its blast radius.
+        let events = try await timeline.store.events(since: nil, limit: 10)
+        #expect(events.map(\.kind) == ["rollout.canary_started", "rollout.rolled_back"])
+        #expect(events[0].message.contains("keeps none of its 3 server(s)"))
         await proxy.stop()
         for b in backends { await b.stop() }
     }
