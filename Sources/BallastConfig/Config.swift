@@ -37,11 +37,22 @@ public struct Listener: Sendable {
     /// Peers whose `X-Forwarded-*` headers are kept; everyone else's are replaced.
     public var trustedProxies: [String] = []
     public var accessLog = false
+    /// Terminate TLS with this certificate chain and key (PEM files).
+    public var tls: TLSFiles?
     public var routes: [Route] = []
 
     public init(name: String, listen: Address) {
         self.name = name
         self.listen = listen
+    }
+}
+
+public struct TLSFiles: Sendable, Hashable {
+    public var certificate: String
+    public var key: String
+    public init(certificate: String, key: String) {
+        self.certificate = certificate
+        self.key = key
     }
 }
 

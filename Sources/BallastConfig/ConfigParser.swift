@@ -37,7 +37,7 @@ struct ConfigParser {
 
     private func listener(_ node: YAMLNode, path: String) -> Listener? {
         guard let f = reader.fields(node, path: path, what: "a listener", allowed: [
-            "name", "listen", "limits", "timeouts", "trusted_proxies", "access_log", "routes",
+            "name", "listen", "limits", "timeouts", "trusted_proxies", "access_log", "tls", "routes",
         ]) else { return nil }
         let name = f.string("name", required: true)
         let listen = f.address("listen", required: true)
@@ -55,6 +55,10 @@ struct ConfigParser {
         }
         if let proxies = f.stringList("trusted_proxies") { listener.trustedProxies = proxies }
         if let log = f.bool("access_log") { listener.accessLog = log }
+        if let tls = f.mapping("tls", allowed: ["cert", "key"]) {
+            let cert = tls.string("cert", required: true), key = tls.string("key", required: true)
+            if let cert, let key { listener.tls = TLSFiles(certificate: cert, key: key) }
+        }
         if let node = f.node("routes"), let items = reader.list(node, path: f.path("routes"), what: "'routes' of \(what)") {
             listener.routes = items.enumerated().compactMap { route($1, path: "\(path).routes[\($0)]") }
         } else if !f.has("routes") {

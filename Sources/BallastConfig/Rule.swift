@@ -66,6 +66,22 @@ extension Rule {
         id: "BL035", severity: .error, title: "upstream with no healthy server at preflight",
         fix: "do not apply this config until at least one server of the upstream answers its health check")
 
+    public static let tlsFileUnusable = Rule(
+        id: "BL036", severity: .error, title: "TLS file missing or unreadable",
+        fix: "point `tls.cert` and `tls.key` at readable PEM files")
+    public static let tlsKeyMismatch = Rule(
+        id: "BL037", severity: .error, title: "TLS key does not match the certificate",
+        fix: "use the private key the certificate was issued for")
+    public static let tlsExpiringSoon = Rule(
+        id: "BL038", severity: .warning, title: "TLS certificate expires within 14 days",
+        fix: "renew the certificate")
+    public static let tlsExpired = Rule(
+        id: "BL039", severity: .error, title: "TLS certificate expired or not yet valid",
+        fix: "install a currently valid certificate")
+
+    /// Rules that read the TLS files a config names (run by `ballast check` and at start/apply).
+    public static let tlsRules: [Rule] = [.tlsFileUnusable, .tlsKeyMismatch, .tlsExpiringSoon, .tlsExpired]
+
     /// Rules that need the live servers (`ballast check --preflight`).
     public static let preflightRules: [Rule] = [.preflightServer, .preflightUpstream]
 

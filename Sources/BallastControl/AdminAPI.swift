@@ -89,7 +89,13 @@ public struct AdminAPI: Sendable {
 
     /// Loads a config sent to the API; an invalid one is answered 422 with every finding.
     private func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
-        switch ConfigLoader.load(text: text, file: "<admin>") {
+        var result = ConfigLoader.load(text: text, file: "<admin>")
+        // The TLS files a config names must be usable before it may replace the one in force.
+        if case .success(let loaded) = result {
+            let tls = TLSCheck.check(loaded.config)
+            if tls.contains(where: { $0.severity == .error }) { result = .failure(ConfigError(findings: loaded.warnings + tls)) }
+        }
+        switch result {
         case .success(let loaded):
             return .success(loaded)
         case .failure(let error):

@@ -71,7 +71,7 @@ extension ClientConnection {
         }
         out.writeString(peerIP)
         out.writeStaticString("\r\nX-Forwarded-Proto: ")
-        out.writeString(forwardedProto ?? "http")
+        out.writeString(forwardedProto ?? scheme)
         out.writeStaticString("\r\nX-Request-Id: ")
         if let requestID {
             out.writeString(requestID)

@@ -99,7 +99,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
             peerIP = remote.ipAddress ?? ""
         }
         peerTrusted = !listener.trusted.isEmpty && listener.trusted.contains(peerIP)
-        forwardedPrefix = ByteBuffer(string: "X-Forwarded-For: \(peerIP)\r\nX-Forwarded-Proto: http\r\nX-Request-Id: ")
+        forwardedPrefix = ByteBuffer(string: "X-Forwarded-For: \(peerIP)\r\nX-Forwarded-Proto: \(scheme)\r\nX-Request-Id: ")
         loop.clients[ObjectIdentifier(self)] = self
         setDeadline(.idle)
     }
@@ -144,6 +144,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         flushNow()
         context?.close(promise: nil)
     }
+
+    var scheme: String { listener.config.tls == nil ? "http" : "https" }
 
     /// Refreshes the listener after a reload; requests in flight keep their own route.
     private func refreshListener() {

@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// The data plane: listeners on N event loops, routing and balancing every request to a
@@ -23,10 +24,12 @@ public actor LoadBalancer {
     private final class ListenerSlot: Sendable {
         let name: String
         let address: Address
+        let tls: TLSFiles?
         let channel: any Channel
-        init(name: String, address: Address, channel: any Channel) {
+        init(name: String, address: Address, tls: TLSFiles?, channel: any Channel) {
             self.name = name
             self.address = address
+            self.tls = tls
             self.channel = channel
         }
     }
@@ -127,8 +130,9 @@ public actor LoadBalancer {
     /// Binds the listeners `runtime` adds, swaps it in on every loop, closes listeners it drops.
     private func install(_ runtime: ProxyRuntime) async throws {
         let config = runtime.config
+        // A listener whose address or TLS files changed is bound anew (new certificates load then).
         let unchanged = slots.filter { name, slot in
-            config.listeners.contains { $0.name == name && $0.listen == slot.address }
+            config.listeners.contains { $0.name == name && $0.listen == slot.address && $0.tls == slot.tls }
         }
         let added = config.listeners.filter { unchanged[$0.name] == nil }
         let newSlots = try await bind(added)
@@ -232,6 +236,12 @@ public actor LoadBalancer {
         let logger = self.logger
         let name = listener.name
         let connections = ConnectionCounter()
+        let tls: NIOSSLContext?
+        do {
+            tls = try listener.tls.map(TLSCheck.context(for:))
+        } catch {
+            throw ApplyError(description: "listener '\(name)' cannot load its TLS certificate and key: \(error)")
+        }
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -249,6 +259,13 @@ public actor LoadBalancer {
                         }
                         let open = connections.increment()
                         channel.closeFuture.whenComplete { _ in connections.decrement() }
+                        if open > runtimeListener.config.limits.maxConnections, tls != nil {
+                            channel.close(promise: nil)
+                            return
+                        }
+                        if let tls {
+                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
+                        }
                         if open > runtimeListener.config.limits.maxConnections {
                             let refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 69\r\nConnection: close\r\n\r\n{\"error\":\"overloaded\",\"message\":\"too many connections to this listener\"}"
                             channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
@@ -260,7 +277,7 @@ public actor LoadBalancer {
                 }
                 .bind(host: listener.listen.host, port: listener.listen.port)
                 .get()
-            return ListenerSlot(name: name, address: listener.listen, channel: channel)
+            return ListenerSlot(name: name, address: listener.listen, tls: listener.tls, channel: channel)
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot listen on \(listener.listen): \(error)")
         }

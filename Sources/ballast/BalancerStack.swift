@@ -18,6 +18,9 @@ struct BalancerStack {
     /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
     func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
         let registry = Telemetry.bootstrapOnce()
+        let tlsFindings = TLSCheck.check(loaded.config)
+        for finding in tlsFindings { printError(finding.description) }
+        if tlsFindings.contains(where: { $0.severity == .error }) { throw ExitCode(2) }
         // Room for every allowed client connection and its server connection (HAProxy does the same).
         FileDescriptorLimit.raise(toAtLeast: loaded.config.listeners.reduce(0) { $0 + $1.limits.maxConnections } * 2 + 256)
         let token: String?
