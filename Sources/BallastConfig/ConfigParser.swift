@@ -183,8 +183,9 @@ struct ConfigParser {
             }
             if let v = h.duration("interval") { health.interval = v }
             if let v = h.duration("timeout") { health.timeout = v }
-            if let v = h.int("healthy_after", in: 1...100) { health.healthyAfter = v }
-            if let v = h.int("unhealthy_after", in: 1...100) { health.unhealthyAfter = v }
+            // 0 is read here and refused by its own rule (BL040), which says why.
+            if let v = h.int("healthy_after", in: 0...100) { health.healthyAfter = v }
+            if let v = h.int("unhealthy_after", in: 0...100) { health.unhealthyAfter = v }
             if let v = h.int("expect_status", in: 100...599) { health.expectStatus = v }
             upstream.health = health
         }

@@ -31,11 +31,6 @@ enum ConfigSemantics {
                                   "route '\(route.name)' points at upstream '\(route.upstream)', which does not exist",
                                   at: at("\(routePath).upstream"), fix: hint)
                 }
-                for (key, value) in [("connect", route.timeouts.connect), ("response", route.timeouts.response)]
-                where value == .zero {
-                    reader.report(.badValue, "timeout '\(key)' of route '\(route.name)' is zero",
-                                  at: at("\(routePath).timeouts.\(key)"), fix: "use a positive duration such as 1s")
-                }
             }
         }
 

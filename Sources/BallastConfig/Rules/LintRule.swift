@@ -20,6 +20,7 @@ public enum LintCatalogue {
         OutlierOnSingleServer.self, SingleServerUpstream.self, ResponseTimeoutBelowHealthTimeout.self,
         KeepaliveOutlivesServer.self, RetriesWithoutBudget.self, StatusRetriesOnNonIdempotentRoute.self,
         AdminBeyondLoopback.self, ForwardedHeadersTrustedFromAnyone.self, TooManyConnections.self, HugeUpstream.self,
+        HealthThresholdBelowOne.self, ZeroTimeout.self,
     ]
 
     public static func check(_ config: Config) -> [Finding] {
