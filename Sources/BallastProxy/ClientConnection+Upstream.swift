@@ -39,9 +39,6 @@ extension ClientConnection {
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
             exchange.hashKey = hashKey(key, head)
         }
-        if head.expectsContinue, head.version == .http11 {
-            // The server answers 100 Continue itself once it is reached; nothing to do here.
-        }
         selectServer(exchange, now: now)
         // Body bytes that arrived with the head go on now (or wait for the connection).
         if !exchange.requestComplete { processInput() }
@@ -96,17 +93,13 @@ extension ClientConnection {
             switch result {
             case .success(let connection):
                 self.attach(connection, to: exchange)
-                self.channelReadCompleteFlush()
+                self.resumeReadingIfWanted()
             case .failure(let error):
                 let timedOut: Bool
                 if case .connectTimeout = error as? ChannelError { timedOut = true } else { timedOut = false }
                 self.connectFailed(exchange, server: server, timedOut: timedOut)
             }
         }
-    }
-
-    private func channelReadCompleteFlush() {
-        resumeReadingIfWanted()
     }
 
     private func attach(_ connection: UpstreamConnection, to exchange: Exchange) {
@@ -178,7 +171,7 @@ extension ClientConnection {
     }
 
     /// Detaches the server side of `exchange` without a response (retry or failure).
-    private func release(_ exchange: Exchange, close: Bool) {
+    func release(_ exchange: Exchange, close: Bool) {
         if let server = exchange.server { balancer(for: exchange).requestFinished(server.index) }
         if close { exchange.upstream?.close() }
         exchange.upstream = nil
@@ -315,10 +308,6 @@ extension ClientConnection {
             let keepalive = exchange.route.upstream.config.keepalive
             loop.pool.giveBack(connection, maxIdle: keepalive.maxIdlePerServer,
                                idleTimeoutNanos: keepalive.idleTimeout.milliseconds * 1_000_000, now: loop.now)
-        }
-        if let server = exchange.server {
-            balancer(for: exchange).requestFinished(server.index)
-            exchange.server = nil
         }
         finishExchange(exchange, code: exchange.status)
         if exchange.closeAfter {

@@ -128,10 +128,7 @@ extension ClientConnection {
                 closeNow()
                 return
             }
-            if let server = exchange.server { balancer(for: exchange).requestFinished(server.index) }
-            exchange.server = nil
-            exchange.upstream?.close()
-            exchange.upstream = nil
+            release(exchange, close: true)
             shouldClose = shouldClose || exchange.closeAfter || !exchange.requestComplete
             finishExchange(exchange, code: status)
         } else {

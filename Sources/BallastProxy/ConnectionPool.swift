@@ -6,7 +6,6 @@ import NIOPosix
 final class ConnectionPool {
     let eventLoop: any EventLoop
     private var idle: [ObjectIdentifier: [UpstreamConnection]] = [:]
-    private(set) var idleCount = 0
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
@@ -14,7 +13,6 @@ final class ConnectionPool {
     func take(_ server: ServerTarget) -> UpstreamConnection? {
         let key = ObjectIdentifier(server.state)
         while let connection = idle[key]?.popLast() {
-            idleCount -= 1
             if connection.isUsable { return connection }
         }
         return nil
@@ -28,14 +26,12 @@ final class ConnectionPool {
         }
         connection.idleDeadline = now + idleTimeoutNanos
         idle[key, default: []].append(connection)
-        idleCount += 1
     }
 
     func remove(_ connection: UpstreamConnection) {
         let key = ObjectIdentifier(connection.server.state)
         if let index = idle[key]?.firstIndex(where: { $0 === connection }) {
             idle[key]!.remove(at: index)
-            idleCount -= 1
         }
     }
 
@@ -44,7 +40,6 @@ final class ConnectionPool {
             let expired = connections.filter { $0.idleDeadline <= now || !$0.isUsable }
             guard !expired.isEmpty else { continue }
             idle[key] = connections.filter { $0.idleDeadline > now && $0.isUsable }
-            idleCount -= expired.count
             for connection in expired { connection.close() }
         }
     }
@@ -52,7 +47,6 @@ final class ConnectionPool {
     func closeAll() {
         for connections in idle.values { for connection in connections { connection.close() } }
         idle.removeAll()
-        idleCount = 0
     }
 
     /// Opens a new connection to `server` on this loop.

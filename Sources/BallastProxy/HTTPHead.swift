@@ -15,7 +15,6 @@ enum KnownHeader: UInt8, Sendable {
     case xForwardedHost
     case xRequestID
     case cookie
-    case expect
 
     /// Headers that describe one connection only (RFC 9110 §7.6.1) and never cross the proxy.
     var isHopByHop: Bool {

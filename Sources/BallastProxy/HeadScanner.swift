@@ -90,9 +90,7 @@ enum HeadScanner {
         switch length {
         case 2: return equals("te") ? .te : .other
         case 4: return equals("host") ? .host : .other
-        case 6:
-            if equals("cookie") { return .cookie }
-            return equals("expect") ? .expect : .other
+        case 6: return equals("cookie") ? .cookie : .other
         case 7:
             if equals("upgrade") { return .upgrade }
             return equals("trailer") ? .trailer : .other

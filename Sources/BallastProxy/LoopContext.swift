@@ -19,8 +19,6 @@ final class LoopContext {
     /// Requests and retries in flight on this loop, for the retry budget.
     var activeRequests = 0
     var activeRetries = 0
-    /// Monotonic clock, read once per event where a request needs it.
-    let clockOrigin = NIODeadline.now()
 
     init(index: Int, eventLoop: any EventLoop, runtime: ProxyRuntime) {
         self.index = index
@@ -40,8 +38,8 @@ final class LoopContext {
         return now
     }
 
+    /// Answers without a route (404, parse errors): per listener and status.
     struct CounterKey: Hashable {
-        var route: ObjectIdentifier?
         var listener: String
         var code: Int
     }
@@ -57,11 +55,10 @@ final class LoopContext {
             cache.value[code] = counter
             return counter
         }
-        let key = CounterKey(route: route.map(ObjectIdentifier.init), listener: listener, code: code)
+        let key = CounterKey(listener: listener, code: code)
         if let counter = counters[key] { return counter }
         let counter = Counter(label: "ballast_requests_total", dimensions: [
-            ("listener", listener), ("route", route?.config.name ?? ""),
-            ("upstream", route?.upstream.name ?? ""), ("code", String(code)),
+            ("listener", listener), ("route", ""), ("upstream", ""), ("code", String(code)),
         ])
         counters[key] = counter
         return counter

@@ -51,8 +51,8 @@ final class RouteRuntime: Sendable {
     let upstream: UpstreamRuntime
     let connectTimeout: TimeAmount
     let responseTimeout: TimeAmount
+    /// Statuses retried for idempotent requests; connect failures are always retryable.
     let retryStatuses: Set<Int>
-    let retryOnConnectFailure: Bool
     let rateLimiter: RateLimiter?
     let durationTimer: Metrics.Timer
     /// `ballast_requests_total` handles by status code, one cache per event loop.
@@ -65,16 +65,7 @@ final class RouteRuntime: Sendable {
         self.upstream = upstream
         connectTimeout = .milliseconds(config.timeouts.connect.milliseconds)
         responseTimeout = .milliseconds(config.timeouts.response.milliseconds)
-        var statuses: Set<Int> = []
-        var onConnect = false
-        for condition in config.retries.on {
-            switch condition {
-            case .connectFailure: onConnect = true
-            case .status(let code): statuses.insert(code)
-            }
-        }
-        retryStatuses = statuses
-        retryOnConnectFailure = onConnect
+        retryStatuses = Set(config.retries.on.compactMap { if case .status(let code) = $0 { code } else { nil } })
         rateLimiter = config.rateLimit.map(RateLimiter.init)
         durationTimer = Metrics.Timer(
             label: "ballast_request_duration_seconds",

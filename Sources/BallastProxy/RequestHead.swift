@@ -47,7 +47,6 @@ struct RequestHead {
     var hostEnd = 0
     /// The client asked to close after this exchange (or spoke HTTP/1.0 without keep-alive).
     var wantsClose = false
-    var expectsContinue = false
 
     var method: String { string(0, methodEnd) }
     var target: String { string(targetStart, targetEnd) }
@@ -199,10 +198,6 @@ struct RequestHeadParser {
                 if tokens.contains("close") { closeRequested = true }
                 if head.version == .http10, tokens.contains("keep-alive") { closeRequested = false }
                 connectionTokens.append(contentsOf: tokens)
-            case .expect:
-                if HeadScanner.equalsLowercase(raw, field.valueStart, field.valueEnd, "100-continue") {
-                    head.expectsContinue = true
-                }
             default:
                 break
             }

@@ -11,7 +11,6 @@ public final class ServerState: Sendable {
     let ejectedUntil = Atomic<Int64>(0)
     /// Non-zero while the outlier detector has failures counted for this server.
     let hasFailures = Atomic<Bool>(false)
-    let requestsInFlight = Atomic<Int>(0)
 
     init(address: Address) { self.address = address }
 

@@ -12,15 +12,9 @@ struct Apply: AsyncParsableCommand {
     @Flag(help: "Skip the preflight probe (never the watch).") var force = false
 
     func run() async throws {
-        let text: String
-        switch ConfigLoader.load(file: file) {
-        case .failure(let error):
-            for finding in error.findings { printError(finding.description) }
-            throw ExitCode(2)
-        case .success(let loaded):
-            text = loaded.config.sourceText
-            say("rolling out \(file): \(Int(loaded.config.rollout.canaryPercent))% canary, watching \(loaded.config.rollout.watch.configText)…")
-        }
+        let loaded = try loadConfigOrExit(file)
+        let text = loaded.config.sourceText
+        say("rolling out \(file): \(Int(loaded.config.rollout.canaryPercent))% canary, watching \(loaded.config.rollout.watch.configText)…")
         let client = AdminClient(admin: admin)
         let reply = try await client.send(.POST, "/api/v1/config?rollout=staged\(force ? "&force=true" : "")", body: text, timeout: .minutes(10))
         let json = reply.json

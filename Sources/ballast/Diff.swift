@@ -12,7 +12,7 @@ struct Diff: AsyncParsableCommand {
     @Option(help: "Output format: text or json.") var format: Check.Format = .text
 
     func run() async throws {
-        let before = try Self.load(old), after = try Self.load(new)
+        let before = try loadConfigOrExit(old).config, after = try loadConfigOrExit(new).config
         let diff = ConfigDiff(old: before, new: after)
         switch format {
         case .json:
@@ -30,15 +30,6 @@ struct Diff: AsyncParsableCommand {
                 print("\(change.subject): \(change.description)")
                 if let blast = change.blastRadius { print("  blast radius: \(blast)") }
             }
-        }
-    }
-
-    static func load(_ path: String) throws -> Config {
-        switch ConfigLoader.load(file: path) {
-        case .success(let loaded): return loaded.config
-        case .failure(let error):
-            for finding in error.findings { printError(finding.description) }
-            throw ExitCode(2)
         }
     }
 }

@@ -26,14 +26,7 @@ struct LB: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let loaded: ConfigLoader.Loaded
-        switch ConfigLoader.load(file: config) {
-        case .success(let value): loaded = value
-        case .failure(let error):
-            for finding in error.findings { printError(finding.description) }
-            throw ExitCode(2)
-        }
-        for warning in loaded.warnings { printError(warning.description) }
+        let loaded = try loadConfigOrExit(config, printWarnings: true)
         let logger = LogSetup.bootstrapOnce()
         let timeline: Timeline
         do {

@@ -30,14 +30,7 @@ struct Up: AsyncParsableCommand {
         if config == nil, !FileManager.default.fileExists(atPath: configPath) {
             try (Config.defaultStackYAML + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
         }
-        let loaded: ConfigLoader.Loaded
-        switch ConfigLoader.load(file: configPath) {
-        case .success(let value): loaded = value
-        case .failure(let error):
-            for finding in error.findings { printError(finding.description) }
-            throw ExitCode(2)
-        }
-        for warning in loaded.warnings { printError(warning.description) }
+        let loaded = try loadConfigOrExit(configPath, printWarnings: true)
         let replicas = loaded.config.upstream(named: "auth")?.servers.map(\.address).filter(\.isLoopback) ?? []
         guard !replicas.isEmpty else {
             printError("error: \(configPath) has no upstream 'auth' with loopback servers; ballast up starts its replicas there")
