@@ -9,6 +9,10 @@ public struct Config: Sendable {
     public var listeners: [Listener] = []
     public var upstreams: [Upstream] = []
     public var rollout = Rollout()
+    /// The alert engine's rules; `AlertsConfig.defaults(for:)` when the file has no `alerts:`.
+    public var alerts = AlertsConfig()
+    /// Whether `alerts` came from the file (false: the defaults were filled in).
+    public var alertsGiven = false
     public var sourceMap: [String: SourceLocation] = [:]
     /// The exact text this config was loaded from, for history and diffs.
     public var sourceText: String = ""

@@ -47,7 +47,9 @@ public enum ConfigLoader {
         }
         let reader = NodeReader()
         var config = ConfigParser(reader: reader).parse(root)
+        if !config.alertsGiven { config.alerts = AlertsConfig.defaults(for: config) }
         ConfigSemantics.check(config, reader: reader)
+        AlertSemantics.check(config, reader: reader)
         config.sourceMap = reader.sourceMap
         config.sourceText = text
         reader.findings += LintCatalogue.check(config)

@@ -29,5 +29,58 @@ upstreams:
     keepalive: { max_idle_per_server: 64, idle_timeout: 50s, server_idle_timeout: 60s }
     panic_threshold_percent: 50
 rollout: { canary_percent: 10, watch: 20s, rollback_when: { error_rate_above: 2%, healthy_below: 50%, p99_above: 500ms } }
+# The alert engine, evaluated every second. These are also the rules a config without
+# `alerts:` gets; docs/alerts.md explains each kind.
+alerts:
+  scrape: { upstreams: [auth], path: /metrics, interval: 1s }
+  notify: { log: true, webhooks: [], group_by: [alertname], repeat_interval: 4h }
+  rules:
+    - name: UpstreamUnhealthy
+      signal: healthy_share
+      upstream: auth
+      below: 50%
+      for: 1s
+      severity: page
+      summary: Fewer than half of the servers of upstream 'auth' are healthy
+      runbook: docs/runbooks/upstream-unhealthy.md
+    - name: ErrorRateHigh
+      signal: error_ratio
+      route: auth
+      window: 5s
+      above: 5%
+      for: 1s
+      severity: page
+      summary: More than 5% of requests on route 'auth' fail with 5xx
+      runbook: docs/runbooks/error-rate-high.md
+    - name: ErrorBudgetBurn
+      route: auth
+      slo: { objective: 99.9%, windows: [{ long: 1h, short: 5m, burn_rate: 14.4 }, { long: 6h, short: 30m, burn_rate: 6 }] }
+      severity: page
+      summary: Route 'auth' burns its 99.9% error budget too fast
+      runbook: docs/runbooks/error-budget-burn.md
+    - name: LatencyHigh
+      signal: latency_p99
+      route: auth
+      window: 1m
+      above: 500ms
+      for: 30s
+      severity: ticket
+      summary: p99 latency of route 'auth' is above 500ms
+      runbook: docs/runbooks/latency-high.md
+    - name: ActiveSessionsDrop
+      signal: active_sessions
+      anomaly: { drop: 20%, min_change: 5, baseline: 1m, warmup: 1m }
+      for: 3s
+      severity: page
+      summary: Active sessions fell 20% or more below their baseline
+      runbook: docs/runbooks/active-sessions-drop.md
+    - name: LoginFailuresRising
+      signal: login_failure_ratio
+      window: 30s
+      anomaly: { rise: 50%, min_change: 20%, baseline: 1m, warmup: 1m }
+      for: 5s
+      severity: page
+      summary: The share of failed logins rose well above its baseline
+      runbook: docs/runbooks/login-failures-rising.md
 """
 }

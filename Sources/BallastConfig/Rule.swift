@@ -79,6 +79,12 @@ extension Rule {
         id: "BL039", severity: .error, title: "TLS certificate expired or not yet valid",
         fix: "install a currently valid certificate")
 
+    public static let runbookMissing = Rule(
+        id: "BL042", severity: .error, title: "alert without an existing runbook",
+        fix: "write the runbook under docs/runbooks/ or point at an existing one")
+    public static let alertTargetMissing = Rule(
+        id: "BL043", severity: .error, title: "alert on a missing route, upstream or scrape target")
+
     /// Rules that read the TLS files a config names (run by `ballast check` and at start/apply).
     public static let tlsRules: [Rule] = [.tlsFileUnusable, .tlsKeyMismatch, .tlsExpiringSoon, .tlsExpired]
 
@@ -90,5 +96,6 @@ extension Rule {
         .yamlSyntax, .unknownKey, .wrongType, .badDuration, .badAddress, .duplicateName,
         .missingUpstream, .missingKey, .badVersion, .badValue, .duplicateListen,
         .emptyUpstream, .duplicateServer, .allWeightsZero, .hashKeyMismatch, .unreadableFile,
+        .alertTargetMissing,
     ]
 }

@@ -15,7 +15,13 @@ import Prometheus
 /// POST /api/v1/config/rollback   back to the previous applied version
 /// GET  /api/v1/config/history    every version with author, time and outcome
 /// GET  /api/v1/upstreams         servers with health, ejection and weight
+/// GET  /api/v1/events            the timeline (?since=10m or an ISO 8601 time, &limit=)
+/// GET  /api/v1/alerts            every alert rule with its state
+/// GET  /api/v1/status            upstreams, traffic, sessions, firing alerts, versions at a glance
+/// GET  /api/v1/series            the last ten minutes of the dashboard's charts
+/// GET  /api/v1/runbook?path=P    a runbook named by an alert rule, as text
 /// GET  /metrics                  Prometheus text format
+/// GET  /                         the dashboard
 /// ```
 public struct AdminAPI: Sendable {
     public let balancer: LoadBalancer
@@ -23,14 +29,17 @@ public struct AdminAPI: Sendable {
     public let registry: PrometheusCollectorRegistry
     public let rollouts: RolloutController
     public let timeline: Timeline
+    /// The alert engine, when one runs (ballast lb and up always run one).
+    public let alerts: AlertEngine?
     /// Called after a config was applied (e.g. to write it back to the config file).
     public var onApplied: @Sendable (Config) async -> Void = { _ in }
     private let applies: @Sendable (String) -> Metrics.Counter
     private let versionGauge: Metrics.Gauge
 
     public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry,
-                timeline: Timeline = Timeline(store: MemoryTimelineStore())) {
+                timeline: Timeline = Timeline(store: MemoryTimelineStore()), alerts: AlertEngine? = nil) {
         self.balancer = balancer
+        self.alerts = alerts
         self.history = history
         self.registry = registry
         self.timeline = timeline
@@ -43,7 +52,7 @@ public struct AdminAPI: Sendable {
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
-                     body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+                     body: .init(byteBuffer: ByteBuffer(bytes: MetricCatalogue.withHelp(registry.emitToBuffer()))))
         }
         let api = router.group("api/v1")
         api.get("config") { _, _ in
@@ -83,6 +92,7 @@ public struct AdminAPI: Sendable {
             let limit = query["limit"].flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
             return try jsonResponse(.ok, ["events": try await timeline.store.events(since: since, limit: limit)])
         }
+        addMonitoringRoutes(to: router)
     }
 
     private struct Refusal: Error { var response: Response }
@@ -90,10 +100,10 @@ public struct AdminAPI: Sendable {
     /// Loads a config sent to the API; an invalid one is answered 422 with every finding.
     private func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
         var result = ConfigLoader.load(text: text, file: "<admin>")
-        // The TLS files a config names must be usable before it may replace the one in force.
+        // The TLS files and runbooks a config names must be usable before it may replace the one in force.
         if case .success(let loaded) = result {
-            let tls = TLSCheck.check(loaded.config)
-            if tls.contains(where: { $0.severity == .error }) { result = .failure(ConfigError(findings: loaded.warnings + tls)) }
+            let files = TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
+            if files.contains(where: { $0.severity == .error }) { result = .failure(ConfigError(findings: loaded.warnings + files)) }
         }
         switch result {
         case .success(let loaded):
@@ -212,7 +222,7 @@ public struct UpstreamsReport: Codable, Sendable {
 
 func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
     let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
     encoder.dateEncodingStrategy = .iso8601
     let data = try encoder.encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))

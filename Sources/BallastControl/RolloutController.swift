@@ -27,6 +27,8 @@ public actor RolloutController {
     let logger: Logger
     let tick: Duration
     private var running = false
+    /// The version a canary is being watched for, if any.
+    public private(set) var canaryVersion: Int?
 
     public init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline = Timeline(store: MemoryTimelineStore()),
                 logger: Logger = Logger(label: "ballast.rollout"), tick: Duration = .milliseconds(250)) {
@@ -60,6 +62,8 @@ public actor RolloutController {
             }
         }
         let version = try await balancer.startCanary(config, percent: config.rollout.canaryPercent)
+        canaryVersion = version
+        defer { canaryVersion = nil }
         await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.canary_started", subject: "v\(version)",
                                             message: "canary v\(version) by \(author) on \(Int(config.rollout.canaryPercent))% of new requests, watching \(config.rollout.watch.configText)" + summary(changes)))
         Gauge(label: "ballast_rollout_canary_version").record(version)

@@ -14,13 +14,17 @@ public struct TimelineEvent: Sendable, Codable, Equatable {
     /// What it happened to: a server, an upstream, a config version.
     public var subject: String?
     public var message: String
+    /// Facts a machine reads later (an alert's severity and runbook, a change's diff).
+    public var details: [String: String]?
 
-    public init(at: Date = Date(), source: String, kind: String, subject: String? = nil, message: String) {
+    public init(at: Date = Date(), source: String, kind: String, subject: String? = nil, message: String,
+                details: [String: String]? = nil) {
         self.at = at
         self.source = source
         self.kind = kind
         self.subject = subject
         self.message = message
+        self.details = details
     }
 }
 
@@ -34,6 +38,11 @@ public protocol TimelineStore: Sendable {
 /// The timeline in the stack's SQLite database (the auth service's file under `ballast up`).
 public final class SQLiteTimelineStore: TimelineStore {
     private let pool: DatabasePool
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
 
     public init(path: String) throws {
         var configuration = Configuration()
@@ -55,13 +64,17 @@ public final class SQLiteTimelineStore: TimelineStore {
                 CREATE INDEX timeline_at ON timeline(at);
                 """)
         }
+        migrator.registerMigration("timeline-v2-details") { db in
+            try db.execute(sql: "ALTER TABLE timeline ADD COLUMN details TEXT")
+        }
         try migrator.migrate(pool)
     }
 
     public func append(_ event: TimelineEvent) async throws {
         try await pool.write { db in
-            try db.execute(sql: "INSERT INTO timeline (at, source, kind, subject, message) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [event.at.timeIntervalSince1970, event.source, event.kind, event.subject, event.message])
+            let details = try event.details.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+            try db.execute(sql: "INSERT INTO timeline (at, source, kind, subject, message, details) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [event.at.timeIntervalSince1970, event.source, event.kind, event.subject, event.message, details])
         }
     }
 
@@ -72,6 +85,9 @@ public final class SQLiteTimelineStore: TimelineStore {
                 var event = TimelineEvent(at: Date(timeIntervalSince1970: row["at"]), source: row["source"], kind: row["kind"],
                                           subject: row["subject"], message: row["message"])
                 event.id = row["id"]
+                if let text: String = row["details"] {
+                    event.details = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+                }
                 return event
             }
         }

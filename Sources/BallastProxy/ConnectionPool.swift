@@ -9,6 +9,9 @@ final class ConnectionPool {
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
+    /// Idle connections kept for `server` on this loop.
+    func idleCount(_ server: ServerTarget) -> Int { idle[ObjectIdentifier(server.state)]?.count ?? 0 }
+
     /// The most recently used idle connection to `server` (warmest first), if any.
     func take(_ server: ServerTarget) -> UpstreamConnection? {
         let key = ObjectIdentifier(server.state)

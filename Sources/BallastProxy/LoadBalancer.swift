@@ -99,8 +99,13 @@ public actor LoadBalancer {
         }
         let health = self.health
         let current = self.current
+        let usage = UsageGauges()
+        let contexts = loopList.map(\.1)
         sweeps.append(loopList[0].0.scheduleRepeatedTask(initialDelay: .seconds(1), delay: .seconds(1)) { _ in
-            health.refreshGauges(current.withLockedValue { $0 }, now: Int64(NIODeadline.now().uptimeNanoseconds))
+            let runtime = current.withLockedValue { $0 }
+            let now = Int64(NIODeadline.now().uptimeNanoseconds)
+            health.refreshGauges(runtime, now: now)
+            usage.refresh(runtime, loops: contexts.map { $0.value.usage.withLockedValue { $0 } }, now: now)
         })
         health.run([runtime])
     }

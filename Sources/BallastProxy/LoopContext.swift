@@ -1,5 +1,6 @@
 import BallastConfig
 import Metrics
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// Everything one event loop owns: the runtime it serves, its connection pool, its metric
@@ -19,6 +20,8 @@ final class LoopContext {
     /// Requests and retries in flight on this loop, for the retry budget.
     var activeRequests = 0
     var activeRetries = 0
+    /// What the last sweep counted, for the USE gauges (read by another thread once a second).
+    let usage = NIOLockedValueBox(LoopUsage())
 
     init(index: Int, eventLoop: any EventLoop, runtime: ProxyRuntime) {
         self.index = index
@@ -112,8 +115,17 @@ final class LoopContext {
     /// Runs every 250 ms: enforces client timeouts and closes idle upstream connections.
     func sweep() {
         let now = tick()
-        for client in clients.values { client.checkDeadline(now: now) }
+        var seen = LoopUsage()
+        for client in clients.values {
+            client.checkDeadline(now: now)
+            seen.connections[client.listenerName, default: 0] += 1
+        }
         pool.closeIdle(now: now)
+        for upstream in runtime.upstreams.values {
+            seen.inFlight[upstream.name] = upstream.balancers[index].value.active.reduce(0, +)
+            seen.idle[upstream.name] = upstream.servers.reduce(0) { $0 + pool.idleCount($1) }
+        }
+        usage.withLockedValue { $0 = seen }
     }
 }
 

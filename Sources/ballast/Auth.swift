@@ -45,7 +45,7 @@ struct Auth: AsyncParsableCommand {
         settings.lifetime = Double(Duration.parseConfig(lifetime)!.milliseconds) / 1000
         let service = try await AuthService(store: store, hasher: PasswordHasher(cost: UInt8(bcryptCost)), settings: settings, logger: logger)
         let api = AuthAPI(service: service, trustedProxies: Set(trustedProxy), secureCookies: secureCookies,
-                          metricsText: { registry.emitToBuffer() })
+                          metricsText: { MetricCatalogue.withHelp(registry.emitToBuffer()) })
         let app = Application(
             router: api.router(),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ballast-auth"),
@@ -75,7 +75,7 @@ enum AuthDatabase {
     }
 }
 
-/// Publishes `ballast_auth_active_sessions` every 5 s and, for replicas started by `ballast up`,
+/// Publishes `ballast_auth_active_sessions` every second (the alert engine watches it) and, for replicas started by `ballast up`,
 /// exits when the parent is gone, so no replica outlives its stack.
 struct ReplicaHousekeeping: Service {
     let service: AuthService
@@ -84,14 +84,12 @@ struct ReplicaHousekeeping: Service {
 
     func run() async throws {
         let gauge = Gauge(label: "ballast_auth_active_sessions")
-        var tick = 0
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
             if let parentPID, getppid() != parentPID {
                 logger.warning("parent \(parentPID) is gone; stopping")
                 throw CancellationError()
             }
-            if tick % 5 == 0, let count = try? await service.activeSessionCount() { gauge.record(count) }
-            tick += 1
+            if let count = try? await service.activeSessionCount() { gauge.record(count) }
             try? await Task.sleep(for: .seconds(1))
         }
     }

@@ -14,13 +14,23 @@ struct BalancerStack {
     let threads: Int
     let drain: Duration
     let timeline: Timeline
+    /// True when `up` runs the defaults it wrote itself.
+    var embeddedDefaults = false
 
     /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
     func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
         let registry = Telemetry.bootstrapOnce()
         let tlsFindings = TLSCheck.check(loaded.config)
-        for finding in tlsFindings { printError(finding.description) }
-        if tlsFindings.contains(where: { $0.severity == .error }) { throw ExitCode(2) }
+        // A stack started on the embedded defaults outside the repository still starts; its
+        // dashboard then says the runbook is missing.
+        let runbookFindings = RunbookCheck.check(loaded.config).map { finding in
+            var finding = finding
+            if embeddedDefaults { finding.severity = .warning }
+            return finding
+        }
+        let fileFindings = tlsFindings + runbookFindings
+        for finding in fileFindings { printError(finding.description) }
+        if fileFindings.contains(where: { $0.severity == .error }) { throw ExitCode(2) }
         // Room for every allowed client connection and its server connection (HAProxy does the same).
         FileDescriptorLimit.raise(toAtLeast: loaded.config.listeners.reduce(0) { $0 + $1.limits.maxConnections } * 2 + 256)
         let token: String?
@@ -43,7 +53,11 @@ struct BalancerStack {
         }
         let history = ConfigHistory()
         await history.record(version: 1, author: "ballast --config \(configPath)", outcome: "applied", source: loaded.config.sourceText)
-        let api = AdminAPI(balancer: balancer, history: history, registry: registry, timeline: timeline)
+        let engine = AlertEngine(config: loaded.config, timeline: timeline, logger: Logger(label: "ballast.alerts"),
+                                 externalURL: "http://\(loaded.config.admin.listen)") {
+            PromText.parse(String(decoding: registry.emitToBuffer(), as: UTF8.self))
+        }
+        let api = AdminAPI(balancer: balancer, history: history, registry: registry, timeline: timeline, alerts: engine)
         await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v1",
                                             message: "balancer started with \(configPath) as config v1"))
         let app = AdminServer.application(api: api, admin: loaded.config.admin, token: token, logger: logger)
@@ -54,10 +68,11 @@ struct BalancerStack {
             let port = addresses[listener.name]?.port ?? listener.listen.port
             say("listener \(listener.name) on http://\(Address(host: listener.listen.host, port: port))")
         }
-        say("admin API and metrics on http://\(loaded.config.admin.listen)")
+        say("dashboard, admin API and metrics on http://\(loaded.config.admin.listen)")
         afterStart()
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: drain))]
+            [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: drain)),
+             .init(service: AlertService(engine: engine, balancer: balancer))]
             + extraServices.map { .init(service: $0) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -72,5 +87,19 @@ struct BalancerService: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await balancer.shutdown(drainFor: drain)
+    }
+}
+
+/// Runs the alert engine until graceful shutdown, following the config in force.
+struct AlertService: Service {
+    let engine: AlertEngine
+    let balancer: LoadBalancer
+
+    func run() async throws {
+        let balancer = self.balancer
+        let task = Task { await engine.run { (balancer.runtime.version, balancer.runtime.config) } }
+        try? await gracefulShutdown()
+        task.cancel()
+        await engine.stop()
     }
 }

@@ -64,7 +64,9 @@ struct Up: AsyncParsableCommand {
         }
         let publicAddress = loaded.config.listeners.first.map { "http://\($0.listen)" } ?? "http://127.0.0.1:8080"
         do {
-            try await BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), timeline: timeline)
+            var stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), timeline: timeline)
+            stack.embeddedDefaults = config == nil
+            try await stack
                 .run(logger: logger, extraServices: [supervisor]) {
                     say("database sqlite:\(databasePath); config \(configPath)")
                     say("")

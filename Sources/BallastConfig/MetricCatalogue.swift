@@ -1,0 +1,52 @@
+/// Every metric Ballast exposes, with its help text.
+///
+/// swift-metrics has no place for help text, so `/metrics` handlers pass the registry's output
+/// through `withHelp(_:)`, which puts `# HELP` before each `# TYPE` line, as the exposition format
+/// and `promtool check metrics` want. docs/metrics.md is generated from the same table.
+public enum MetricCatalogue {
+    public static let help: [String: String] = [
+        "ballast_requests_total": "Requests answered by the balancer, by listener, route, upstream and status code.",
+        "ballast_request_duration_seconds": "Time from a request's first byte to its response head, by listener and route.",
+        "ballast_upstream_server_up": "1 when the server is healthy and not ejected, else 0.",
+        "ballast_upstream_server_ejected": "1 while the server is ejected by outlier detection.",
+        "ballast_upstream_healthy_share": "Share of an upstream's servers that are healthy and not ejected.",
+        "ballast_upstream_requests_in_flight": "Requests on their way to or from a server of the upstream.",
+        "ballast_upstream_pool_connections": "Kept-alive idle connections to the upstream's servers, over all event loops.",
+        "ballast_listener_connections": "Client connections open on the listener.",
+        "ballast_listener_connections_limit": "The listener's max_connections.",
+        "ballast_config_version": "Version of the config in force.",
+        "ballast_config_applies_total": "Config applies by result (applied, refused, promoted, rolled_back).",
+        "ballast_rollout_canary_version": "Version under canary, 0 when no rollout is running.",
+        "ballast_alerts_firing": "Alerts firing now, by severity.",
+        "ballast_alert_notifications_total": "Alert notifications by receiver and result (sent, failed, dropped).",
+        "ballast_auth_logins_total": "Login attempts by result (success, failure, throttled).",
+        "ballast_auth_active_sessions": "Sessions alive (not expired, not revoked) in the auth database.",
+        "ballast_auth_requests_total": "Requests answered by the auth service, by method, path and status code.",
+        "ballast_auth_request_duration_seconds": "Time the auth service took to answer, by method and path.",
+    ]
+
+    /// The exposition text with a `# HELP` line before every `# TYPE` line that lacks one.
+    public static func withHelp(_ text: [UInt8]) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(text.count + help.count * 80)
+        let typePrefix = Array("# TYPE ".utf8)
+        var lineStart = 0
+        var previousWasHelp = false
+        while lineStart < text.count {
+            var lineEnd = lineStart
+            while lineEnd < text.count, text[lineEnd] != UInt8(ascii: "\n") { lineEnd += 1 }
+            let line = text[lineStart..<lineEnd]
+            if line.starts(with: typePrefix), !previousWasHelp {
+                let rest = line.dropFirst(typePrefix.count)
+                let name = String(decoding: rest.prefix { $0 != UInt8(ascii: " ") }, as: UTF8.self)
+                let text = help[name] ?? "Ballast metric \(name)."
+                out += Array("# HELP \(name) \(text)\n".utf8)
+            }
+            previousWasHelp = line.starts(with: Array("# HELP ".utf8))
+            out += line
+            out.append(UInt8(ascii: "\n"))
+            lineStart = lineEnd + 1
+        }
+        return out
+    }
+}

@@ -1,0 +1,209 @@
+import AsyncHTTPClient
+import BallastConfig
+import Foundation
+import Logging
+import Metrics
+import NIOCore
+
+/// The built-in alert engine: every second it reads the balancer's own metrics (and what it
+/// scraped from the replicas), evaluates every rule of `alerts:`, and reports firing and
+/// resolved alerts to the log, the timeline and the webhooks. It runs beside the data plane,
+/// never on its path: nothing here is awaited by a request.
+///
+/// ```swift
+/// let engine = AlertEngine(config: config, timeline: timeline, externalURL: "http://127.0.0.1:9900") {
+///     PromText.parse(String(decoding: registry.emitToBuffer(), as: UTF8.self))
+/// }
+/// Task { await engine.run() }
+/// ```
+public actor AlertEngine {
+    private var config: Config
+    private var book = SignalBook()
+    private var evaluators: [RuleEvaluator] = []
+    private var grouper: AlertGrouper
+    private var senders: [WebhookSender] = []
+    private var history = DashboardHistory()
+    private var scraped: [String: [MetricSample]] = [:]
+    private let timeline: Timeline
+    private let logger: Logger
+    private let externalURL: String
+    private let local: @Sendable () -> [MetricSample]
+    private let firingGauges: [AlertSeverity: Gauge]
+
+    public init(config: Config, timeline: Timeline, logger: Logger = Logger(label: "ballast.alerts"),
+                externalURL: String, local: @escaping @Sendable () -> [MetricSample]) {
+        self.config = config
+        self.timeline = timeline
+        self.logger = logger
+        self.externalURL = externalURL
+        self.local = local
+        grouper = AlertGrouper(notify: config.alerts.notify, externalURL: externalURL)
+        firingGauges = Dictionary(uniqueKeysWithValues: AlertSeverity.allCases.map {
+            ($0, Gauge(label: "ballast_alerts_firing", dimensions: [("severity", $0.rawValue)]))
+        })
+        let (evaluators, book, history, senders) = Self.compile(config, keeping: [], book: SignalBook(),
+                                                                history: DashboardHistory(), logger: logger)
+        self.evaluators = evaluators
+        self.book = book
+        self.history = history
+        self.senders = senders
+    }
+
+    /// Takes the rules of a newly applied config; alerts of unchanged rules keep their state.
+    public func apply(_ config: Config) {
+        let notifyChanged = config.alerts.notify != self.config.alerts.notify
+        self.config = config
+        for sender in senders where notifyChanged { sender.stop() }
+        let (evaluators, book, history, senders) = Self.compile(config, keeping: evaluators, book: book, history: history,
+                                                                logger: logger, senders: notifyChanged ? nil : senders)
+        self.evaluators = evaluators
+        self.book = book
+        self.history = history
+        self.senders = senders
+        if notifyChanged { grouper = AlertGrouper(notify: config.alerts.notify, externalURL: externalURL) }
+    }
+
+    private static func compile(_ config: Config, keeping old: [RuleEvaluator], book: SignalBook, history: DashboardHistory,
+                                logger: Logger, senders: [WebhookSender]? = nil)
+        -> ([RuleEvaluator], SignalBook, DashboardHistory, [WebhookSender]) {
+        let evaluators = config.alerts.rules.map { rule in
+            var evaluator = RuleEvaluator(rule: rule)
+            if let previous = old.first(where: { $0.rule.name == rule.name && $0.rule.condition.scope == rule.condition.scope }) {
+                evaluator.inherit(previous)
+            }
+            return evaluator
+        }
+        var book = book
+        var history = history
+        let upstreams = config.upstreams.map(\.name)
+        history.setUpstreams(upstreams)
+        book.prepare(evaluators.flatMap(\.signals) + DashboardHistory.signals(upstreams: upstreams).map(\.signal), config: config)
+        let senders = senders ?? config.alerts.notify.webhooks.map { WebhookSender(webhook: $0, logger: logger) }
+        return (evaluators, book, history, senders)
+    }
+
+    // MARK: Evaluation
+
+    /// One evaluation at `now` (Unix seconds) over `samples`; returns the alerts that fired and
+    /// resolved in it, after notifying.
+    @discardableResult
+    public func evaluate(now: Double, samples: [MetricSample]) async -> (fired: [AlertStatus], resolved: [AlertStatus]) {
+        book.observe(samples, at: now)
+        history.record(book, at: now)
+        var fired: [AlertStatus] = []
+        var resolved: [AlertStatus] = []
+        for index in evaluators.indices {
+            switch evaluators[index].evaluate(book, now: now) {
+            case .fired(let alert)?: fired.append(alert)
+            case .resolved(let alert)?: resolved.append(alert)
+            case nil: break
+            }
+        }
+        let firing = evaluators.map(\.status).filter { $0.state == .firing }
+        for severity in AlertSeverity.allCases {
+            firingGauges[severity]?.record(firing.count { $0.severity == severity })
+        }
+        for alert in fired { await report(alert, firing: true) }
+        for alert in resolved { await report(alert, firing: false) }
+        for payload in grouper.notifications(firing: firing, resolved: resolved, now: now) {
+            for sender in senders { sender.enqueue(payload) }
+        }
+        return (fired, resolved)
+    }
+
+    private func report(_ alert: AlertStatus, firing: Bool) async {
+        let scope = alert.labels["route"].map { " route=\($0)" } ?? alert.labels["upstream"].map { " upstream=\($0)" } ?? ""
+        if config.alerts.notify.log {
+            let metadata: Logger.Metadata = [
+                "alert": .string(alert.name), "severity": .string(alert.severity.rawValue), "value": .string(alert.value),
+                "runbook": .string(alert.runbook),
+            ]
+            if firing {
+                logger.warning("alert firing: \(alert.summary)", metadata: metadata)
+            } else {
+                logger.notice("alert resolved: \(alert.summary)", metadata: metadata)
+            }
+        }
+        await timeline.record(TimelineEvent(
+            source: "alerts", kind: firing ? "alert.firing" : "alert.resolved", subject: "\(alert.name)\(scope)",
+            message: firing ? "\(alert.severity.rawValue): \(alert.summary) (\(alert.value)); runbook \(alert.runbook)"
+                            : "resolved: \(alert.summary) (\(alert.value))",
+            details: ["severity": alert.severity.rawValue, "runbook": alert.runbook, "condition": alert.condition,
+                      "value": alert.value, "fingerprint": alert.fingerprint]))
+    }
+
+    // MARK: Running
+
+    /// Evaluates every second and scrapes on the configured interval, until cancelled.
+    /// `following` gives the config in force and its version; a new version's rules take over.
+    public func run(following current: (@Sendable () -> (version: Int, config: Config))? = nil) async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.scrapeLoop() }
+            group.addTask {
+                var version = current?().version
+                while !Task.isCancelled {
+                    let started = ContinuousClock.now
+                    if let current, case let now = current(), now.version != version {
+                        version = now.version
+                        await self.apply(now.config)
+                    }
+                    let samples = self.local()
+                    await self.evaluate(now: Date().timeIntervalSince1970, samples: samples + (await self.scrapedSamples()))
+                    try? await Task.sleep(until: started + .seconds(1), clock: .continuous)
+                }
+            }
+            await group.waitForAll()
+        }
+    }
+
+    private func scrapedSamples() -> [MetricSample] { scraped.values.flatMap { $0 } }
+
+    private func scrapeLoop() async {
+        while !Task.isCancelled {
+            let started = ContinuousClock.now
+            let scrape = config.alerts.scrape
+            let targets = scrape.upstreams.compactMap { config.upstream(named: $0) }.flatMap(\.servers).map(\.address)
+            let results = await withTaskGroup(of: (String, [MetricSample]?).self) { group in
+                for address in targets {
+                    group.addTask { (address.description, await Self.scrape(address, scrape: scrape)) }
+                }
+                return await group.reduce(into: [String: [MetricSample]]()) { $0[$1.0] = $1.1 }
+            }
+            scraped = results.compactMapValues { $0 }
+            try? await Task.sleep(until: started + scrape.interval, clock: .continuous)
+        }
+    }
+
+    /// One scrape of `address`'s metrics, labelled `instance`; nil when it failed.
+    static func scrape(_ address: Address, scrape: Scrape) async -> [MetricSample]? {
+        let request = HTTPClientRequest(url: "http://\(address)\(scrape.path)")
+        do {
+            let response = try await HTTPClient.shared.execute(request, timeout: .milliseconds(scrape.timeout.milliseconds))
+            guard response.status.code == 200 else { return nil }
+            let body = try await response.body.collect(upTo: 8 << 20)
+            return PromText.parse(String(buffer: body), extraLabels: ["instance": address.description])
+        } catch {
+            return nil
+        }
+    }
+
+    // MARK: Reading
+
+    public func alerts() -> [AlertStatus] { evaluators.map(\.status) }
+
+    public func series() -> SeriesReport {
+        var upstreams: [String: SeriesReport.Upstream] = [:]
+        for name in history.upstreams {
+            upstreams[name] = SeriesReport.Upstream(
+                rate: history.points("\(name)/rate"), errorRatio: history.points("\(name)/errors"),
+                p99Seconds: history.points("\(name)/p99"), healthyShare: history.points("\(name)/healthy"))
+        }
+        return SeriesReport(times: history.times.ordered.map(\.time), upstreams: upstreams,
+                            activeSessions: history.points("sessions"), loginFailureRatio: history.points("login_failures"))
+    }
+
+    public func stop() {
+        for sender in senders { sender.stop() }
+        senders = []
+    }
+}

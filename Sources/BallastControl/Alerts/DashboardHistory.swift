@@ -1,0 +1,50 @@
+import BallastConfig
+
+/// The last ten minutes of what the dashboard charts, one point per evaluation: per upstream,
+/// request rate, 5xx ratio, p99 latency and healthy share; overall, active sessions.
+struct DashboardHistory {
+    static let capacity = 600
+    private(set) var times = Ring(capacity: capacity)
+    private var series: [String: Ring] = [:]
+    private(set) var upstreams: [String] = []
+
+    /// The signals charted for these upstreams.
+    static func signals(upstreams: [String]) -> [(key: String, signal: Signal)] {
+        upstreams.flatMap { name in
+            [("\(name)/rate", Signal(.requestRate, scope: .upstream(name), window: .seconds(5))),
+             ("\(name)/errors", Signal(.errorRatio, scope: .upstream(name), window: .seconds(5))),
+             ("\(name)/p99", Signal(.latencyP99, scope: .upstream(name), window: .seconds(10))),
+             ("\(name)/healthy", Signal(.healthyShare, scope: .upstream(name)))]
+        } + [("sessions", Signal(.activeSessions)), ("login_failures", Signal(.loginFailureRatio, window: .seconds(30)))]
+    }
+
+    mutating func setUpstreams(_ names: [String]) { upstreams = names }
+
+    mutating func record(_ book: SignalBook, at time: Double) {
+        times.append(time, time)
+        for (key, signal) in Self.signals(upstreams: upstreams) {
+            series[key, default: Ring(capacity: Self.capacity)].append(time, book.value(signal))
+        }
+    }
+
+    /// The points of `key` aligned with `times` (nil where there was no data).
+    func points(_ key: String) -> [Double?] {
+        guard let ring = series[key] else { return Array(repeating: nil, count: times.count) }
+        let byTime = Dictionary(ring.ordered.map { ($0.time, $0.value) }, uniquingKeysWith: { _, b in b })
+        return times.ordered.map { entry in byTime[entry.time].flatMap { $0.isFinite ? $0 : nil } }
+    }
+}
+
+/// What `GET /api/v1/series` returns: times in Unix seconds and, per chart, one value per time.
+public struct SeriesReport: Sendable, Codable {
+    public struct Upstream: Sendable, Codable {
+        public var rate: [Double?]
+        public var errorRatio: [Double?]
+        public var p99Seconds: [Double?]
+        public var healthyShare: [Double?]
+    }
+    public var times: [Double]
+    public var upstreams: [String: Upstream]
+    public var activeSessions: [Double?]
+    public var loginFailureRatio: [Double?]
+}

@@ -1,0 +1,80 @@
+import BallastConfig
+import BallastProxy
+import Foundation
+import Hummingbird
+import NIOCore
+
+/// What `GET /api/v1/status` answers, and `ballast status` prints.
+public struct StatusReport: Codable, Sendable {
+    public struct Traffic: Codable, Sendable {
+        public var requestsPerSecond: Double?
+        public var errorRatio: Double?
+        public var p99Seconds: Double?
+    }
+
+    public struct Rollout: Codable, Sendable {
+        public var canaryVersion: Int?
+    }
+
+    public var version: Int
+    public var upstreams: [UpstreamsReport.UpstreamReport]
+    public var traffic: [String: Traffic]
+    public var activeSessions: Double?
+    public var alerts: [AlertStatus]
+    public var rollout: Rollout
+    public var history: [ConfigHistory.Entry]
+}
+
+extension AdminAPI {
+    func addMonitoringRoutes<Context: RequestContext>(to router: Router<Context>) {
+        let api = router.group("api/v1")
+        api.get("alerts") { _, _ in
+            let alerts = await self.alerts?.alerts() ?? []
+            return try jsonResponse(.ok, ["alerts": alerts])
+        }
+        api.get("series") { _, _ in
+            guard let engine = self.alerts else {
+                return jsonError(.notFound, "no_alert_engine", "this balancer runs no alert engine")
+            }
+            return try jsonResponse(.ok, await engine.series())
+        }
+        api.get("status") { _, _ in
+            try jsonResponse(.ok, await self.status())
+        }
+        api.get("runbook") { request, _ in
+            guard let path = request.uri.queryParameters["path"].map(String.init) else {
+                return jsonError(.badRequest, "missing_path", "pass ?path= with a runbook of an alert rule")
+            }
+            // Only runbooks the rules in force name, so this cannot read any other file.
+            guard self.balancer.runtime.config.alerts.rules.contains(where: { $0.runbook == path }) else {
+                return jsonError(.notFound, "unknown_runbook", "no alert rule in force names this runbook")
+            }
+            guard let resolved = RunbookCheck.resolve(path), !resolved.hasPrefix("http"),
+                  let text = try? String(contentsOfFile: resolved, encoding: .utf8) else {
+                return jsonError(.notFound, "runbook_missing", "the runbook '\(path)' is not readable here")
+            }
+            return Response(status: .ok, headers: [.contentType: "text/markdown; charset=utf-8"],
+                            body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        router.get("/") { _, _ in
+            Response(status: .ok, headers: [.contentType: "text/html; charset=utf-8", .cacheControl: "no-store"],
+                     body: .init(byteBuffer: ByteBuffer(string: Dashboard.html)))
+        }
+    }
+
+    public func status() async -> StatusReport {
+        let runtime = balancer.runtime
+        let series = await alerts?.series()
+        func last(_ values: [Double?]?) -> Double? { values?.last ?? nil }
+        var traffic: [String: StatusReport.Traffic] = [:]
+        for (name, upstream) in series?.upstreams ?? [:] {
+            traffic[name] = StatusReport.Traffic(requestsPerSecond: last(upstream.rate), errorRatio: last(upstream.errorRatio),
+                                                 p99Seconds: last(upstream.p99Seconds))
+        }
+        return StatusReport(
+            version: runtime.version, upstreams: UpstreamsReport(runtime: runtime).upstreams, traffic: traffic,
+            activeSessions: last(series?.activeSessions), alerts: await alerts?.alerts() ?? [],
+            rollout: StatusReport.Rollout(canaryVersion: await rollouts.canaryVersion),
+            history: Array(await history.all().suffix(10)))
+    }
+}

@@ -1,0 +1,49 @@
+import BallastConfig
+import Metrics
+import NIOConcurrencyHelpers
+
+/// What one event loop counted at its last sweep (every 250 ms).
+struct LoopUsage: Sendable {
+    var connections: [String: Int] = [:]
+    var inFlight: [String: Int] = [:]
+    var idle: [String: Int] = [:]
+}
+
+/// The utilisation and saturation side of the metrics (USE), published once a second:
+/// connections per listener against their limit, requests in flight and idle pooled
+/// connections per upstream, and each upstream's healthy share and ejections.
+final class UsageGauges: Sendable {
+    private let gauges = NIOLockedValueBox<[String: Gauge]>([:])
+
+    private func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge {
+        let key = ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{0}")
+        return gauges.withLockedValue { gauges in
+            if let gauge = gauges[key] { return gauge }
+            let gauge = Gauge(label: label, dimensions: dimensions)
+            gauges[key] = gauge
+            return gauge
+        }
+    }
+
+    func refresh(_ runtime: ProxyRuntime, loops: [LoopUsage], now: Int64) {
+        for listener in runtime.config.listeners {
+            let open = loops.reduce(0) { $0 + ($1.connections[listener.name] ?? 0) }
+            gauge("ballast_listener_connections", [("listener", listener.name)]).record(open)
+            gauge("ballast_listener_connections_limit", [("listener", listener.name)]).record(listener.limits.maxConnections)
+        }
+        for upstream in runtime.upstreams.values {
+            let name = upstream.name
+            gauge("ballast_upstream_requests_in_flight", [("upstream", name)])
+                .record(loops.reduce(0) { $0 + ($1.inFlight[name] ?? 0) })
+            gauge("ballast_upstream_pool_connections", [("upstream", name), ("state", "idle")])
+                .record(loops.reduce(0) { $0 + ($1.idle[name] ?? 0) })
+            let available = upstream.servers.count { $0.state.isAvailable(now: now) }
+            gauge("ballast_upstream_healthy_share", [("upstream", name)])
+                .record(upstream.servers.isEmpty ? 0 : Double(available) / Double(upstream.servers.count))
+            for server in upstream.servers {
+                gauge("ballast_upstream_server_ejected", [("upstream", name), ("server", server.key)])
+                    .record(server.state.isEjected(now: now) ? 1 : 0)
+            }
+        }
+    }
+}
