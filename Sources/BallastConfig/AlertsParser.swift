@@ -132,7 +132,7 @@ extension ConfigParser {
                 return BurnWindow(long: long, short: short, factor: factor)
             }
         }
-        return .burnRate(scope: scope, objective: objective / 100, windows: windows)
+        return .burnRate(scope: scope, objective: (objective / 100 * 1e12).rounded() / 1e12, windows: windows)
     }
 
     private func signalCondition(_ r: Fields, scope: SignalScope, what: String) -> AlertCondition? {

@@ -1,0 +1,98 @@
+import Foundation
+import Testing
+@testable import BallastConfig
+
+/// `alerts:` loads into typed rules, refuses what it cannot mean, and ships defaults.
+@Suite struct AlertsConfigTests {
+    func withAlerts(_ alerts: String) -> String {
+        Config.defaultStackYAML.components(separatedBy: "\n# The alert engine")[0] + "\nalerts:\n" + alerts
+    }
+
+    @Test func defaultStackSpellsOutTheDefaults() throws {
+        let explicit = try ConfigLoader.load(text: Config.defaultStackYAML, file: "d.yaml").get().config
+        #expect(explicit.alertsGiven)
+        let implicit = try ConfigLoader.load(text: withAlerts("").replacingOccurrences(of: "\nalerts:\n", with: "\n"), file: "d.yaml").get().config
+        #expect(!implicit.alertsGiven)
+        #expect(explicit.alerts == implicit.alerts)
+        #expect(explicit.alerts.rules.map(\.name) == [
+            "UpstreamUnhealthy", "ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh", "ActiveSessionsDrop", "LoginFailuresRising",
+        ])
+        #expect(explicit.alerts.scrape.upstreams == ["auth"])
+    }
+
+    @Test func defaultRunbooksExist() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let config = try ConfigLoader.load(text: Config.defaultStackYAML, file: "d.yaml").get().config
+        #expect(RunbookCheck.check(config, directory: root.path).isEmpty)
+        let findings = RunbookCheck.check(config, directory: "/nonexistent")
+        #expect(findings.count == 6)
+        #expect(findings.allSatisfy { $0.ruleID == "BL042" && $0.severity == .error && $0.location != nil })
+    }
+
+    @Test func readsEveryKindOfRule() throws {
+        let config = try ConfigLoader.load(text: withAlerts("""
+          scrape: { upstreams: [auth], interval: 2s }
+          notify: { webhooks: [{ url: "http://127.0.0.1:9/hook", send_resolved: false, max_attempts: 3 }], group_by: [alertname, route] }
+          rules:
+            - { name: A, signal: error_ratio, route: auth, window: 10s, above: 2.5%, for: 3s, runbook: x.md }
+            - { name: B, signal: latency_p99, upstream: auth, below: 250ms, severity: ticket, runbook: x.md }
+            - { name: C, route: auth, slo: { objective: 99.5%, windows: [{ long: 2h, short: 10m, burn_rate: 10 }] }, runbook: x.md }
+            - { name: D, signal: active_sessions, anomaly: { drop: 25%, min_change: 3, baseline: 2m, warmup: 30s }, runbook: x.md }
+            - { name: E, signal: healthy_share, upstream: auth, below: 0.5, runbook: x.md }
+        """), file: "a.yaml").get().config
+        let rules = config.alerts.rules
+        #expect(config.alerts.scrape.interval == .seconds(2))
+        #expect(config.alerts.notify.webhooks.first?.sendResolved == false)
+        #expect(config.alerts.notify.webhooks.first?.maxAttempts == 3)
+        #expect(config.alerts.notify.groupBy == ["alertname", "route"])
+        #expect(rules[0].condition == .threshold(Signal(.errorRatio, scope: .route("auth"), window: .seconds(10)), .above, 0.025))
+        #expect(rules[0].forDuration == .seconds(3))
+        #expect(rules[1].condition == .threshold(Signal(.latencyP99, scope: .upstream("auth")), .below, 0.25))
+        #expect(rules[1].severity == .ticket)
+        #expect(rules[2].condition == .burnRate(scope: .route("auth"), objective: 0.995,
+                                                windows: [BurnWindow(long: .seconds(7200), short: .seconds(600), factor: 10)]))
+        #expect(rules[3].condition == .anomaly(Signal(.activeSessions), Anomaly(direction: .drop, change: 0.25, minChange: 3,
+                                                                                 baseline: .seconds(120), warmup: .seconds(30))))
+        #expect(rules[4].condition == .threshold(Signal(.healthyShare, scope: .upstream("auth")), .below, 0.5))
+    }
+
+    @Test(arguments: [
+        ("- { name: A, signal: error_ratio, route: auth, above: 5%, runbook: x.md, severty: page }", "BL002", "did you mean 'severity'?"),
+        ("- { name: A, signal: error_rate, route: auth, above: 5%, runbook: x.md }", "BL010", "did you mean 'error_ratio'?"),
+        ("- { name: A, signal: error_ratio, route: auth, above: 5%, below: 1%, runbook: x.md }", "BL010", "exactly one"),
+        ("- { name: A, signal: error_ratio, route: auth, runbook: x.md }", "BL010", "exactly one"),
+        ("- { name: A, signal: error_ratio, route: auth, above: 150%, runbook: x.md }", "BL010", "share from 0% to 100%"),
+        ("- { name: A, signal: latency_p99, route: auth, above: 500, runbook: x.md }", "BL004", "durations"),
+        ("- { name: A, signal: error_ratio, route: nope, above: 5%, runbook: x.md }", "BL043", "use one of: auth"),
+        ("- { name: A, signal: healthy_share, upstream: authh, below: 50%, runbook: x.md }", "BL043", "did you mean 'auth'?"),
+        ("- { name: A, signal: healthy_share, below: 50%, runbook: x.md }", "BL008", "upstream"),
+        ("- { name: A, signal: error_ratio, route: auth, above: 5% }", "BL008", "runbook"),
+        ("- { name: A, signal: error_ratio, route: auth, above: 5%, window: 5, runbook: x.md }", "BL004", "add a unit"),
+        ("- { name: A, route: auth, slo: { objective: 100% }, runbook: x.md }", "BL010", "exclusive"),
+        ("- { name: A, route: auth, slo: { objective: 99.9%, windows: [{ long: 5m, short: 1h, burn_rate: 2 }] }, runbook: x.md }", "BL010", "shorter"),
+        ("- { name: A, signal: active_sessions, anomaly: { drop: 20%, rise: 20% }, runbook: x.md }", "BL010", "exactly one"),
+        ("- { name: A, signal: active_sessions, route: auth, above: 5, runbook: x.md }", "BL010", "scraped"),
+    ])
+    func refusesWhatItCannotMean(rule: String, id: String, words: String) {
+        let text = withAlerts("  rules:\n    \(rule)\n")
+        let found = allFindings(text).filter { $0.severity == .error }
+        #expect(found.contains { $0.ruleID == id && "\($0)".contains(words) }, "got \(found.map(\.description))")
+        #expect(found.allSatisfy { $0.location != nil })
+    }
+
+    @Test func scrapedSignalsNeedAScrape() {
+        let text = withAlerts("  rules:\n    - { name: A, signal: active_sessions, below: 5, runbook: x.md }\n")
+        #expect(allFindings(text).contains { $0.ruleID == "BL043" && $0.message.contains("nothing is scraped") })
+    }
+
+    @Test func duplicateRulesAreRefused() {
+        let rule = "- { name: A, signal: error_ratio, route: auth, above: 5%, runbook: x.md }"
+        let text = withAlerts("  rules:\n    \(rule)\n    \(rule)\n")
+        #expect(allFindings(text).contains { $0.ruleID == "BL006" && $0.message.contains("defined twice") })
+    }
+
+    @Test func webhookMustBeHTTP() {
+        let text = withAlerts("  notify: { webhooks: [{ url: \"ftp://x\" }] }\n")
+        #expect(allFindings(text).contains { $0.ruleID == "BL010" && $0.message.contains("not an http(s) URL") })
+    }
+}
