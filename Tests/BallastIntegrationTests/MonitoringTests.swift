@@ -1,0 +1,222 @@
+import BallastAuth
+import BallastConfig
+import BallastControl
+import BallastProxy
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import Testing
+
+/// Monitoring against real parts: promtool on the real /metrics, a real webhook receiver, the
+/// real balancer losing its servers, and the dashboard in headless Chromium.
+@Suite(.serialized) struct MonitoringTests {
+    static func stackYAML(port: Int, servers: [Int], alerts: String = "") -> String {
+        simpleConfig(port: port, servers: servers.map { "127.0.0.1:\($0)" },
+                     extraUpstream: "    health: { path: /healthz, interval: 200ms, timeout: 100ms, healthy_after: 1, unhealthy_after: 2 }")
+            + "\n" + alerts
+    }
+
+    static func engine(for balancer: LoadBalancer, timeline: Timeline) -> AlertEngine {
+        AlertEngine(config: balancer.runtime.config, timeline: timeline, externalURL: "http://127.0.0.1") {
+            PromText.parse(TestMetrics.text)
+        }
+    }
+
+    init() {
+        _ = TestMetrics.registry   // bootstrap swift-metrics before any balancer makes a handle
+    }
+
+    @Test func everyMetricsEndpointPassesPromtool() async throws {
+        let backend = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { Self.stackYAML(port: $0, servers: [backend.port]) }
+        defer { Task { await proxy.stop(); await backend.stop() } }
+        for _ in 0..<5 { _ = try await fetch(port: proxy.port, .GET, "/") }
+        _ = try await fetch(port: proxy.port, .GET, "/status/503")
+        try await Task.sleep(for: .milliseconds(1200))   // the USE gauges refresh every second
+        let api = AdminAPI(balancer: proxy.balancer, history: ConfigHistory(), registry: TestMetrics.registry)
+        let admin = Application(router: { let r = Router(); api.addRoutes(to: r); return r }())
+        let store = try SQLiteAuthStore(path: FileManager.default.temporaryDirectory
+            .appendingPathComponent("ballast-promtool-\(UUID().uuidString)/a.sqlite").path)
+        try await store.migrate()
+        let service = try await AuthService(store: store, hasher: PasswordHasher(cost: 4))
+        let registry = TestMetrics.registry
+        let auth = Application(router: AuthAPI(service: service, metricsText: { MetricCatalogue.withHelp(registry.emitToBuffer()) }).router())
+        let authText = try await auth.test(.router) { client async throws in
+            _ = try await client.execute(uri: "/auth/login", method: .post, headers: [.contentType: "application/json"],
+                                         body: ByteBuffer(string: #"{"username":"nobody","password":"wrong password!"}"#))
+            return String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+        }
+        let adminText = try await admin.test(.router) { client async throws in
+            String(buffer: try await client.execute(uri: "/metrics", method: .get).body)
+        }
+        let outputs = [adminText, authText]
+        for text in outputs {
+            for family in ["ballast_requests_total", "ballast_request_duration_seconds", "ballast_upstream_server_up",
+                           "ballast_upstream_healthy_share", "ballast_upstream_pool_connections", "ballast_listener_connections",
+                           "ballast_upstream_requests_in_flight", "ballast_auth_logins_total"] {
+                #expect(text.contains("# HELP \(family) "), "no \(family) with help text")
+            }
+            let result = try runTool("promtool", ["check", "metrics"], input: Data(text.utf8), package: "prometheus")
+            #expect(result.status == 0, "promtool check metrics: \(result.output)")
+        }
+        // And promtool is not a rubber stamp: the raw registry output (no HELP) fails it.
+        let raw = try runTool("promtool", ["check", "metrics"], input: Data(TestMetrics.text.utf8), package: "prometheus")
+        #expect(raw.status != 0)
+    }
+
+    @Test func exportedRulesPassPromtool() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-rules-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let everyKind = Self.stackYAML(port: 8080, servers: [9101], alerts: """
+            alerts:
+              scrape: { upstreams: [app] }
+              rules:
+                - { name: A, signal: error_ratio, route: all, window: 10s, above: 5%, for: 3s, runbook: r.md }
+                - { name: B, signal: latency_p99, upstream: app, above: 250ms, severity: ticket, runbook: r.md }
+                - { name: C, route: all, slo: { objective: 99.5%, windows: [{ long: 2h, short: 10m, burn_rate: 10 }] }, runbook: r.md }
+                - { name: D, signal: active_sessions, anomaly: { drop: 25%, min_change: 3 }, runbook: r.md }
+                - { name: E, signal: login_failure_ratio, anomaly: { rise: 50%, min_change: 20% }, runbook: r.md }
+                - { name: F, signal: healthy_share, upstream: app, below: 50%, runbook: "https://runbooks.example/app \\"down\\"" }
+                - { name: G, signal: request_rate, above: 1000, runbook: r.md }
+            """)
+        for (name, text) in [("defaults", Config.defaultStackYAML), ("every-kind", everyKind)] {
+            let config = try ConfigLoader.load(text: text, file: name).get().config
+            let file = directory.appendingPathComponent("\(name).yml")
+            try PrometheusRules.export(config).write(to: file, atomically: true, encoding: .utf8)
+            let result = try runTool("promtool", ["check", "rules", file.path], package: "prometheus")
+            #expect(result.status == 0, "promtool check rules \(name): \(result.output)")
+            #expect(result.output.contains("SUCCESS: \(config.alerts.rules.count) rules found"), "\(result.output)")
+        }
+        // A broken rule file fails it, so the check above means something.
+        let broken = directory.appendingPathComponent("broken.yml")
+        try "groups:\n  - name: x\n    rules:\n      - alert: X\n        expr: \"sum(rate(x[5m]) >\"\n".write(to: broken, atomically: true, encoding: .utf8)
+        #expect(try runTool("promtool", ["check", "rules", broken.path], package: "prometheus").status != 0)
+    }
+
+    @Test func webhooksGetAlertmanagerPayloadsWithRetriesAndNoDuplicates() async throws {
+        let received = NIOLockedValueBox<[WebhookPayload]>([])
+        let attempts = NIOLockedValueBox(0)
+        let router = Router()
+        router.post("/hook") { request, _ -> Response in
+            let attempt = attempts.withLockedValue { $0 += 1; return $0 }
+            if attempt <= 2 { return Response(status: .internalServerError) }   // the receiver is flaky at first
+            let body = try await request.body.collect(upTo: 1 << 20)
+            received.withLockedValue { $0.append(try! JSONDecoder().decode(WebhookPayload.self, from: Data(buffer: body))) }
+            return Response(status: .ok)
+        }
+        let hookPort = try await freePort()
+        let receiver = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: hookPort)))
+        let serving = Task { try await receiver.runService() }
+        defer { serving.cancel() }
+        try await Task.sleep(for: .milliseconds(300))
+        let config = try ConfigLoader.load(text: Self.stackYAML(port: 8080, servers: [9101], alerts: """
+            alerts:
+              notify: { webhooks: [{ url: "http://127.0.0.1:\(hookPort)/hook" }] }
+              rules:
+                - { name: Errors, signal: error_ratio, route: all, window: 5s, above: 5%, runbook: docs/runbooks/error-rate-high.md }
+            """), file: "t").get().config
+        let engine = AlertEngine(config: config, timeline: Timeline(store: MemoryTimelineStore()), externalURL: "http://127.0.0.1:9900") { [] }
+        func requests(_ ok: Double, _ errors: Double) -> [MetricSample] {
+            [MetricSample(name: "ballast_requests_total", labels: ["route": "all", "code": "200"], value: ok),
+             MetricSample(name: "ballast_requests_total", labels: ["route": "all", "code": "502"], value: errors)]
+        }
+        await engine.evaluate(now: 0, samples: requests(0, 0))
+        for t in 1...4 { await engine.evaluate(now: Double(t), samples: requests(10, Double(t) * 10)) }   // fires once
+        for t in 5...12 { await engine.evaluate(now: Double(t), samples: requests(Double(t) * 100, 40)) }  // resolves
+        let deadline = ContinuousClock.now + .seconds(15)
+        while received.withLockedValue({ $0.count }) < 2, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        let payloads = received.withLockedValue { $0 }
+        #expect(payloads.map(\.status) == ["firing", "resolved"])
+        #expect(attempts.withLockedValue { $0 } == 4)   // two failures retried, then one per notification
+        let firing = try #require(payloads.first)
+        #expect(firing.version == "4")
+        #expect(firing.groupLabels == ["alertname": "Errors"])
+        #expect(firing.alerts.first?.labels["route"] == "all")
+        #expect(firing.alerts.first?.annotations["runbook_url"] == "docs/runbooks/error-rate-high.md")
+        #expect(firing.alerts.first?.endsAt == "0001-01-01T00:00:00Z")
+        #expect(payloads.last?.alerts.first?.status == "resolved")
+        await engine.stop()
+    }
+
+    @Test func killingEveryServerFiresWithinSeconds() async throws {
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let proxy = try await ProxyHarness.start { Self.stackYAML(port: $0, servers: [a.port, b.port], alerts: """
+            alerts:
+              rules:
+                - { name: Down, signal: healthy_share, upstream: app, below: 50%, runbook: r.md }
+                - { name: Errors, signal: error_ratio, route: all, window: 3s, above: 5%, runbook: r.md }
+            """) }
+        let store = MemoryTimelineStore()
+        let engine = Self.engine(for: proxy.balancer, timeline: Timeline(store: store))
+        let running = Task { await engine.run() }
+        defer { running.cancel(); Task { await proxy.stop() } }
+        let traffic = Task {
+            while !Task.isCancelled {
+                _ = try? await fetch(port: proxy.port, .GET, "/")
+                try? await Task.sleep(for: .milliseconds(20))
+            }
+        }
+        defer { traffic.cancel() }
+        try await Task.sleep(for: .seconds(3))
+        #expect(await engine.alerts().allSatisfy { $0.state == .inactive })
+        let killed = ContinuousClock.now
+        await a.stop()
+        await b.stop()
+        var firing: Set<String> = []
+        while firing.count < 2, ContinuousClock.now - killed < .seconds(20) {
+            try await Task.sleep(for: .milliseconds(100))
+            firing = Set(await engine.alerts().filter { $0.state == .firing }.map(\.name))
+        }
+        #expect(firing == ["Down", "Errors"])
+        let events = try await store.events(since: nil, limit: 100)
+        #expect(events.contains { $0.kind == "alert.firing" && $0.subject == "Down upstream=app" && $0.details?["runbook"] == "r.md" })
+        await engine.stop()
+    }
+
+    @Test func dashboardRendersLiveChartsInChromium() async throws {
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let proxy = try await ProxyHarness.start { Self.stackYAML(port: $0, servers: [a.port, b.port]) }
+        let timeline = Timeline(store: MemoryTimelineStore())
+        let engine = Self.engine(for: proxy.balancer, timeline: timeline)
+        let running = Task { await engine.run() }
+        let api = AdminAPI(balancer: proxy.balancer, history: ConfigHistory(), registry: TestMetrics.registry, timeline: timeline, alerts: engine)
+        let adminPort = try await freePort()
+        var admin = Admin()
+        admin.listen = Address(host: "127.0.0.1", port: adminPort)
+        let app = AdminServer.application(api: api, admin: admin, token: nil, logger: Logger(label: "test"))
+        let serving = Task { try await app.runService() }
+        defer {
+            serving.cancel()
+            running.cancel()
+            Task { await proxy.stop(); await a.stop(); await b.stop() }
+        }
+        await timeline.record(TimelineEvent(source: "test", kind: "config.applied", subject: "v1", message: "dashboard test started"))
+        let started = ContinuousClock.now
+        while ContinuousClock.now - started < .seconds(4) {
+            for _ in 0..<10 { _ = try? await fetch(port: proxy.port, .GET, "/") }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        let result = try runTool("chromium", [
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000",
+            "--dump-dom", "http://127.0.0.1:\(adminPort)/",
+        ], package: "chromium")
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        let dom = result.output
+        #expect(dom.contains(#"data-loaded="true""#), "the page did not load its data: \(dom.suffix(3000))")
+        func points(_ id: String) -> Int {
+            guard let range = dom.range(of: #"id="\#(id)" data-points=""#) else { return -1 }
+            return Int(dom[range.upperBound...].prefix { $0.isNumber }) ?? -1
+        }
+        #expect(points("chart-app-rate") >= 2, "request rate chart drew \(points("chart-app-rate")) points")
+        #expect(points("chart-app-healthy") >= 2)
+        #expect(points("chart-app-p99") >= 1)
+        #expect(dom.components(separatedBy: #"class="server" data-state="up""#).count - 1 == 2)
+        #expect(dom.contains("dashboard test started"))
+        #expect(dom.contains("No alert is firing"))
+        #expect(!dom.contains(#"id="error">the"#))
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+
+/// The path of an installed program (Debian's promtool, chromium), or nil.
+func installedTool(_ name: String) -> String? {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+    for directory in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
+        let candidate = "\(directory)/\(name)"
+        if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+    }
+    return nil
+}
+
+struct ToolError: Error, CustomStringConvertible {
+    var description: String
+}
+
+/// Runs `tool` with `arguments` (and `input` on stdin); returns its exit status and its
+/// stdout and stderr together. Fails when the tool is not installed: these tests need it.
+func runTool(_ tool: String, _ arguments: [String], input: Data? = nil, package: String) throws -> (status: Int32, output: String) {
+    guard let path = installedTool(tool) else {
+        throw ToolError(description: "\(tool) is not installed; `apt-get install \(package)` (.ci/run does)")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = output
+    let stdin = Pipe()
+    process.standardInput = stdin
+    try process.run()
+    if let input { stdin.fileHandleForWriting.write(input) }
+    try stdin.fileHandleForWriting.close()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+}
