@@ -35,8 +35,8 @@ extension AlertsConfig {
                 condition: .anomaly(Signal(.activeSessions), Anomaly(direction: .drop, change: 0.2, minChange: 5))))
             alerts.rules.append(AlertRule(
                 name: "LoginFailuresRising", summary: "The share of failed logins rose well above its baseline",
-                runbook: "docs/runbooks/login-failures-rising.md", forDuration: .seconds(5),
-                condition: .anomaly(Signal(.loginFailureRatio, window: .seconds(30)),
+                runbook: "docs/runbooks/login-failures-rising.md", forDuration: .seconds(1),
+                condition: .anomaly(Signal(.loginFailureRatio, window: .seconds(10)),
                                     Anomaly(direction: .rise, change: 0.5, minChange: 0.2))))
         }
         return alerts

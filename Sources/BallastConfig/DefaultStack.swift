@@ -76,9 +76,9 @@ alerts:
       runbook: docs/runbooks/active-sessions-drop.md
     - name: LoginFailuresRising
       signal: login_failure_ratio
-      window: 30s
+      window: 10s
       anomaly: { rise: 50%, min_change: 20%, baseline: 1m, warmup: 1m }
-      for: 5s
+      for: 1s
       severity: page
       summary: The share of failed logins rose well above its baseline
       runbook: docs/runbooks/login-failures-rising.md

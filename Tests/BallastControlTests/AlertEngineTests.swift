@@ -98,7 +98,7 @@ import Testing
         var resolved: [AlertStatus] = []
         for _ in 0..<8 where resolved.isEmpty { resolved = await step(100, 0).resolved }
         #expect(resolved.map(\.name) == ["Errors"])
-        let kinds = try await store.events(since: nil, limit: 10).map(\.kind)
+        let kinds = await store.events(since: nil, limit: 10).map(\.kind)
         #expect(kinds == ["alert.firing", "alert.resolved"])
     }
 
