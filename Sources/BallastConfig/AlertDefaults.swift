@@ -10,6 +10,11 @@ extension AlertsConfig {
                 name: "UpstreamUnhealthy", summary: "Fewer than half of the servers of upstream '\(upstream.name)' are healthy",
                 runbook: "docs/runbooks/upstream-unhealthy.md", forDuration: .seconds(1),
                 condition: .threshold(Signal(.healthyShare, scope: .upstream(upstream.name)), .below, 0.5)))
+            alerts.rules.append(AlertRule(
+                name: "HealthyShareFell", severity: .ticket,
+                summary: "The healthy share of upstream '\(upstream.name)' fell 30% or more below its baseline",
+                runbook: "docs/runbooks/upstream-unhealthy.md", forDuration: .seconds(5),
+                condition: .anomaly(Signal(.healthyShare, scope: .upstream(upstream.name)), Anomaly(direction: .drop, change: 0.3))))
         }
         for route in config.listeners.flatMap(\.routes) {
             alerts.rules.append(AlertRule(

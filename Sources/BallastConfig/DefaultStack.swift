@@ -43,6 +43,14 @@ alerts:
       severity: page
       summary: Fewer than half of the servers of upstream 'auth' are healthy
       runbook: docs/runbooks/upstream-unhealthy.md
+    - name: HealthyShareFell
+      signal: healthy_share
+      upstream: auth
+      anomaly: { drop: 30%, baseline: 1m, warmup: 1m }
+      for: 5s
+      severity: ticket
+      summary: The healthy share of upstream 'auth' fell 30% or more below its baseline
+      runbook: docs/runbooks/upstream-unhealthy.md
     - name: ErrorRateHigh
       signal: error_ratio
       route: auth

@@ -15,7 +15,7 @@ import Testing
         #expect(!implicit.alertsGiven)
         #expect(explicit.alerts == implicit.alerts)
         #expect(explicit.alerts.rules.map(\.name) == [
-            "UpstreamUnhealthy", "ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh", "ActiveSessionsDrop", "LoginFailuresRising",
+            "UpstreamUnhealthy", "HealthyShareFell", "ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh", "ActiveSessionsDrop", "LoginFailuresRising",
         ])
         #expect(explicit.alerts.scrape.upstreams == ["auth"])
     }

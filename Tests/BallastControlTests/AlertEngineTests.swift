@@ -225,3 +225,38 @@ import Testing
         #expect(text.components(separatedBy: "- alert: ").count - 1 == config.alerts.rules.count)
     }
 }
+
+extension AlertEngineTests {
+    @Test func anomalyCatchesAFallWhileTheBaselineStillLagsARampUp() async throws {
+        let (engine, _) = engine(try config("""
+            alerts:
+              scrape: { upstreams: [auth] }
+              rules:
+                - { name: Sessions, signal: active_sessions, anomaly: { drop: 20%, baseline: 1m, warmup: 1m }, for: 2s, runbook: r.md }
+            """))
+        func sessions(_ n: Double) -> [MetricSample] { [MetricSample(name: "ballast_auth_active_sessions", value: n)] }
+        var t = 0.0
+        // 0 → 200 sessions in 20 s, then steady for 50 s: the 1-minute EWMA is still well below 200.
+        for i in 0..<70 {
+            t += 1
+            await engine.evaluate(now: t, samples: sessions(min(200, Double(i) * 10)))
+        }
+        var firedAfter: Double?
+        let fall = t
+        for _ in 0..<10 where firedAfter == nil {
+            t += 1
+            if !(await engine.evaluate(now: t, samples: sessions(160)).fired.isEmpty) { firedAfter = t - fall }
+        }
+        #expect(firedAfter == 3)
+        // It stays firing while the level stays down (the reference froze with the fall)…
+        for _ in 0..<60 { t += 1; await engine.evaluate(now: t, samples: sessions(160)) }
+        #expect(await engine.alerts()[0].state == .firing)
+        // …and after ten baseline periods the new level is accepted.
+        var resolved = false
+        for _ in 0..<600 where !resolved {
+            t += 1
+            resolved = !(await engine.evaluate(now: t, samples: sessions(160)).resolved.isEmpty)
+        }
+        #expect(resolved)
+    }
+}

@@ -37,6 +37,9 @@ struct RuleEvaluator {
     private var baseline: Double?
     private var baselineSince: Double?
     private var lastTime: Double?
+    /// Recent values of an anomaly's signal, so a sudden change is seen even while the EWMA
+    /// still lags behind a level that grew (sessions ramping up after a start).
+    private var recent = Ring(capacity: 64)
 
     init(rule: AlertRule) {
         self.rule = rule
@@ -61,6 +64,7 @@ struct RuleEvaluator {
         baseline = old.baseline
         baselineSince = old.baselineSince
         lastTime = old.lastTime
+        recent = old.recent
     }
 
     /// Signals this rule reads.
@@ -137,18 +141,29 @@ struct RuleEvaluator {
                 return false
             }
             let warm = now - since >= Double(anomaly.warmup.milliseconds) / 1000
+            let tau = max(0.001, Double(anomaly.baseline.milliseconds) / 1000)
+            // The reference is the EWMA or the value up to 30 s ago, whichever is further from
+            // the change looked for: a sudden fall shows against either.
+            let past = recent.atLeast(min(30, tau), before: now)?.value ?? base
+            let reference = anomaly.direction == .drop ? max(base, past) : min(base, past)
             let deviates: Bool
             switch anomaly.direction {
-            case .drop: deviates = value <= base * (1 - anomaly.change) + 1e-9 * abs(base) && base - value >= anomaly.minChange
-            case .rise: deviates = value >= base * (1 + anomaly.change) - 1e-9 * abs(base) && value - base >= anomaly.minChange
+            case .drop: deviates = value <= reference * (1 - anomaly.change) + 1e-9 * abs(reference) && reference - value >= anomaly.minChange
+            case .rise: deviates = value >= reference * (1 + anomaly.change) - 1e-9 * abs(reference) && value - reference >= anomaly.minChange
             }
-            status.value = "\(signal.format(value)) against a baseline of \(signal.format(base))"
-            let holds = warm && deviates
+            status.value = "\(signal.format(value)) against a baseline of \(signal.format(reference))"
+            var holds = warm && deviates
+            // A level that stays changed for ten baseline periods becomes the new normal.
+            if holds, status.state == .firing, let firing = status.firingSince?.timeIntervalSince1970, now - firing > 10 * tau {
+                baseline = value
+                recent = Ring(capacity: 64)
+                holds = false
+            }
             // Learn only while nothing is wrong; a fall must not become the new normal.
             if !holds, status.state == .inactive {
                 let dt = max(0, now - (lastTime ?? now))
-                let tau = max(0.001, Double(anomaly.baseline.milliseconds) / 1000)
                 baseline = base + (1 - exp(-dt / tau)) * (value - base)
+                recent.append(now, value)
             }
             return holds
         }
