@@ -17,7 +17,7 @@ public final class HealthChecker: Sendable {
     private let eventLoop: any EventLoop
     private let logger: Logger
     private let probes = NIOLockedValueBox<[ObjectIdentifier: Probe]>([:])
-    private let gauges = NIOLockedValueBox<[String: Gauge]>([:])
+    private let gauges = GaugeCache()
     private let events: @Sendable (ProxyEvent) -> Void
 
     init(eventLoop: any EventLoop, logger: Logger, events: @escaping @Sendable (ProxyEvent) -> Void) {
@@ -91,13 +91,7 @@ public final class HealthChecker: Sendable {
     }
 
     private func gauge(upstream: String, server: String) -> Gauge {
-        gauges.withLockedValue { gauges in
-            let key = "\(upstream)\u{0}\(server)"
-            if let gauge = gauges[key] { return gauge }
-            let gauge = Gauge(label: "ballast_upstream_server_up", dimensions: [("upstream", upstream), ("server", server)])
-            gauges[key] = gauge
-            return gauge
-        }
+        gauges.gauge("ballast_upstream_server_up", [("upstream", upstream), ("server", server)])
     }
 
     /// Publishes up/down for every server (ejections included), for servers without probes too.

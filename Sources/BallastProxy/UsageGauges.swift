@@ -9,13 +9,11 @@ struct LoopUsage: Sendable {
     var idle: [String: Int] = [:]
 }
 
-/// The utilisation and saturation side of the metrics (USE), published once a second:
-/// connections per listener against their limit, requests in flight and idle pooled
-/// connections per upstream, and each upstream's healthy share and ejections.
-final class UsageGauges: Sendable {
+/// Gauge handles created once per label set and reused, for gauges written every second.
+final class GaugeCache: Sendable {
     private let gauges = NIOLockedValueBox<[String: Gauge]>([:])
 
-    private func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge {
+    func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge {
         let key = ([label] + dimensions.map { "\($0.0)=\($0.1)" }).joined(separator: "\u{0}")
         return gauges.withLockedValue { gauges in
             if let gauge = gauges[key] { return gauge }
@@ -24,6 +22,15 @@ final class UsageGauges: Sendable {
             return gauge
         }
     }
+}
+
+/// The utilisation and saturation side of the metrics (USE), published once a second:
+/// connections per listener against their limit, requests in flight and idle pooled
+/// connections per upstream, and each upstream's healthy share and ejections.
+final class UsageGauges: Sendable {
+    private let cache = GaugeCache()
+
+    private func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge { cache.gauge(label, dimensions) }
 
     func refresh(_ runtime: ProxyRuntime, loops: [LoopUsage], now: Int64) {
         for listener in runtime.config.listeners {
