@@ -36,8 +36,7 @@ enum AlertSemantics {
     }
 
     private static func hint(_ name: String, _ names: [String]) -> String {
-        closestMatch(to: name, in: names).map { "did you mean '\($0)'?" }
-            ?? (names.isEmpty ? "define it first" : "use one of: \(names.joined(separator: ", "))")
+        referenceHint(name, in: names, ifNone: "define it first")
     }
 }
 

@@ -24,12 +24,10 @@ enum ConfigSemantics {
                                   at: at("\(routePath).name"))
                 }
                 if config.upstream(named: route.upstream) == nil {
-                    let names = config.upstreams.map(\.name)
-                    let hint = closestMatch(to: route.upstream, in: names).map { "did you mean '\($0)'?" }
-                        ?? (names.isEmpty ? "define it under `upstreams:`" : "use one of: \(names.joined(separator: ", "))")
                     reader.report(.missingUpstream,
                                   "route '\(route.name)' points at upstream '\(route.upstream)', which does not exist",
-                                  at: at("\(routePath).upstream"), fix: hint)
+                                  at: at("\(routePath).upstream"),
+                                  fix: referenceHint(route.upstream, in: config.upstreams.map(\.name), ifNone: "define it under `upstreams:`"))
                 }
             }
         }

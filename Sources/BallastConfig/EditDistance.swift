@@ -1,3 +1,10 @@
+/// The fix hint for a reference to a name that does not exist: "did you mean 'x'?" for a likely
+/// typo, else the names there are, else `ifNone`.
+func referenceHint(_ name: String, in names: [String], ifNone: String) -> String {
+    closestMatch(to: name, in: names).map { "did you mean '\($0)'?" }
+        ?? (names.isEmpty ? ifNone : "use one of: \(names.joined(separator: ", "))")
+}
+
 /// The closest candidate to `word`, when it is close enough to be a likely typo.
 func closestMatch(to word: String, in candidates: some Sequence<String>) -> String? {
     let lowered = word.lowercased()
