@@ -8,8 +8,6 @@ struct SignalBook {
     private var histograms: [String: HistogramTracker] = [:]
     /// Routes of each upstream (histograms are labelled by route only).
     private var routesOfUpstream: [String: [String]] = [:]
-    /// Seconds of history each counter must keep.
-    private var horizon: [String: Double] = [:]
 
     /// Registers what `signals` need; history of series still needed is kept.
     mutating func prepare(_ signals: [Signal], config: Config) {
