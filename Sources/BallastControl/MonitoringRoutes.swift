@@ -64,16 +64,10 @@ extension AdminAPI {
 
     public func status() async -> StatusReport {
         let runtime = balancer.runtime
-        let series = await alerts?.series()
-        func last(_ values: [Double?]?) -> Double? { values?.last ?? nil }
-        var traffic: [String: StatusReport.Traffic] = [:]
-        for (name, upstream) in series?.upstreams ?? [:] {
-            traffic[name] = StatusReport.Traffic(requestsPerSecond: last(upstream.rate), errorRatio: last(upstream.errorRatio),
-                                                 p99Seconds: last(upstream.p99Seconds))
-        }
+        let latest = await alerts?.latest()
         return StatusReport(
-            version: runtime.version, upstreams: UpstreamsReport(runtime: runtime).upstreams, traffic: traffic,
-            activeSessions: last(series?.activeSessions), alerts: await alerts?.alerts() ?? [],
+            version: runtime.version, upstreams: UpstreamsReport(runtime: runtime).upstreams, traffic: latest?.traffic ?? [:],
+            activeSessions: latest?.activeSessions ?? nil, alerts: await alerts?.alerts() ?? [],
             rollout: StatusReport.Rollout(canaryVersion: await rollouts.canaryVersion),
             history: Array(await history.all().suffix(10)))
     }

@@ -200,6 +200,9 @@ import Testing
             for _ in 0..<10 { _ = try? await fetch(port: proxy.port, .GET, "/") }
             try await Task.sleep(for: .milliseconds(100))
         }
+        let status = await api.status()
+        #expect((status.traffic["app"]?.requestsPerSecond ?? 0) > 0, "status has no traffic: \(status.traffic)")
+        #expect(status.upstreams.first?.servers.count == 2)
         let result = try runTool("chromium", [
             "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000",
             "--dump-dom", "http://127.0.0.1:\(adminPort)/",

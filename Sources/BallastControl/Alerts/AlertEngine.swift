@@ -202,6 +202,17 @@ public actor AlertEngine {
                             activeSessions: history.points("sessions"), loginFailureRatio: history.points("login_failures"))
     }
 
+    /// The newest charted values, without building the whole ten minutes (`ballast status`).
+    func latest() -> (traffic: [String: StatusReport.Traffic], activeSessions: Double?) {
+        var traffic: [String: StatusReport.Traffic] = [:]
+        for name in history.upstreams {
+            traffic[name] = StatusReport.Traffic(requestsPerSecond: history.latest("\(name)/rate"),
+                                                 errorRatio: history.latest("\(name)/errors"),
+                                                 p99Seconds: history.latest("\(name)/p99"))
+        }
+        return (traffic, history.latest("sessions"))
+    }
+
     public func stop() {
         for sender in senders { sender.stop() }
         senders = []

@@ -27,6 +27,11 @@ struct DashboardHistory {
         }
     }
 
+    /// The newest point of `key`, nil when it had no data.
+    func latest(_ key: String) -> Double? {
+        series[key]?.fromNewest(0).flatMap { $0.value.isFinite ? $0.value : nil }
+    }
+
     /// The points of `key` aligned with `times` (nil where there was no data).
     func points(_ key: String) -> [Double?] {
         guard let ring = series[key] else { return Array(repeating: nil, count: times.count) }
