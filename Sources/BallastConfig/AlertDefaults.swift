@@ -41,7 +41,7 @@ extension AlertsConfig {
             alerts.rules.append(AlertRule(
                 name: "LoginFailuresRising", summary: "The share of failed logins rose well above its baseline",
                 runbook: "docs/runbooks/login-failures-rising.md", forDuration: .seconds(1),
-                condition: .anomaly(Signal(.loginFailureRatio, window: .seconds(10)),
+                condition: .anomaly(Signal(.loginFailureRatio, window: .seconds(5)),
                                     Anomaly(direction: .rise, change: 0.5, minChange: 0.2))))
         }
         return alerts

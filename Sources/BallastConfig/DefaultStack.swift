@@ -84,7 +84,7 @@ alerts:
       runbook: docs/runbooks/active-sessions-drop.md
     - name: LoginFailuresRising
       signal: login_failure_ratio
-      window: 10s
+      window: 5s
       anomaly: { rise: 50%, min_change: 20%, baseline: 1m, warmup: 1m }
       for: 1s
       severity: page

@@ -93,6 +93,7 @@ public struct AdminAPI: Sendable {
             return try jsonResponse(.ok, ["events": try await timeline.store.events(since: since, limit: limit)])
         }
         addMonitoringRoutes(to: router)
+        addIncidentRoutes(to: router)
     }
 
     private struct Refusal: Error { var response: Response }
@@ -156,7 +157,8 @@ public struct AdminAPI: Sendable {
             versionGauge.record(runtime.version)
             await history.record(version: runtime.version, author: author, outcome: "applied", source: text, changes: changes)
             await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v\(runtime.version)",
-                                                message: "config v\(runtime.version) applied by \(author)" + summary(changes)))
+                                                message: "config v\(runtime.version) applied by \(author)" + summary(changes),
+                                                details: diffDetails(changes)))
             await onApplied(loaded.config)
             return try jsonResponse(.ok, AppliedBody(version: runtime.version, warnings: loaded.warnings))
         } catch {
@@ -171,6 +173,11 @@ public struct AdminAPI: Sendable {
 func summary(_ changes: [ConfigDiff.Change]) -> String {
     guard !changes.isEmpty else { return " (no changes)" }
     return ": " + changes.map { "\($0.subject): \($0.description)" + ($0.blastRadius.map { " [\($0)]" } ?? "") }.joined(separator: "; ")
+}
+
+/// The change list as a timeline event's `diff` detail, one change a line.
+func diffDetails(_ changes: [ConfigDiff.Change]) -> [String: String]? {
+    changes.isEmpty ? nil : ["diff": changes.map { "\($0.subject): \($0.description)" + ($0.blastRadius.map { " [\($0)]" } ?? "") }.joined(separator: "\n")]
 }
 
 /// `since` as an ISO 8601 time, or a duration back from now (`10m`); nil when unreadable.

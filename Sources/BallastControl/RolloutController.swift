@@ -56,7 +56,8 @@ public actor RolloutController {
                 Counter(label: "ballast_config_applies_total", dimensions: [("result", "refused")]).increment()
                 await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText, changes: changes)
                 await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.refused",
-                                                    message: "rollout by \(author) refused by preflight: \(findings.filter { $0.severity == .error }.map(\.message).joined(separator: "; "))" + summary(changes)))
+                                                    message: "rollout by \(author) refused by preflight: \(findings.filter { $0.severity == .error }.map(\.message).joined(separator: "; "))" + summary(changes),
+                                                    details: diffDetails(changes)))
                 return Outcome(version: balancer.version, outcome: "refused", reason: "preflight found an upstream with no healthy server",
                                seconds: seconds(), findings: findings, changes: changes)
             }
@@ -65,7 +66,8 @@ public actor RolloutController {
         canaryVersion = version
         defer { canaryVersion = nil }
         await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.canary_started", subject: "v\(version)",
-                                            message: "canary v\(version) by \(author) on \(Int(config.rollout.canaryPercent))% of new requests, watching \(config.rollout.watch.configText)" + summary(changes)))
+                                            message: "canary v\(version) by \(author) on \(Int(config.rollout.canaryPercent))% of new requests, watching \(config.rollout.watch.configText)" + summary(changes),
+                                            details: diffDetails(changes)))
         Gauge(label: "ballast_rollout_canary_version").record(version)
         logger.info("canary watching", metadata: ["version": .stringConvertible(version), "watch": .string(config.rollout.watch.configText)])
         let judge = RolloutJudge(policy: config.rollout)

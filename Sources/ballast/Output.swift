@@ -21,6 +21,6 @@ func loadConfigOrExit(_ path: String, printWarnings: Bool = false) throws -> Con
 
 /// Writes a status line to standard output at once (unbuffered), so that what `up`, `lb` and
 /// `auth` report reaches a pipe or log file while they keep running.
-func say(_ message: String) {
-    FileHandle.standardOutput.write(Data((message + "\n").utf8))
+func say(_ message: String, terminator: String = "\n") {
+    FileHandle.standardOutput.write(Data((message + terminator).utf8))
 }

@@ -98,8 +98,8 @@ import Testing
         var resolved: [AlertStatus] = []
         for _ in 0..<8 where resolved.isEmpty { resolved = await step(100, 0).resolved }
         #expect(resolved.map(\.name) == ["Errors"])
-        let kinds = await store.events(since: nil, limit: 10).map(\.kind)
-        #expect(kinds == ["alert.firing", "alert.resolved"])
+        let kinds = try await store.events(since: nil, limit: 10).map(\.kind)
+        #expect(kinds == ["alert.firing", "incident.opened", "alert.resolved", "incident.closed"])
     }
 
     @Test func noTrafficIsNoDataNotAnAlert() async throws {

@@ -172,7 +172,7 @@ import Testing
             firing = Set(await engine.alerts().filter { $0.state == .firing }.map(\.name))
         }
         #expect(firing == ["Down", "Errors"])
-        let events = await store.events(since: nil, limit: 100)
+        let events = try await store.events(since: nil, limit: 100)
         #expect(events.contains { $0.kind == "alert.firing" && $0.subject == "Down upstream=app" && $0.details?["runbook"] == "r.md" })
         await engine.stop()
     }

@@ -24,6 +24,8 @@ public actor AlertEngine {
     private var senders: [WebhookSender] = []
     private var history = DashboardHistory()
     private var scraped: [String: [MetricSample]] = [:]
+    private var incidents = IncidentBook()
+    private var incidentsRestored = false
     private let timeline: Timeline
     private let logger: Logger
     private let externalURL: String
@@ -90,6 +92,11 @@ public actor AlertEngine {
     public func evaluate(now: Double, samples: [MetricSample]) async -> (fired: [AlertStatus], resolved: [AlertStatus]) {
         book.observe(samples, at: now)
         history.record(book, at: now)
+        do {
+            try await timeline.store.appendVitals(book.vitals(at: now, config: config))
+        } catch {
+            logger.error("vital signs not stored", metadata: ["error": "\(error)"])
+        }
         var fired: [AlertStatus] = []
         var resolved: [AlertStatus] = []
         for index in evaluators.indices {
@@ -103,15 +110,15 @@ public actor AlertEngine {
         for severity in AlertSeverity.allCases {
             firingGauges[severity]?.record(firing.count { $0.severity == severity })
         }
-        for alert in fired { await report(alert, firing: true) }
-        for alert in resolved { await report(alert, firing: false) }
+        for alert in fired { await report(alert, firing: true, at: now) }
+        for alert in resolved { await report(alert, firing: false, at: now) }
         for payload in grouper.notifications(firing: firing, resolved: resolved, now: now) {
             for sender in senders { sender.enqueue(payload) }
         }
         return (fired, resolved)
     }
 
-    private func report(_ alert: AlertStatus, firing: Bool) async {
+    private func report(_ alert: AlertStatus, firing: Bool, at now: Double) async {
         let scope = alert.labels["route"].map { " route=\($0)" } ?? alert.labels["upstream"].map { " upstream=\($0)" } ?? ""
         if config.alerts.notify.log {
             let metadata: Logger.Metadata = [
@@ -124,12 +131,33 @@ public actor AlertEngine {
                 logger.notice("alert resolved: \(alert.summary)", metadata: metadata)
             }
         }
-        await timeline.record(TimelineEvent(
-            source: "alerts", kind: firing ? "alert.firing" : "alert.resolved", subject: "\(alert.name)\(scope)",
+        let event = TimelineEvent(
+            at: Date(timeIntervalSince1970: now), source: "alerts", kind: firing ? "alert.firing" : "alert.resolved", subject: "\(alert.name)\(scope)",
             message: firing ? "\(alert.severity.rawValue): \(alert.summary) (\(alert.value)); runbook \(alert.runbook)"
                             : "resolved: \(alert.summary) (\(alert.value))",
             details: ["severity": alert.severity.rawValue, "runbook": alert.runbook, "condition": alert.condition,
-                      "value": alert.value, "fingerprint": alert.fingerprint]))
+                      "value": alert.value, "fingerprint": alert.fingerprint])
+        await timeline.record(event)
+        for caused in incidents.observe(event) {
+            logger.log(level: caused.kind == "incident.opened" ? .critical : .notice, "\(caused.message)")
+            await timeline.record(caused)
+        }
+    }
+
+    /// Rebuilds the incident book from the timeline, once: ids continue, and an incident left
+    /// open by an earlier run is closed, since alert state starts afresh.
+    public func restoreIncidents() async {
+        guard !incidentsRestored else { return }
+        incidentsRestored = true
+        do {
+            let stored = try await timeline.store.events(EventQuery(kinds: ["incident."], limit: 1_000_000))
+            incidents = IncidentBook(replaying: stored)
+            if let closed = incidents.closeOpen(at: Date(), reason: "the balancer restarted, and alert state starts afresh") {
+                await timeline.record(closed)
+            }
+        } catch {
+            logger.error("incidents not restored from the timeline", metadata: ["error": "\(error)"])
+        }
     }
 
     // MARK: Running
@@ -137,6 +165,7 @@ public actor AlertEngine {
     /// Evaluates every second and scrapes on the configured interval, until cancelled.
     /// `following` gives the config in force and its version; a new version's rules take over.
     public func run(following current: (@Sendable () -> (version: Int, config: Config))? = nil) async {
+        await restoreIncidents()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.scrapeLoop() }
             group.addTask {

@@ -87,7 +87,7 @@ struct Ring {
 struct CounterTracker {
     let selector: Selector
     private var last: [[String: String]: Double] = [:]
-    private var total = 0.0
+    private(set) var total = 0.0
     var ring: Ring
     private var primed = false
 

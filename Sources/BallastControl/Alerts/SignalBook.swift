@@ -84,6 +84,13 @@ struct SignalBook {
         }
     }
 
+    /// Requests and 5xx of the scope counted since the book began; nil before any data.
+    func requestTotals(_ scope: SignalScope) -> (requests: Double, errors: Double)? {
+        let selectors = requestSelectors(scope)
+        guard let all = counters[selectors[0].description], all.ring.count > 0 else { return nil }
+        return (all.total, counters[selectors[1].description]?.total ?? 0)
+    }
+
     private func ratio(_ part: Selector, of whole: Selector, over seconds: Double) -> Double {
         guard let all = counters[whole.description]?.increase(over: seconds), all.delta > 0,
               let some = counters[part.description]?.increase(over: seconds) else { return .nan }

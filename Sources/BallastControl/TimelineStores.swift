@@ -1,0 +1,189 @@
+import Foundation
+import GRDB
+import Synchronization
+
+/// Which events to read: a time range, kinds, and how many.
+public struct EventQuery: Sendable, Equatable {
+    public var since: Date?
+    public var until: Date?
+    /// Exact kinds (`server.down`) or prefixes ending in a dot (`incident.`); nil for all.
+    public var kinds: [String]?
+    public var limit: Int
+    /// Newest first instead of oldest first (the limit then keeps the newest).
+    public var newestFirst: Bool
+
+    public init(since: Date? = nil, until: Date? = nil, kinds: [String]? = nil, limit: Int = 1000, newestFirst: Bool = false) {
+        self.since = since
+        self.until = until
+        self.kinds = kinds
+        self.limit = limit
+        self.newestFirst = newestFirst
+    }
+
+    func matches(_ event: TimelineEvent) -> Bool {
+        if let since, event.at < since { return false }
+        if let until, event.at > until { return false }
+        if let kinds, !kinds.contains(where: { $0.hasSuffix(".") ? event.kind.hasPrefix($0) : event.kind == $0 }) { return false }
+        return true
+    }
+}
+
+/// Where the timeline is kept, with the stack's vital signs beside it (one point a second,
+/// for postmortem charts and impact figures).
+public protocol TimelineStore: Sendable {
+    func append(_ event: TimelineEvent) async throws
+    func events(_ query: EventQuery) async throws -> [TimelineEvent]
+    func appendVitals(_ vitals: Vitals) async throws
+    /// Vital signs between `from` and `to`, oldest first.
+    func vitals(from: Date, to: Date) async throws -> [Vitals]
+}
+
+extension TimelineStore {
+    /// Events at or after `since`, oldest first, at most `limit`.
+    public func events(since: Date?, limit: Int) async throws -> [TimelineEvent] {
+        try await events(EventQuery(since: since, limit: limit))
+    }
+}
+
+/// The timeline in the stack's SQLite database (the auth service's file under `ballast up`).
+public final class SQLiteTimelineStore: TimelineStore {
+    /// Vital signs older than this are pruned.
+    static let vitalsRetention: TimeInterval = 7 * 86_400
+    private let pool: DatabasePool
+    private let appendsSincePrune = Mutex(0)
+    private static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }()
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(10)
+        let directory = (path as NSString).deletingLastPathComponent
+        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+        pool = try DatabasePool(path: path, configuration: configuration)
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("timeline-v1") { db in
+            try db.execute(sql: """
+                CREATE TABLE timeline (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    at REAL NOT NULL,
+                    source TEXT NOT NULL,
+                    kind TEXT NOT NULL,
+                    subject TEXT,
+                    message TEXT NOT NULL
+                );
+                CREATE INDEX timeline_at ON timeline(at);
+                """)
+        }
+        migrator.registerMigration("timeline-v2-details") { db in
+            try db.execute(sql: "ALTER TABLE timeline ADD COLUMN details TEXT")
+        }
+        migrator.registerMigration("timeline-v3-vitals") { db in
+            try db.execute(sql: """
+                CREATE INDEX timeline_kind ON timeline(kind, at);
+                CREATE TABLE vitals (at REAL PRIMARY KEY, body TEXT NOT NULL);
+                """)
+        }
+        try migrator.migrate(pool)
+    }
+
+    public func append(_ event: TimelineEvent) async throws {
+        try await pool.write { db in
+            let details = try event.details.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
+            try db.execute(sql: "INSERT INTO timeline (at, source, kind, subject, message, details) VALUES (?, ?, ?, ?, ?, ?)",
+                           arguments: [event.at.timeIntervalSince1970, event.source, event.kind, event.subject, event.message, details])
+        }
+    }
+
+    public func events(_ query: EventQuery) async throws -> [TimelineEvent] {
+        var conditions = ["at >= ?"]
+        var arguments: StatementArguments = [query.since?.timeIntervalSince1970 ?? 0]
+        if let until = query.until {
+            conditions.append("at <= ?")
+            _ = arguments.append(contentsOf: [until.timeIntervalSince1970])
+        }
+        if let kinds = query.kinds {
+            let alternatives = kinds.map { $0.hasSuffix(".") ? "kind LIKE ? ESCAPE '\\'" : "kind = ?" }
+            conditions.append("(" + (alternatives.isEmpty ? "0" : alternatives.joined(separator: " OR ")) + ")")
+            for kind in kinds {
+                let escaped = kind.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "%", with: "\\%")
+                    .replacingOccurrences(of: "_", with: "\\_")
+                _ = arguments.append(contentsOf: [kind.hasSuffix(".") ? escaped + "%" : kind])
+            }
+        }
+        _ = arguments.append(contentsOf: [query.limit])
+        let bound = arguments
+        let order = query.newestFirst ? "at DESC, id DESC" : "at, id"
+        let sql = "SELECT * FROM timeline WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
+        return try await pool.read { db in
+            try Row.fetchAll(db, sql: sql, arguments: bound).map { row in
+                var event = TimelineEvent(at: Date(timeIntervalSince1970: row["at"]), source: row["source"], kind: row["kind"],
+                                          subject: row["subject"], message: row["message"])
+                event.id = row["id"]
+                if let text: String = row["details"] {
+                    event.details = try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))
+                }
+                return event
+            }
+        }
+    }
+
+    public func appendVitals(_ vitals: Vitals) async throws {
+        let body = String(decoding: try Self.encoder.encode(vitals), as: UTF8.self)
+        let prune = appendsSincePrune.withLock { count in
+            count += 1
+            if count >= 3600 { count = 0; return true }
+            return false
+        }
+        try await pool.write { db in
+            try db.execute(sql: "INSERT OR REPLACE INTO vitals (at, body) VALUES (?, ?)", arguments: [vitals.at.timeIntervalSince1970, body])
+            if prune {
+                try db.execute(sql: "DELETE FROM vitals WHERE at < ?",
+                               arguments: [vitals.at.timeIntervalSince1970 - Self.vitalsRetention])
+            }
+        }
+    }
+
+    public func vitals(from: Date, to: Date) async throws -> [Vitals] {
+        try await pool.read { db in
+            try String.fetchAll(db, sql: "SELECT body FROM vitals WHERE at >= ? AND at <= ? ORDER BY at",
+                                arguments: [from.timeIntervalSince1970, to.timeIntervalSince1970])
+                .compactMap { try? JSONDecoder().decode(Vitals.self, from: Data($0.utf8)) }
+        }
+    }
+}
+
+/// The timeline when no database is configured (`ballast lb` without `--state`): kept in
+/// memory, bounded, lost at exit.
+public actor MemoryTimelineStore: TimelineStore {
+    private var stored: [TimelineEvent] = []
+    private var storedVitals: [Vitals] = []
+    private var nextID: Int64 = 1
+    private let capacity: Int
+
+    public init(capacity: Int = 100_000) { self.capacity = capacity }
+
+    public func append(_ event: TimelineEvent) {
+        var event = event
+        event.id = nextID
+        nextID += 1
+        stored.append(event)
+        if stored.count > capacity { stored.removeFirst(stored.count - capacity) }
+    }
+
+    public func events(_ query: EventQuery) -> [TimelineEvent] {
+        let matching = stored.filter(query.matches)
+        return query.newestFirst ? Array(matching.reversed().prefix(query.limit)) : Array(matching.prefix(query.limit))
+    }
+
+    public func appendVitals(_ vitals: Vitals) {
+        storedVitals.append(vitals)
+        if storedVitals.count > capacity { storedVitals.removeFirst(storedVitals.count - capacity) }
+    }
+
+    public func vitals(from: Date, to: Date) -> [Vitals] {
+        storedVitals.filter { $0.at >= from && $0.at <= to }
+    }
+}
