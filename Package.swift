@@ -71,6 +71,20 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
+        .target(
+            name: "BallastDrill",
+            dependencies: [
+                "BallastConfig",
+                "BallastControl",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .executableTarget(
             name: "ballast",
             dependencies: [
@@ -78,6 +92,7 @@ let package = Package(
                 "BallastProxy",
                 "BallastAuth",
                 "BallastControl",
+                "BallastDrill",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -112,7 +127,7 @@ let package = Package(
         .testTarget(
             name: "BallastIntegrationTests",
             dependencies: [
-                "BallastConfig", "BallastProxy", "BallastControl", "BallastAuth",
+                "BallastConfig", "BallastProxy", "BallastControl", "BallastAuth", "BallastDrill",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -22,6 +22,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: "Directory for the database, the config and the replica logs.") var data: String = "ballast-data"
     @Option(help: "Event loops of the balancer.") var threads: Int = System.coreCount
     @Option(help: "bcrypt cost of the replicas.") var bcryptCost: Int = 12
+    @Option(help: "A server of 'auth' that something else serves (e.g. a drill's fault proxy); up starts no replica there. Repeatable.")
+    var external: [String] = []
 
     func run() async throws {
         let logger = LogSetup.bootstrapOnce()
@@ -31,7 +33,8 @@ struct Up: AsyncParsableCommand {
             try (Config.defaultStackYAML + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
         }
         let loaded = try loadConfigOrExit(configPath, printWarnings: true)
-        let replicas = loaded.config.upstream(named: "auth")?.servers.map(\.address).filter(\.isLoopback) ?? []
+        let replicas = loaded.config.upstream(named: "auth")?.servers.map(\.address)
+            .filter { $0.isLoopback && !external.contains($0.description) } ?? []
         guard !replicas.isEmpty else {
             printError("error: \(configPath) has no upstream 'auth' with loopback servers; ballast up starts its replicas there")
             throw ExitCode(2)

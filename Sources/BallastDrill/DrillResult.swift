@@ -1,0 +1,112 @@
+import Foundation
+
+/// What the drill saw after the fault, on the load generator's clock (seconds).
+public struct Watch: Sendable {
+    public let scenario: Scenario
+    public let faultSecond: Double
+    public let faultDate: Date
+    public var detectedAt: Double?
+    public var detectedBy: String?
+    /// Each detector that matched, with when it first did.
+    public var seen: [String: Double] = [:]
+    /// Runbooks of the alerts that fired.
+    public var runbooks: Set<String> = []
+    public var firingNow: Set<String> = []
+    public var fixedAt: Double?
+    public var restoredAt: Double?
+    public var recoveredAt: Double?
+
+    init(scenario: Scenario, faultSecond: Double, faultDate: Date) {
+        self.scenario = scenario
+        self.faultSecond = faultSecond
+        self.faultDate = faultDate
+    }
+
+    mutating func observe(alerts: [[String: Any]], events: [[String: Any]], now: Double) {
+        firingNow = Set(alerts.filter { $0["state"] as? String == "firing" }.compactMap { $0["name"] as? String })
+        for event in events {
+            guard let kind = event["kind"] as? String, let text = event["at"] as? String,
+                  let date = try? Date(text, strategy: .iso8601), date >= faultDate else { continue }
+            let at = faultSecond + date.timeIntervalSince(faultDate)
+            var names = ["event:\(kind)"]
+            if kind == "alert.firing", let subject = event["subject"] as? String {
+                let name = String(subject.prefix { $0 != " " })
+                names += ["alert:\(name)", "alert:*"]
+                if let runbook = (event["details"] as? [String: String])?["runbook"] { runbooks.insert(runbook) }
+            }
+            for name in names where seen[name] == nil { seen[name] = at }
+        }
+        // Alerts seen firing by polling count too (their event may still be on its way).
+        for name in firingNow {
+            for key in ["alert:\(name)", "alert:*"] where seen[key] == nil { seen[key] = now }
+        }
+        if detectedAt == nil, let first = scenario.detectors.compactMap({ key in seen[key].map { (key, $0) } }).min(by: { $0.1 < $1.1 }) {
+            detectedBy = first.0 == "alert:*" ? seen.filter { $0.key.hasPrefix("alert:") && $0.key != "alert:*" }
+                .min { $0.value < $1.value }?.key ?? first.0 : first.0
+            detectedAt = first.1
+        }
+        if restoredAt == nil {
+            let times = scenario.restoredBy.compactMap { $0 == "drill" ? fixedAt : seen[$0].flatMap { at in at >= (fixedAt ?? faultSecond) ? at : nil } }
+            restoredAt = times.min()
+        }
+    }
+
+    /// Recovered: restored, then three whole seconds without a failed request.
+    mutating func checkRecovered(load: LoadGenerator, now: Double) {
+        guard recoveredAt == nil, let restored = restoredAt else { return }
+        var second = Int(restored)
+        while Double(second + 3) <= now {
+            if (0..<3).allSatisfy({ load.second(second + $0).failed == 0 }) {
+                recoveredAt = max(restored, Double(second))
+                return
+            }
+            second += 1
+        }
+    }
+}
+
+/// A drill's scores against its scenario's targets.
+public struct DrillResult: Sendable {
+    public var scenario: Scenario
+    public var watch: Watch
+    public var requests: Int
+    public var failed: Int
+    public var sessionsLost: Int
+    public var incident: Int?
+
+    public struct Score: Sendable {
+        public var name: String
+        public var value: String
+        public var target: String
+        public var met: Bool
+    }
+
+    public var timeToDetect: Double? { watch.detectedAt.map { max(0, $0 - watch.faultSecond) } }
+    public var timeToRecover: Double? { watch.recoveredAt.map { max(0, $0 - watch.faultSecond) } }
+    public var failedPercent: Double { requests > 0 ? Double(failed) * 100 / Double(requests) : 0 }
+    public var rightSignal: Bool { scenario.expected.contains { watch.seen[$0] != nil } }
+
+    public var scores: [Score] {
+        let targets = scenario.targets
+        var scores = [
+            Score(name: "time to detect", value: timeToDetect.map { String(format: "%.1f s", $0) } ?? "not detected",
+                  target: String(format: "≤ %.0f s", targets.detectSeconds), met: (timeToDetect ?? .infinity) <= targets.detectSeconds),
+            Score(name: "time to recover", value: timeToRecover.map { String(format: "%.1f s", $0) } ?? "not recovered",
+                  target: String(format: "≤ %.0f s", targets.recoverSeconds), met: (timeToRecover ?? .infinity) <= targets.recoverSeconds),
+        ]
+        if let limit = targets.failedPercent {
+            scores.append(Score(name: "requests failed", value: String(format: "%d of %d (%.2f%%)", failed, requests, failedPercent),
+                                target: String(format: "< %g%%", limit), met: failedPercent < limit))
+        } else {
+            scores.append(Score(name: "requests failed", value: String(format: "%d of %d (%.2f%%)", failed, requests, failedPercent),
+                                target: "not scored", met: true))
+        }
+        scores.append(Score(name: "sessions lost", value: String(sessionsLost), target: "≤ \(targets.sessionsLost)",
+                            met: sessionsLost <= targets.sessionsLost))
+        scores.append(Score(name: "the right signal came up", value: rightSignal ? "yes" : "no (saw \(watch.seen.keys.filter { $0 != "alert:*" }.sorted().joined(separator: ", ")))",
+                            target: scenario.expected.joined(separator: " or "), met: rightSignal))
+        return scores
+    }
+
+    public var passed: Bool { scores.allSatisfy(\.met) }
+}

@@ -1,0 +1,81 @@
+import NIOCore
+import NIOPosix
+import Synchronization
+
+/// A TCP proxy in the manner of Toxiproxy's latency toxic: it forwards bytes both ways and,
+/// while `latency` is above zero, holds each chunk that long before passing it on.
+public final class LatencyProxy: Sendable {
+    let latencyNanos = Atomic<Int64>(0)
+    let target: (host: String, port: Int)
+    private let channel: Mutex<Channel?> = Mutex(nil)
+
+    public init(target host: String, port: Int) {
+        self.target = (host, port)
+    }
+
+    public func setLatency(_ value: Duration) { latencyNanos.store(Int64(value.milliseconds) * 1_000_000, ordering: .relaxed) }
+
+    public func start(host: String, port: Int) async throws {
+        let proxy = self
+        let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.autoRead, value: false)
+            .childChannelInitializer { inbound in
+                ClientBootstrap(group: inbound.eventLoop)
+                    .connect(host: proxy.target.host, port: proxy.target.port)
+                    .flatMap { outbound in
+                        let toServer = Relay(peer: outbound, proxy: proxy)
+                        let toClient = Relay(peer: inbound, proxy: proxy)
+                        return inbound.pipeline.addHandler(toServer).flatMap {
+                            outbound.pipeline.addHandler(toClient)
+                        }.map {
+                            inbound.read()
+                            outbound.read()
+                        }
+                    }
+            }
+            .bind(host: host, port: port).get()
+        channel.withLock { $0 = server }
+    }
+
+    public func stop() async {
+        let server = channel.withLock { $0 }
+        try? await server?.close()
+    }
+}
+
+/// Passes what one side reads to the other, after the proxy's latency; closes the peer with it.
+private final class Relay: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    let peer: Channel
+    let proxy: LatencyProxy
+
+    init(peer: Channel, proxy: LatencyProxy) {
+        self.peer = peer
+        self.proxy = proxy
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        let buffer = Self.unwrapInboundIn(data)
+        let delay = proxy.latencyNanos.load(ordering: .relaxed)
+        let peer = self.peer
+        let channel = context.channel
+        let forward: @Sendable () -> Void = {
+            peer.writeAndFlush(buffer).whenComplete { _ in channel.read() }
+        }
+        if delay > 0 {
+            context.eventLoop.scheduleTask(in: .nanoseconds(delay)) { forward() }
+        } else {
+            forward()
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        peer.close(promise: nil)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+}

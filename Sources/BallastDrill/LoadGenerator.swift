@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import Foundation
+import NIOFoundationCompat
+import NIOHTTP1
+import NIOCore
+import Synchronization
+
+/// Virtual users against the public listener: each registers, logs in, then checks its session
+/// again and again, logging out and in again every few rounds. Every answer lands in a
+/// per-second bucket; a session that stops working without a logout counts as lost.
+public final class LoadGenerator: Sendable {
+    public struct Second: Sendable, Equatable {
+        public var ok = 0
+        public var failed = 0
+        public var slowest: Double = 0
+    }
+
+    public struct Totals: Sendable, Equatable {
+        public var requests = 0
+        public var failed = 0
+        public var sessionsLost = 0
+        public var failureRatio: Double { requests > 0 ? Double(failed) / Double(requests) : 0 }
+    }
+
+    let baseURL: String
+    let users: Int
+    let thinkTime: Duration
+    let client: HTTPClient
+    let started = ContinuousClock.now
+    private let state = Mutex<(seconds: [Int: Second], totals: Totals)>(([:], Totals()))
+    private let stopped = Atomic<Bool>(false)
+
+    public init(baseURL: String, users: Int = 20, thinkTime: Duration = .milliseconds(100), client: HTTPClient) {
+        self.baseURL = baseURL
+        self.users = users
+        self.thinkTime = thinkTime
+        self.client = client
+    }
+
+    /// Seconds since the generator was made.
+    public func now() -> Double { Double((ContinuousClock.now - started).milliseconds) / 1000 }
+
+    public var totals: Totals { state.withLock { $0.totals } }
+
+    public func second(_ index: Int) -> Second { state.withLock { $0.seconds[index] ?? Second() } }
+
+    /// Totals from second `from` on (after warm-up).
+    public func totals(from: Int) -> (requests: Int, failed: Int) {
+        state.withLock { state in
+            state.seconds.filter { $0.key >= from }.values.reduce(into: (0, 0)) { $0.0 += $1.ok + $1.failed; $0.1 += $1.failed }
+        }
+    }
+
+    public func stop() { stopped.store(true, ordering: .relaxed) }
+
+    /// Runs every virtual user until `stop()`.
+    public func run() async {
+        let run = UUID().uuidString.prefix(8).lowercased()
+        await withTaskGroup(of: Void.self) { group in
+            for index in 0..<users {
+                group.addTask { await self.user("drill-\(run)-\(index)") }
+            }
+        }
+    }
+
+    private enum Outcome { case ok(Data), failed, unauthorized }
+
+    private func user(_ name: String) async {
+        let credentials = #"{"username":"\#(name)","password":"correct horse battery staple"}"#
+        var token: String?
+        var registered = false
+        var round = 0
+        while !stopped.load(ordering: .relaxed) {
+            round += 1
+            if !registered {
+                switch await call(.POST, "/auth/register", body: credentials, accept: [201, 409]) {
+                case .ok: registered = true
+                default: break
+                }
+            } else if let current = token {
+                if round % 5 == 0 {
+                    if case .ok = await call(.POST, "/auth/logout", token: current, accept: [204]) { token = nil }
+                } else {
+                    switch await call(.GET, "/auth/me", token: current, accept: [200]) {
+                    case .unauthorized:
+                        state.withLock { $0.totals.sessionsLost += 1 }
+                        token = nil
+                    default: break
+                    }
+                }
+            } else if case .ok(let body) = await call(.POST, "/auth/login", body: credentials, accept: [200]) {
+                token = ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any])?["token"] as? String
+            }
+            try? await Task.sleep(for: thinkTime)
+        }
+        if let token { _ = await call(.POST, "/auth/logout", token: token, accept: [204]) }
+    }
+
+    private func call(_ method: HTTPMethod, _ path: String, body: String? = nil, token: String? = nil, accept: Set<Int>) async -> Outcome {
+        var request = HTTPClientRequest(url: baseURL + path)
+        request.method = method
+        if let body {
+            request.headers.add(name: "Content-Type", value: "application/json")
+            request.body = .bytes(ByteBuffer(string: body))
+        }
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        let begin = now()
+        let outcome: Outcome
+        do {
+            let response = try await client.execute(request, timeout: .seconds(15))
+            let data = Data(buffer: try await response.body.collect(upTo: 1 << 20))
+            let code = Int(response.status.code)
+            outcome = accept.contains(code) ? .ok(data) : code == 401 && token != nil ? .unauthorized : .failed
+        } catch {
+            outcome = .failed
+        }
+        let end = now()
+        let second = Int(begin)
+        state.withLock { state in
+            var bucket = state.seconds[second] ?? Second()
+            if case .failed = outcome { bucket.failed += 1; state.totals.failed += 1 } else { bucket.ok += 1 }
+            bucket.slowest = max(bucket.slowest, end - begin)
+            state.seconds[second] = bucket
+            state.totals.requests += 1
+        }
+        return outcome
+    }
+}

@@ -1,0 +1,166 @@
+import BallastConfig
+import Foundation
+import NIOFoundationCompat
+import NIOHTTP1
+import GRDB
+
+/// A game day: a fault, what should notice it, and the scores it must make.
+public struct Scenario: Sendable {
+    public struct Targets: Sendable {
+        public var detectSeconds: Double
+        public var recoverSeconds: Double
+        /// Largest share of failed requests after the fault, in percent; nil when not scored.
+        public var failedPercent: Double?
+        public var sessionsLost: Int = 0
+    }
+
+    public var name: String
+    public var summary: String
+    public var targets: Targets
+    /// What counts as noticing it: `alert:NAME` (any alert with `alert:*`) or `event:KIND`.
+    public var detectors: [String]
+    /// What should come up (one of `detectors`), and the runbook it should point to.
+    public var expected: [String]
+    public var runbook: String?
+    /// Events after which the stack has restored itself (`drill` when the drill's fix does it).
+    public var restoredBy: [String]
+    var prepare: @Sendable (DrillStack, DrillContext) async throws -> Void = { _, _ in }
+    var inject: @Sendable (DrillStack, DrillContext) async throws -> String
+    /// The on-call's fix, done as soon as the fault is detected; nil when Ballast fixes it alone.
+    var fix: (@Sendable (DrillStack, DrillContext) async throws -> String)?
+}
+
+/// What a scenario keeps between its steps (a held database lock, a proxy, a stopped pid).
+final class DrillContext: @unchecked Sendable {
+    var proxy: LatencyProxy?
+    var lock: DatabaseQueue?
+    var pid: Int32?
+    var server: String?
+    /// A replica the drill starts itself once `up` has migrated the database.
+    var startAfterUp: String?
+    var tasks: [Task<Void, Never>] = []
+}
+
+extension Scenario {
+    public static let all: [Scenario] = [lbMisconfig, healthCheckMisconfig, replicaCrash, replicaHang, slowServer, databaseOutage]
+
+    public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
+
+    /// The seed: the balancer's config is changed to wrong server ports, forced past preflight.
+    static let lbMisconfig = Scenario(
+        name: "lb-misconfig",
+        summary: "The seed's incident: the balancer's config is changed to wrong server ports and forced past preflight",
+        targets: Targets(detectSeconds: 5, recoverSeconds: 15, failedPercent: 1),
+        detectors: ["event:rollout.rolled_back", "alert:*"], expected: ["event:rollout.rolled_back"],
+        runbook: "docs/rollout.md", restoredBy: ["event:rollout.rolled_back"],
+        inject: { stack, context in
+            let wrong = try FreePorts.take(stack.servers.count).map { "127.0.0.1:\($0)" }
+            let yaml = stack.configYAML(servers: wrong)
+            context.tasks.append(Task { _ = try? await stack.admin(.POST, "/api/v1/config?rollout=staged&force=true", body: yaml, contentType: "application/yaml") })
+            return "config pushed with --force: the servers of 'auth' moved to \(wrong.joined(separator: ", ")), where nothing listens"
+        })
+
+    /// A wrong health path marks every server down.
+    static let healthCheckMisconfig = Scenario(
+        name: "health-check-misconfig",
+        summary: "A config with a wrong health-check path (every server answers 404 there), forced past preflight",
+        targets: Targets(detectSeconds: 10, recoverSeconds: 20, failedPercent: 1),
+        detectors: ["event:rollout.rolled_back", "alert:*"], expected: ["event:rollout.rolled_back"],
+        runbook: "docs/rollout.md", restoredBy: ["event:rollout.rolled_back"],
+        inject: { stack, context in
+            let yaml = stack.configYAML(healthPath: "/health")
+            context.tasks.append(Task { _ = try? await stack.admin(.POST, "/api/v1/config?rollout=staged&force=true", body: yaml, contentType: "application/yaml") })
+            return "config pushed with --force: health path /healthz → /health"
+        })
+
+    /// kill -9 of one replica; the on-call starts a new one.
+    static let replicaCrash = Scenario(
+        name: "replica-crash",
+        summary: "kill -9 of one auth replica under load; the on-call starts a replacement once it is noticed",
+        targets: Targets(detectSeconds: 5, recoverSeconds: 15, failedPercent: 1),
+        detectors: ["event:replica.exited", "event:server.down", "event:server.ejected", "alert:*"],
+        expected: ["event:server.down", "event:server.ejected"], runbook: "docs/runbooks/upstream-unhealthy.md",
+        restoredBy: ["event:server.up"],
+        inject: { stack, context in
+            let server = stack.servers[0]
+            guard let pid = stack.replicaPID(server) else { throw DrillError("no replica listens on \(server)") }
+            kill(pid, SIGKILL)
+            context.server = server
+            return "kill -9 \(pid) (the auth replica on \(server))"
+        },
+        fix: { stack, context in
+            guard let server = context.server else { return "nothing to restart" }
+            try stack.startReplica(on: server)
+            return "started a replacement replica on \(server)"
+        })
+
+    /// SIGSTOP of one replica: it holds its connections and answers nothing.
+    static let replicaHang = Scenario(
+        name: "replica-hang",
+        summary: "SIGSTOP of one auth replica: connections open, nothing answers; the on-call resumes it once noticed",
+        targets: Targets(detectSeconds: 10, recoverSeconds: 20, failedPercent: 5),
+        detectors: ["event:server.down", "event:server.ejected", "alert:*"],
+        expected: ["event:server.down", "event:server.ejected"], runbook: "docs/runbooks/upstream-unhealthy.md",
+        restoredBy: ["event:server.up"],
+        inject: { stack, context in
+            let server = stack.servers[1]
+            guard let pid = stack.replicaPID(server) else { throw DrillError("no replica listens on \(server)") }
+            kill(pid, SIGSTOP)
+            context.pid = pid
+            return "kill -STOP \(pid) (the auth replica on \(server))"
+        },
+        fix: { _, context in
+            guard let pid = context.pid else { return "nothing to resume" }
+            kill(pid, SIGCONT)
+            return "kill -CONT \(pid)"
+        })
+
+    /// 800 ms added between the balancer and one server.
+    static let slowServer = Scenario(
+        name: "slow-server",
+        summary: "800 ms of latency injected between the balancer and one server (a Toxiproxy-style proxy); removed once noticed",
+        targets: Targets(detectSeconds: 45, recoverSeconds: 60, failedPercent: 1),
+        detectors: ["alert:*", "event:server.down", "event:server.ejected"], expected: ["alert:LatencyHigh"],
+        runbook: "docs/runbooks/latency-high.md", restoredBy: ["drill"],
+        prepare: { stack, context in
+            // The third server is a proxy in front of a replica the drill starts itself.
+            let ports = try FreePorts.take(1)
+            let real = stack.servers[2]
+            let front = "127.0.0.1:\(ports[0])"
+            let proxy = LatencyProxy(target: "127.0.0.1", port: Int(real.split(separator: ":")[1])!)
+            try await proxy.start(host: "127.0.0.1", port: ports[0])
+            context.proxy = proxy
+            context.startAfterUp = real
+            stack.servers[2] = front
+            stack.external = [front]
+        },
+        inject: { stack, context in
+            context.proxy?.setLatency(.milliseconds(800))
+            return "800 ms of latency on every chunk between the balancer and \(stack.servers[2])"
+        },
+        fix: { _, context in
+            context.proxy?.setLatency(.zero)
+            return "latency removed"
+        })
+
+    /// The database refuses writes: a stuck transaction holds its write lock.
+    static let databaseOutage = Scenario(
+        name: "database-outage",
+        summary: "The database stops taking writes (a stuck transaction holds SQLite's write lock); released once noticed",
+        targets: Targets(detectSeconds: 15, recoverSeconds: 30, failedPercent: nil),
+        detectors: ["alert:*"], expected: ["alert:ErrorRateHigh", "alert:ErrorBudgetBurn", "alert:LoginFailuresRising"],
+        runbook: nil, restoredBy: ["drill"],
+        inject: { stack, context in
+            var configuration = Configuration()
+            configuration.busyMode = .timeout(5)
+            let queue = try DatabaseQueue(path: stack.databasePath, configuration: configuration)
+            try await queue.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
+            context.lock = queue
+            return "BEGIN IMMEDIATE on \(stack.databasePath), never committed: every write waits, then fails"
+        },
+        fix: { _, context in
+            try await context.lock?.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
+            context.lock = nil
+            return "the stuck transaction rolled back"
+        })
+}
