@@ -184,7 +184,7 @@ func diffDetails(_ changes: [ConfigDiff.Change]) -> [String: String]? {
 func parseSince(_ text: String?, now: Date = Date()) -> Date?? {
     guard let text, !text.isEmpty else { return .some(nil) }
     if let duration = Duration.parseConfig(text) { return now.addingTimeInterval(-Double(duration.milliseconds) / 1000) }
-    if let date = try? Date(text, strategy: .iso8601) { return date }
+    if let date = ISOTime.parse(text) { return date }
     return nil
 }
 
@@ -230,7 +230,7 @@ public struct UpstreamsReport: Codable, Sendable {
 func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
+    encoder.dateEncodingStrategy = ISOTime.encoding
     let data = try encoder.encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }

@@ -90,10 +90,10 @@ extension AdminAPI {
 
     private func windowResponse(_ request: Request, _ render: (IncidentRecord) throws -> Response) async throws -> Response {
         let query = request.uri.queryParameters
-        guard let fromText = query["from"], let from = try? Date(String(fromText), strategy: .iso8601) else {
+        guard let fromText = query["from"], let from = ISOTime.parse(String(fromText)) else {
             return jsonError(.badRequest, "bad_window", "pass from= (and optionally to=) as ISO 8601 times")
         }
-        let to = query["to"].flatMap { try? Date(String($0), strategy: .iso8601) }
+        let to = query["to"].flatMap { ISOTime.parse(String($0)) }
         guard to.map({ $0 >= from }) ?? true, (to ?? Date()).timeIntervalSince(from) <= 86_400 else {
             return jsonError(.badRequest, "bad_window", "to must follow from, by at most a day")
         }

@@ -1,3 +1,4 @@
+import BallastControl
 import Foundation
 
 /// What the drill saw after the fault, on the load generator's clock (seconds).
@@ -26,7 +27,7 @@ public struct Watch: Sendable {
         firingNow = Set(alerts.filter { $0["state"] as? String == "firing" }.compactMap { $0["name"] as? String })
         for event in events {
             guard let kind = event["kind"] as? String, let text = event["at"] as? String,
-                  let date = try? Date(text, strategy: .iso8601), date >= faultDate else { continue }
+                  let date = ISOTime.parse(text), date >= faultDate else { continue }
             let at = faultSecond + date.timeIntervalSince(faultDate)
             var names = ["event:\(kind)"]
             if kind == "alert.firing", let subject = event["subject"] as? String {

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BallastControl
 import Foundation
 import NIOFoundationCompat
 import NIOHTTP1
@@ -84,7 +85,7 @@ public struct DrillRunner: Sendable {
             try await Task.sleep(for: .milliseconds(250))
             let now = load.now()
             let alerts = (try? await stack.adminJSON("/api/v1/alerts"))?["alerts"] as? [[String: Any]] ?? []
-            let since = watch.faultDate.addingTimeInterval(-1).formatted(.iso8601)
+            let since = ISOTime.format(watch.faultDate.addingTimeInterval(-1))
             let events = (try? await stack.adminJSON("/api/v1/events?since=\(since)&limit=10000"))?["events"] as? [[String: Any]] ?? []
             watch.observe(alerts: alerts, events: events, now: now)
             if watch.detectedAt != nil, watch.fixedAt == nil, let fix = scenario.fix {
@@ -120,7 +121,7 @@ public struct DrillRunner: Sendable {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
         let incidents = (try? await stack.adminJSON("/api/v1/incidents"))?["incidents"] as? [[String: Any]] ?? []
         let opened = incidents.first { incident in
-            guard let text = incident["openedAt"] as? String, let date = try? Date(text, strategy: .iso8601) else { return false }
+            guard let text = incident["openedAt"] as? String, let date = ISOTime.parse(text) else { return false }
             return date >= result.watch.faultDate.addingTimeInterval(-1)
         }
         let base: String
@@ -131,8 +132,8 @@ public struct DrillRunner: Sendable {
             // The window opens at detection (as an incident would) and closes at recovery.
             let watch = result.watch
             let date = { (second: Double) in watch.faultDate.addingTimeInterval(second - watch.faultSecond) }
-            let from = (watch.detectedAt.map(date) ?? watch.faultDate).formatted(.iso8601)
-            let to = (watch.recoveredAt.map(date) ?? Date()).formatted(.iso8601)
+            let from = ISOTime.format(watch.detectedAt.map(date) ?? watch.faultDate)
+            let to = ISOTime.format(watch.recoveredAt.map(date) ?? Date())
             let title = "drill \(scenario.name)".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? scenario.name
             base = "/api/v1/postmortem?from=\(from)&to=\(to)&title=\(title)&"
         }

@@ -31,6 +31,7 @@ public final class HealthChecker: Sendable {
     func run(_ runtimes: [ProxyRuntime]) {
         probes.withLockedValue { probes in
             var next: [ObjectIdentifier: Probe] = [:]
+            let stable = Set((runtimes.first?.upstreams.values).map { $0.flatMap { $0.servers.map { ObjectIdentifier($0.state) } } } ?? [])
             for upstream in runtimes.flatMap({ $0.upstreams.values }) {
                 for server in upstream.servers {
                     let id = ObjectIdentifier(server.state)
@@ -50,8 +51,9 @@ public final class HealthChecker: Sendable {
                     }
                     let interval = TimeAmount.milliseconds(max(1, health.interval.milliseconds))
                     let upstreamName = upstream.name
+                    let canaryOnly = !stable.contains(id)
                     let task = eventLoop.scheduleRepeatedAsyncTask(initialDelay: .zero, delay: interval) { [self] _ in
-                        self.probe(server, upstream: upstreamName, health: health)
+                        self.probe(server, upstream: upstreamName, health: health, canaryOnly: canaryOnly)
                     }
                     next[id] = Probe(machine: machine, task: task)
                 }
@@ -68,12 +70,14 @@ public final class HealthChecker: Sendable {
         }
     }
 
-    private func probe(_ server: ServerTarget, upstream: String, health: HealthCheck) -> EventLoopFuture<Void> {
+    private func probe(_ server: ServerTarget, upstream: String, health: HealthCheck, canaryOnly: Bool) -> EventLoopFuture<Void> {
         Self.check(server.socketAddress, host: server.address.description, health: health, on: eventLoop)
-            .map { outcome in self.record(server, upstream: upstream, outcome: outcome) }
+            .map { outcome in self.record(server, upstream: upstream, outcome: outcome, canaryOnly: canaryOnly) }
     }
 
-    private func record(_ server: ServerTarget, upstream: String, outcome: ProbeOutcome) {
+    /// `canaryOnly`: the state belongs to a canary's own health check; it flips and reports,
+    /// but the gauges keep showing the config in force.
+    private func record(_ server: ServerTarget, upstream: String, outcome: ProbeOutcome, canaryOnly: Bool) {
         let id = ObjectIdentifier(server.state)
         let flipped = probes.withLockedValue { probes -> Bool? in
             guard probes[id] != nil else { return nil }
@@ -85,8 +89,10 @@ public final class HealthChecker: Sendable {
                 "upstream": .string(upstream), "server": .string(server.key),
                 "healthy": .stringConvertible(healthy), "reason": .string(outcome.description),
             ])
-            events(.serverHealth(upstream: upstream, server: server.key, healthy: healthy, reason: outcome.description))
+            events(.serverHealth(upstream: upstream, server: server.key, healthy: healthy,
+                                 reason: (canaryOnly ? "under the canary's health check, " : "") + outcome.description))
         }
+        guard !canaryOnly else { return }
         gauge(upstream: upstream, server: server.key).record(server.state.isHealthy ? 1 : 0)
     }
 

@@ -37,7 +37,7 @@ public final class RuntimeCompiler: Sendable {
             var upstreams: [String: UpstreamRuntime] = [:]
             for upstream in config.upstreams {
                 let servers = upstream.servers.enumerated().map { index, server in
-                    let key = Self.key(upstream.name, server.address)
+                    let key = Self.key(upstream.name, server.address, upstream.health)
                     let state = states[key] ?? ServerState(address: server.address)
                     states[key] = state
                     return ServerTarget(index: index, address: server.address, socketAddress: resolved[server.address]!,
@@ -62,13 +62,18 @@ public final class RuntimeCompiler: Sendable {
         var keep: Set<String> = []
         for runtime in runtimes {
             for upstream in runtime.upstreams.values {
-                for server in upstream.servers { keep.insert(Self.key(upstream.name, server.address)) }
+                for server in upstream.servers { keep.insert(Self.key(upstream.name, server.address, upstream.config.health)) }
             }
         }
         states.withLockedValue { states in states = states.filter { keep.contains($0.key) } }
     }
 
-    private static func key(_ upstream: String, _ address: Address) -> String { "\(upstream)/\(address)" }
+    /// A server's state is its health under one check: a config that probes another path or
+    /// expects another status (a canary's) gets its own state, probed its own way, so a broken
+    /// check shows during the watch instead of after promotion.
+    private static func key(_ upstream: String, _ address: Address, _ health: HealthCheck?) -> String {
+        "\(upstream)/\(address)" + (health.map { " \($0.path) \($0.expectStatus)" } ?? "")
+    }
 
     static func resolve(_ address: Address) throws -> SocketAddress {
         if let literal = try? SocketAddress(ipAddress: address.host, port: address.port) { return literal }

@@ -17,7 +17,7 @@ struct Status: AsyncParsableCommand {
             throw ExitCode(1)
         }
         let decoder = JSONDecoder()
-        decoder.dateDecodingStrategy = .iso8601
+        decoder.dateDecodingStrategy = ISOTime.decoding
         let status = try decoder.decode(StatusReport.self, from: reply.body)
         for line in StatusText.render(status, admin: client.base) { say(line) }
         if status.alerts.contains(where: { $0.state == .firing && $0.severity == .page }) { throw ExitCode(1) }

@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+@testable import BallastDrill
+
+/// `ballast drill` end to end: a real `ballast up` (three replica processes), virtual users,
+/// the seed's fault forced through the admin API, and the stack's own rollout reacting.
+@Suite(.serialized)
+struct DrillTests {
+    @Test func theSeedsIncidentIsCaughtAndRolledBackWithoutLosingAnything() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ballastExecutable.path), "build the ballast executable first (scripts/test does)")
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("drill-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var runner = DrillRunner(scenario: try #require(Scenario.named("lb-misconfig")), executable: ballastExecutable, out: out)
+        runner.users = 10
+        runner.warmup = .seconds(5)
+        runner.limit = .seconds(60)
+        let lines = LinesBox()
+        runner.progress = { lines.append($0) }
+        let result = try await runner.run()
+        #expect(result.passed, "scores: \(result.scores.map { "\($0.name)=\($0.value)" })\n\(lines.all.joined(separator: "\n"))")
+        #expect(result.watch.seen["event:rollout.rolled_back"] != nil)
+        #expect(result.requests > 100)
+        #expect(result.timeToDetect.map { $0 <= 5 } == true)
+        #expect(lines.all.contains { $0.contains("fault: config pushed with --force") })  // progress was shown
+
+        let report = try String(contentsOf: out.appendingPathComponent("report.md"), encoding: .utf8)
+        #expect(report.contains("| time to detect |"))
+        #expect(report.contains("**Passed**"))
+        let postmortem = try String(contentsOf: out.appendingPathComponent("postmortem.md"), encoding: .utf8)
+        #expect(postmortem.contains("## What changed before it"))
+        #expect(postmortem.contains("`rollout.canary_started`"))  // the change, found for the human
+        #expect(postmortem.contains("`drill.fault_injected`"))
+        #expect(postmortem.contains("Resolution by automatic rollback"))
+        let chart = try String(contentsOf: out.appendingPathComponent("timeline.svg"), encoding: .utf8)
+        #expect(chart.contains(#"data-kind="rollout.rolled_back""#))
+        // The throwaway stack is gone: nothing listens on its admin port any more.
+        #expect(result.watch.faultSecond > 0)
+    }
+
+    @Test func anUnknownScenarioIsBadUsage() throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ballastExecutable.path))
+        let process = Process()
+        process.executableURL = ballastExecutable
+        process.arguments = ["drill", "run", "lb-misconfg"]
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        #expect(process.terminationStatus == 2)
+        #expect(text.contains("unknown scenario 'lb-misconfg'"))
+        #expect(text.contains("lb-misconfig"))
+    }
+
+    @Test func aDrillThatNeverDetectsMissesItsScores() {
+        let scenario = Scenario.named("replica-crash")!
+        var watch = Watch(scenario: scenario, faultSecond: 10, faultDate: Date())
+        watch.observe(alerts: [], events: [], now: 40)
+        let result = DrillResult(scenario: scenario, watch: watch, requests: 1000, failed: 30, sessionsLost: 2)
+        #expect(!result.passed)
+        let missed = result.scores.filter { !$0.met }.map(\.name)
+        #expect(missed == ["time to detect", "time to recover", "requests failed", "sessions lost", "the right signal came up"])
+        #expect(DrillReport(result: result).markdown().contains("**Missed**"))
+    }
+}
+
+final class LinesBox: @unchecked Sendable {
+    private let lock = NSLock()
+    private var lines: [String] = []
+    func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
+    var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+}
