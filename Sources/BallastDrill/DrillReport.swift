@@ -33,7 +33,7 @@ public struct DrillReport: Sendable {
         out.append(result.incident.map { "Incident \($0) was opened; its postmortem draft is in postmortem.md, chart in timeline.svg." }
                    ?? "No page alert opened an incident; postmortem.md drafts the drill's window, chart in timeline.svg.")
         out.append("")
-        out.append("Definitions: *time to detect* runs from the fault to the first of \(scenario.detectors.joined(separator: ", ")); *time to recover* from the fault to the start of the first 3 s without a failed request once the stack was whole again (\(scenario.restoredBy.map { $0 == "drill" ? "the drill's fix" : $0 }.joined(separator: " or "))). Requests are counted from the fault to the end of the drill.")
+        out.append("Definitions: *time to detect* runs from the fault to the first of \(scenario.detectors.joined(separator: ", ")); *time to recover* from the fault to the start of the first 3 s without a failed request once the stack was whole again (\(scenario.restoredBy.map { $0 == "drill" ? "the drill's fix" : $0 == "stack:healthy" ? "every server healthy again after the fix" : $0 }.joined(separator: " or "))). Requests are counted from the fault to the end of the drill.")
         return out.joined(separator: "\n") + "\n"
     }
 

@@ -94,6 +94,10 @@ public struct DrillRunner: Sendable {
                 await stack.record("drill.fault_cleared", done, subject: scenario.name)
                 progress(String(format: "+%5.1f s  fix: %@", load.now() - watch.faultSecond, done))
             }
+            if watch.restoredAt == nil, watch.fixedAt != nil, scenario.restoredBy.contains("stack:healthy"),
+               let status = try? await stack.upstreamStatus(healthOnly: true), status.allHealthy {
+                watch.restoredAt = load.now()
+            }
             watch.checkRecovered(load: load, now: load.now())
             if Int(now - watch.faultSecond) != lastPrint {
                 lastPrint = Int(now - watch.faultSecond)

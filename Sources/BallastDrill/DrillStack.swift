@@ -106,10 +106,11 @@ public final class DrillStack: @unchecked Sendable {
         var allHealthy: Bool { total > 0 && healthy == total }
     }
 
-    func upstreamStatus() async throws -> UpstreamStatus {
+    /// `healthOnly`: passing the health check is enough (an ejection may still run its course).
+    func upstreamStatus(healthOnly: Bool = false) async throws -> UpstreamStatus {
         let json = try await adminJSON("/api/v1/upstreams")
         let servers = (json["upstreams"] as? [[String: Any]] ?? []).flatMap { $0["servers"] as? [[String: Any]] ?? [] }
-        return UpstreamStatus(healthy: servers.count { ($0["healthy"] as? Bool) == true && ($0["ejected"] as? Bool) != true },
+        return UpstreamStatus(healthy: servers.count { ($0["healthy"] as? Bool) == true && (healthOnly || ($0["ejected"] as? Bool) != true) },
                               total: servers.count)
     }
 

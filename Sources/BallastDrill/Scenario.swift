@@ -22,7 +22,8 @@ public struct Scenario: Sendable {
     /// What should come up (one of `detectors`), and the runbook it should point to.
     public var expected: [String]
     public var runbook: String?
-    /// Events after which the stack has restored itself (`drill` when the drill's fix does it).
+    /// Events after which the stack has restored itself: `event:KIND`, `drill` (the drill's fix
+    /// did it), or `stack:healthy` (after the fix, every server passes its health check again).
     public var restoredBy: [String]
     var prepare: @Sendable (DrillStack, DrillContext) async throws -> Void = { _, _ in }
     var inject: @Sendable (DrillStack, DrillContext) async throws -> String
@@ -80,7 +81,7 @@ extension Scenario {
         targets: Targets(detectSeconds: 5, recoverSeconds: 15, failedPercent: 1),
         detectors: ["event:replica.exited", "event:server.down", "event:server.ejected", "alert:*"],
         expected: ["event:server.down", "event:server.ejected"], runbook: "docs/runbooks/upstream-unhealthy.md",
-        restoredBy: ["event:server.up"],
+        restoredBy: ["event:server.up", "stack:healthy"],
         inject: { stack, context in
             let server = stack.servers[0]
             guard let pid = stack.replicaPID(server) else { throw DrillError("no replica listens on \(server)") }
