@@ -34,7 +34,8 @@ public struct Scenario: Sendable {
 /// What a scenario keeps between its steps (a held database lock, a proxy, a stopped pid).
 final class DrillContext: @unchecked Sendable {
     var proxy: LatencyProxy?
-    var lock: DatabaseQueue?
+    /// Signalled to end the database outage (the transaction holding the lock rolls back).
+    var release: DispatchSemaphore?
     var pid: Int32?
     var server: String?
     /// A replica the drill starts itself once `up` has migrated the database.
@@ -155,13 +156,25 @@ extension Scenario {
             var configuration = Configuration()
             configuration.busyMode = .timeout(5)
             let queue = try DatabaseQueue(path: stack.databasePath, configuration: configuration)
-            try await queue.writeWithoutTransaction { db in try db.execute(sql: "BEGIN IMMEDIATE") }
-            context.lock = queue
+            let locked = DispatchSemaphore(value: 0)
+            let release = DispatchSemaphore(value: 0)
+            // GRDB refuses to leave a transaction open after an access, so one access holds it
+            // on its own thread until the fix.
+            Thread.detachNewThread {
+                try? queue.inDatabase { db in
+                    try db.execute(sql: "BEGIN IMMEDIATE")
+                    locked.signal()
+                    release.wait()
+                    try db.execute(sql: "ROLLBACK")
+                }
+            }
+            guard locked.wait(timeout: .now() + 10) == .success else { throw DrillError("could not take the database's write lock") }
+            context.release = release
             return "BEGIN IMMEDIATE on \(stack.databasePath), never committed: every write waits, then fails"
         },
         fix: { _, context in
-            try await context.lock?.writeWithoutTransaction { db in try db.execute(sql: "ROLLBACK") }
-            context.lock = nil
+            context.release?.signal()
+            context.release = nil
             return "the stuck transaction rolled back"
         })
 }
