@@ -172,12 +172,17 @@ public struct AdminAPI: Sendable {
 /// `: change; change` for timeline messages, or nothing when nothing changed.
 func summary(_ changes: [ConfigDiff.Change]) -> String {
     guard !changes.isEmpty else { return " (no changes)" }
-    return ": " + changes.map { "\($0.subject): \($0.description)" + ($0.blastRadius.map { " [\($0)]" } ?? "") }.joined(separator: "; ")
+    return ": " + changes.map(changeLine).joined(separator: "; ")
 }
 
 /// The change list as a timeline event's `diff` detail, one change a line.
 func diffDetails(_ changes: [ConfigDiff.Change]) -> [String: String]? {
-    changes.isEmpty ? nil : ["diff": changes.map { "\($0.subject): \($0.description)" + ($0.blastRadius.map { " [\($0)]" } ?? "") }.joined(separator: "\n")]
+    changes.isEmpty ? nil : ["diff": changes.map(changeLine).joined(separator: "\n")]
+}
+
+/// `subject: description [blast radius]`.
+func changeLine(_ change: ConfigDiff.Change) -> String {
+    "\(change.subject): \(change.description)" + (change.blastRadius.map { " [\($0)]" } ?? "")
 }
 
 /// `since` as an ISO 8601 time, or a duration back from now (`10m`); nil when unreadable.

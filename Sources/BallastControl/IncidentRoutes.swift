@@ -28,7 +28,7 @@ extension AdminAPI {
         let api = router.group("api/v1")
         let store = timeline.store
         api.get("incidents") { _, _ in
-            let book = IncidentBook(replaying: try await store.events(EventQuery(kinds: ["incident."], limit: 1_000_000)))
+            let book = try await IncidentBook.load(from: store)
             return try jsonResponse(.ok, ["incidents": Array(book.incidents.reversed())])
         }
         api.get("incidents/:id") { _, context in

@@ -114,7 +114,7 @@ public struct DrillRunner: Sendable {
         let after = load.totals(from: Int(watch.faultSecond))
         await stack.record("drill.finished", "drill \(scenario.name) finished")
         var result = DrillResult(scenario: scenario, watch: watch, requests: after.requests, failed: after.failed,
-                                 sessionsLost: load.totals.sessionsLost)
+                                 sessionsLost: after.sessionsLost)
         try await writeArtifacts(&result, stack: stack)
         return result
     }
@@ -128,10 +128,12 @@ public struct DrillRunner: Sendable {
             guard let text = incident["openedAt"] as? String, let date = ISOTime.parse(text) else { return false }
             return date >= result.watch.faultDate.addingTimeInterval(-1)
         }
-        let base: String
+        let markdownPath: String
+        let chartPath: String
         if let id = opened?["id"] as? Int {
             result.incident = id
-            base = "/api/v1/incidents/\(id)"
+            markdownPath = "/api/v1/incidents/\(id)/postmortem?chart=timeline.svg"
+            chartPath = "/api/v1/incidents/\(id)/chart.svg"
         } else {
             // The window opens at detection (as an incident would) and closes at recovery.
             let watch = result.watch
@@ -139,10 +141,10 @@ public struct DrillRunner: Sendable {
             let from = ISOTime.format(watch.detectedAt.map(date) ?? watch.faultDate)
             let to = ISOTime.format(watch.recoveredAt.map(date) ?? Date())
             let title = "drill \(scenario.name)".addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? scenario.name
-            base = "/api/v1/postmortem?from=\(from)&to=\(to)&title=\(title)&"
+            let window = "from=\(from)&to=\(to)&title=\(title)"
+            markdownPath = "/api/v1/postmortem?\(window)&chart=timeline.svg"
+            chartPath = "/api/v1/postmortem/chart.svg?\(window)"
         }
-        let markdownPath = base.contains("?") ? base + "chart=timeline.svg" : base + "/postmortem?chart=timeline.svg"
-        let chartPath = base.contains("?") ? base.replacingOccurrences(of: "/postmortem?", with: "/postmortem/chart.svg?") : base + "/chart.svg"
         let markdown = try await stack.admin(.GET, markdownPath)
         let chart = try await stack.admin(.GET, chartPath)
         guard markdown.status == 200, chart.status == 200 else {

@@ -159,6 +159,13 @@ public final class DrillStack: @unchecked Sendable {
         return nil
     }
 
+    /// Sends `signal` to the replica on `server`; returns its pid.
+    func signalReplica(on server: String, _ signal: Int32) throws -> Int32 {
+        guard let pid = replicaPID(server) else { throw DrillError("no replica listens on \(server)") }
+        kill(pid, signal)
+        return pid
+    }
+
     /// Starts an auth replica on `server` outside `up` (the fault proxy's target).
     public func startReplica(on server: String) throws {
         let process = Process()

@@ -27,7 +27,7 @@ public final class LoadGenerator: Sendable {
     let thinkTime: Duration
     let client: HTTPClient
     let started = ContinuousClock.now
-    private let state = Mutex<(seconds: [Int: Second], totals: Totals)>(([:], Totals()))
+    private let state = Mutex<(seconds: [Int: Second], sessionsLost: Int)>(([:], 0))
     private let stopped = Atomic<Bool>(false)
 
     public init(baseURL: String, users: Int = 20, thinkTime: Duration = .milliseconds(100), client: HTTPClient) {
@@ -40,14 +40,19 @@ public final class LoadGenerator: Sendable {
     /// Seconds since the generator was made.
     public func now() -> Double { Double((ContinuousClock.now - started).milliseconds) / 1000 }
 
-    public var totals: Totals { state.withLock { $0.totals } }
+    public var totals: Totals { totals(from: Int.min) }
 
     public func second(_ index: Int) -> Second { state.withLock { $0.seconds[index] ?? Second() } }
 
-    /// Totals from second `from` on (after warm-up).
-    public func totals(from: Int) -> (requests: Int, failed: Int) {
+    /// Totals from second `from` on (after warm-up); sessions lost are counted over the whole run.
+    public func totals(from: Int) -> Totals {
         state.withLock { state in
-            state.seconds.filter { $0.key >= from }.values.reduce(into: (0, 0)) { $0.0 += $1.ok + $1.failed; $0.1 += $1.failed }
+            var totals = Totals(sessionsLost: state.sessionsLost)
+            for (second, bucket) in state.seconds where second >= from {
+                totals.requests += bucket.ok + bucket.failed
+                totals.failed += bucket.failed
+            }
+            return totals
         }
     }
 
@@ -83,7 +88,7 @@ public final class LoadGenerator: Sendable {
                 } else {
                     switch await call(.GET, "/auth/me", token: current, accept: [200]) {
                     case .unauthorized:
-                        state.withLock { $0.totals.sessionsLost += 1 }
+                        state.withLock { $0.sessionsLost += 1 }
                         token = nil
                     default: break
                     }
@@ -118,10 +123,9 @@ public final class LoadGenerator: Sendable {
         let second = Int(begin)
         state.withLock { state in
             var bucket = state.seconds[second] ?? Second()
-            if case .failed = outcome { bucket.failed += 1; state.totals.failed += 1 } else { bucket.ok += 1 }
+            if case .failed = outcome { bucket.failed += 1 } else { bucket.ok += 1 }
             bucket.slowest = max(bucket.slowest, end - begin)
             state.seconds[second] = bucket
-            state.totals.requests += 1
         }
         return outcome
     }

@@ -41,6 +41,13 @@ final class DrillContext: @unchecked Sendable {
     /// A replica the drill starts itself once `up` has migrated the database.
     var startAfterUp: String?
     var tasks: [Task<Void, Never>] = []
+
+    /// Rolls `yaml` out past preflight (`apply --force`) without waiting for the outcome.
+    func pushForced(_ yaml: String, to stack: DrillStack) {
+        tasks.append(Task {
+            _ = try? await stack.admin(.POST, "/api/v1/config?rollout=staged&force=true", body: yaml, contentType: "application/yaml")
+        })
+    }
 }
 
 extension Scenario {
@@ -58,7 +65,7 @@ extension Scenario {
         inject: { stack, context in
             let wrong = try FreePorts.take(stack.servers.count).map { "127.0.0.1:\($0)" }
             let yaml = stack.configYAML(servers: wrong)
-            context.tasks.append(Task { _ = try? await stack.admin(.POST, "/api/v1/config?rollout=staged&force=true", body: yaml, contentType: "application/yaml") })
+            context.pushForced(yaml, to: stack)
             return "config pushed with --force: the servers of 'auth' moved to \(wrong.joined(separator: ", ")), where nothing listens"
         })
 
@@ -71,7 +78,7 @@ extension Scenario {
         runbook: "docs/rollout.md", restoredBy: ["event:rollout.rolled_back"],
         inject: { stack, context in
             let yaml = stack.configYAML(healthPath: "/health")
-            context.tasks.append(Task { _ = try? await stack.admin(.POST, "/api/v1/config?rollout=staged&force=true", body: yaml, contentType: "application/yaml") })
+            context.pushForced(yaml, to: stack)
             return "config pushed with --force: health path /healthz → /health"
         })
 
@@ -85,8 +92,7 @@ extension Scenario {
         restoredBy: ["event:server.up", "stack:healthy"],
         inject: { stack, context in
             let server = stack.servers[0]
-            guard let pid = stack.replicaPID(server) else { throw DrillError("no replica listens on \(server)") }
-            kill(pid, SIGKILL)
+            let pid = try stack.signalReplica(on: server, SIGKILL)
             context.server = server
             return "kill -9 \(pid) (the auth replica on \(server))"
         },
@@ -106,8 +112,7 @@ extension Scenario {
         restoredBy: ["event:server.up"],
         inject: { stack, context in
             let server = stack.servers[1]
-            guard let pid = stack.replicaPID(server) else { throw DrillError("no replica listens on \(server)") }
-            kill(pid, SIGSTOP)
+            let pid = try stack.signalReplica(on: server, SIGSTOP)
             context.pid = pid
             return "kill -STOP \(pid) (the auth replica on \(server))"
         },

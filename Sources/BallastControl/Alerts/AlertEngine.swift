@@ -150,8 +150,7 @@ public actor AlertEngine {
         guard !incidentsRestored else { return }
         incidentsRestored = true
         do {
-            let stored = try await timeline.store.events(EventQuery(kinds: ["incident."], limit: 1_000_000))
-            incidents = IncidentBook(replaying: stored)
+            incidents = try await IncidentBook.load(from: timeline.store)
             if let closed = incidents.closeOpen(at: Date(), reason: "the balancer restarted, and alert state starts afresh") {
                 await timeline.record(closed)
             }

@@ -37,6 +37,11 @@ public struct IncidentBook: Sendable {
         for event in events { apply(event) }
     }
 
+    /// The book as the timeline in `store` records it.
+    public static func load(from store: any TimelineStore) async throws -> IncidentBook {
+        IncidentBook(replaying: try await store.events(EventQuery(kinds: ["incident."], limit: 1_000_000)))
+    }
+
     public var open: Incident? { incidents.last.flatMap { $0.isOpen ? $0 : nil } }
 
     public func incident(_ id: Int) -> Incident? { incidents.first { $0.id == id } }

@@ -20,7 +20,7 @@ public struct IncidentRecord: Sendable, Codable {
 
     /// The incident with `id`, or the newest when nil; nil when there is none.
     public static func load(incident id: Int?, from store: any TimelineStore, now: Date = Date()) async throws -> IncidentRecord? {
-        let book = IncidentBook(replaying: try await store.events(EventQuery(kinds: ["incident."], limit: 1_000_000)))
+        let book = try await IncidentBook.load(from: store)
         guard let incident = id.map(book.incident) ?? book.incidents.last else { return nil }
         return try await load(incident, from: store, now: now)
     }

@@ -147,8 +147,7 @@ public struct PostmortemRenderer: Sendable {
     }
 
     static func time(_ date: Date, full: Bool) -> String {
-        let style = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
-        let text = date.formatted(style)  // 2026-11-26T09:28:43.123Z
+        let text = ISOTime.format(date)  // 2026-11-26T09:28:43.123Z
         return full ? text.replacingOccurrences(of: "T", with: " ").replacingOccurrences(of: "Z", with: "")
                     : String(text.split(separator: "T").last ?? "").replacingOccurrences(of: "Z", with: "")
     }
