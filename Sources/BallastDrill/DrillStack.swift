@@ -72,7 +72,8 @@ public final class DrillStack: @unchecked Sendable {
         let handle = try FileHandle(forWritingTo: log)
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["up", "--config", configPath, "--data", directory.appendingPathComponent("data").path, "--bcrypt-cost", "4"]
+        process.arguments = ["up", "--config", configPath, "--data", directory.appendingPathComponent("data").path, "--bcrypt-cost", "4",
+                             "--parent-pid", String(getpid())]
             + external.flatMap { ["--external", $0] }
         process.standardOutput = handle
         process.standardError = handle

@@ -84,7 +84,10 @@ final class ReplicaSupervisor: Service, Sendable {
     func stopAll() {
         stopping.withLockedValue { $0 = true }
         let all = processes.withLockedValue { Array($0.values) }
-        for process in all where process.isRunning { process.terminate() }
+        for process in all where process.isRunning {
+            process.terminate()
+            kill(process.processIdentifier, SIGCONT)  // a stopped (hung) replica must hear SIGTERM too
+        }
         let deadline = Date().addingTimeInterval(5)
         for process in all {
             while process.isRunning, Date() < deadline { usleep(20_000) }

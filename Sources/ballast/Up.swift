@@ -24,6 +24,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: "bcrypt cost of the replicas.") var bcryptCost: Int = 12
     @Option(help: "A server of 'auth' that something else serves (e.g. a drill's fault proxy); up starts no replica there. Repeatable.")
     var external: [String] = []
+    @Option(help: .hidden) var parentPid: Int32?
 
     func run() async throws {
         let logger = LogSetup.bootstrapOnce()
@@ -70,7 +71,7 @@ struct Up: AsyncParsableCommand {
             var stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), timeline: timeline)
             stack.embeddedDefaults = config == nil
             try await stack
-                .run(logger: logger, extraServices: [supervisor]) {
+                .run(logger: logger, extraServices: [supervisor] + (parentPid.map { [ParentWatch(parentPID: $0, logger: logger)] } ?? [])) {
                     say("database sqlite:\(databasePath); config \(configPath)")
                     say("")
                     say("Try:")
@@ -84,6 +85,28 @@ struct Up: AsyncParsableCommand {
             throw error
         }
         supervisor.stopAll()
+    }
+}
+
+/// For a stack started by another process (a drill): when that parent dies, drain and stop everything,
+/// so a crashed drill leaves no stack behind.
+struct ParentWatch: Service {
+    let parentPID: Int32
+    let logger: Logger
+
+    struct ParentGone: Error, CustomStringConvertible {
+        let pid: Int32
+        var description: String { "the parent process \(pid) is gone; stopping the stack" }
+    }
+
+    func run() async throws {
+        while !Task.isShuttingDownGracefully {
+            if getppid() != parentPID {
+                logger.warning("parent \(parentPID) is gone; stopping")
+                throw ParentGone(pid: parentPID)  // the group stops every service; up then stops the replicas
+            }
+            try? await Task.sleep(for: .milliseconds(500))
+        }
     }
 }
 

@@ -1,3 +1,4 @@
+import AsyncHTTPClient
 import Foundation
 import Testing
 
@@ -36,6 +37,33 @@ struct DrillTests {
         #expect(chart.contains(#"data-kind="rollout.rolled_back""#))
         // The throwaway stack is gone: nothing listens on its admin port any more.
         #expect(result.watch.faultSecond > 0)
+    }
+
+    /// A drill killed with -9 must not leave its throwaway stack running: `up --parent-pid` stops
+    /// the balancer and its replicas when the process that started it is gone.
+    @Test func aStackWhoseParentDiesStopsItself() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ballastExecutable.path))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("orphan-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        let stack = try DrillStack(executable: ballastExecutable, directory: directory, client: client)
+        try stack.configYAML().write(toFile: stack.configPath, atomically: true, encoding: .utf8)
+        // A parent shell that starts the stack with its own pid, then is killed.
+        let shell = Process()
+        shell.executableURL = URL(fileURLWithPath: "/bin/bash")
+        shell.arguments = ["-c", #""$0" up --config "$1" --data "$2" --bcrypt-cost 4 --parent-pid $$ >"$2.log" 2>&1 & wait"#,
+                           ballastExecutable.path, stack.configPath, directory.appendingPathComponent("data").path]
+        try shell.run()
+        try await waitUntilAsync(timeout: .seconds(60)) { (try? await stack.upstreamStatus())?.allHealthy == true }
+        let replicas = stack.servers.compactMap { stack.replicaPID($0) }
+        #expect(replicas.count == 3)
+        kill(shell.processIdentifier, SIGKILL)
+        shell.waitUntilExit()
+        try await waitUntilAsync(timeout: .seconds(20)) {
+            let adminGone = (try? await stack.upstreamStatus()) == nil
+            return adminGone && replicas.allSatisfy { kill($0, 0) != 0 }
+        }
     }
 
     @Test func anUnknownScenarioIsBadUsage() throws {
