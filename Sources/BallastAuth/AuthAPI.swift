@@ -217,6 +217,9 @@ struct AuthErrorMiddleware: RouterMiddleware {
             var retryAfter: Int?
             if case .throttled(let seconds) = error { retryAfter = seconds }
             return errorResponse(.init(code: error.status), error.code, error.message, retryAfter: retryAfter)
+        } catch AuthStoreError.unavailable(let why) {
+            context.logger.warning("database unavailable", metadata: ["error": "\(why)"])
+            return errorResponse(.serviceUnavailable, "unavailable", "the service is briefly unavailable; try again", retryAfter: 1)
         } catch let error as HTTPError {
             let code = switch error.status {
             case .contentTooLarge: "too_large"

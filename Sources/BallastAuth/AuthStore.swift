@@ -68,6 +68,9 @@ public struct AuditEvent: Sendable, Equatable, Codable {
 
 public enum AuthStoreError: Error, Equatable {
     case usernameTaken
+    /// The database did not take the operation in time (locked, busy, unreachable); nothing was
+    /// written. Clients get 503 with Retry-After, so the failure is fast, visible and retryable.
+    case unavailable(String)
 }
 
 /// Everything the auth service keeps, behind one protocol: SQLite (GRDB) embedded, PostgreSQL

@@ -4,14 +4,18 @@ import GRDB
 /// The embedded store: one SQLite file in WAL mode, shared by every replica on the machine.
 ///
 /// SQLite serialises writers across processes; the busy timeout makes a replica wait its turn
-/// instead of failing. Times are stored as Unix seconds (REAL) so comparisons are plain SQL.
+/// instead of failing, but only briefly: a write lock held longer than that (a stuck
+/// transaction, a full disk) is `AuthStoreError.unavailable`, answered 503 at once, not a queue
+/// of requests that each hang and then fail. Times are stored as Unix seconds (REAL) so comparisons are plain SQL.
 public final class SQLiteAuthStore: AuthStore {
     private let pool: DatabasePool
+    /// Seconds a write waits for another writer's lock.
+    static let busyTimeout: TimeInterval = 2
 
     /// Opens (creating if needed) the database at `path`.
     public init(path: String) throws {
         var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
+        configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
@@ -62,17 +66,35 @@ public final class SQLiteAuthStore: AuthStore {
         return migrator
     }
 
+    private func write<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do { return try await pool.write(body) } catch let error as DatabaseError { throw Self.mapped(error) }
+    }
+
+    private func read<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do { return try await pool.read(body) } catch let error as DatabaseError { throw Self.mapped(error) }
+    }
+
+    /// Busy, locked, full or unopenable: the database is unavailable; anything else stays as is.
+    static func mapped(_ error: DatabaseError) -> any Error {
+        switch error.resultCode {
+        case .SQLITE_BUSY, .SQLITE_LOCKED, .SQLITE_FULL, .SQLITE_IOERR, .SQLITE_CANTOPEN, .SQLITE_READONLY:
+            return AuthStoreError.unavailable("\(error.resultCode): \(error.message ?? "")")
+        default:
+            return error
+        }
+    }
+
     public func migrate() async throws {
         try Self.migrator.migrate(pool)
     }
 
     public func ping() async throws {
-        _ = try await pool.read { db in try Int.fetchOne(db, sql: "SELECT 1") }
+        _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
     public func createUser(_ user: UserRecord) async throws {
         do {
-            try await pool.write { db in
+            try await write { db in
                 try db.execute(
                     sql: "INSERT INTO users (id, username, username_key, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
                     arguments: [user.id, user.username, user.username.lowercased(), user.passwordHash, user.createdAt.timeIntervalSince1970])
@@ -88,19 +110,19 @@ public final class SQLiteAuthStore: AuthStore {
     }
 
     public func user(named username: String) async throws -> UserRecord? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username_key = ?", arguments: [username.lowercased()]).map(Self.user)
         }
     }
 
     public func user(id: String) async throws -> UserRecord? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user)
         }
     }
 
     public func setPassword(userID: String, hash: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE users SET password_hash = ? WHERE id = ?", arguments: [hash, userID])
         }
     }
@@ -113,7 +135,7 @@ public final class SQLiteAuthStore: AuthStore {
     }
 
     public func createSession(_ session: SessionRecord) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [session.id, session.userID, session.tokenHash, session.createdAt.timeIntervalSince1970,
@@ -122,38 +144,38 @@ public final class SQLiteAuthStore: AuthStore {
     }
 
     public func session(tokenHash: String) async throws -> SessionRecord? {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE token_hash = ?", arguments: [tokenHash]).map(Self.session)
         }
     }
 
     public func touchSession(id: String, at: Date) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "UPDATE sessions SET last_seen_at = ? WHERE id = ?", arguments: [at.timeIntervalSince1970, id])
         }
     }
 
     public func sessions(userID: String) async throws -> [SessionRecord] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at", arguments: [userID]).map(Self.session)
         }
     }
 
     public func deleteSession(id: String, userID: String) async throws -> Bool {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE id = ? AND user_id = ?", arguments: [id, userID])
             return db.changesCount > 0
         }
     }
 
     public func deleteSessions(userID: String, except keptID: String?) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", arguments: [userID, keptID])
         }
     }
 
     public func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
-        try await pool.read { db in
+        try await read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions WHERE expires_at > ? AND last_seen_at > ?",
                              arguments: [now.timeIntervalSince1970, idleSince.timeIntervalSince1970]) ?? 0
         }
@@ -161,7 +183,7 @@ public final class SQLiteAuthStore: AuthStore {
 
     public func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
         let t = now.timeIntervalSince1970
-        return try await pool.write { db in
+        return try await write { db in
             var records: [String: ThrottleRecord] = [:]
             for key in keys {
                 // One statement, so two replicas counting at once cannot lose an increment.
@@ -186,7 +208,7 @@ public final class SQLiteAuthStore: AuthStore {
     }
 
     public func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
-        try await pool.read { db in
+        try await read { db in
             var records: [String: ThrottleRecord] = [:]
             for key in keys {
                 if let row = try Row.fetchOne(db, sql: "SELECT * FROM login_throttle WHERE key = ?", arguments: [key]) {
@@ -198,13 +220,13 @@ public final class SQLiteAuthStore: AuthStore {
     }
 
     public func clearThrottle(key: String) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(sql: "DELETE FROM login_throttle WHERE key = ?", arguments: [key])
         }
     }
 
     public func audit(_ event: AuditEvent) async throws {
-        try await pool.write { db in
+        try await write { db in
             try db.execute(
                 sql: "INSERT INTO audit_log (at, kind, username, user_id, client_ip, detail) VALUES (?, ?, ?, ?, ?, ?)",
                 arguments: [event.at.timeIntervalSince1970, event.kind, event.username, event.userID, event.clientIP, event.detail])
@@ -212,7 +234,7 @@ public final class SQLiteAuthStore: AuthStore {
     }
 
     public func auditEvents(limit: Int) async throws -> [AuditEvent] {
-        try await pool.read { db in
+        try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
                 AuditEvent(at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], username: row["username"],
                            userID: row["user_id"], clientIP: row["client_ip"], detail: row["detail"])

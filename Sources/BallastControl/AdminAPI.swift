@@ -90,7 +90,7 @@ public struct AdminAPI: Sendable {
                 return jsonError(.badRequest, "bad_since", "since must be an ISO 8601 time or a duration such as 10m")
             }
             let limit = query["limit"].flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
-            return try jsonResponse(.ok, ["events": try await timeline.store.events(since: since, limit: limit)])
+            return try jsonResponse(.ok, ["events": try await timeline.events(EventQuery(since: since, limit: limit))])
         }
         addMonitoringRoutes(to: router)
         addIncidentRoutes(to: router)

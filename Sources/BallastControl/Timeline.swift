@@ -28,30 +28,49 @@ public struct TimelineEvent: Sendable, Codable, Equatable {
     }
 }
 
-/// Records events without ever blocking the caller: the data plane posts health flips from
-/// its event loops, and a slow or failing database must not slow traffic.
+/// Records events without ever blocking the caller for long: the data plane posts health flips
+/// from its event loops, and a slow or failing database must not slow traffic, alerts or a
+/// rollback. Writes go through one ordered background writer (see `TimelineWriter`).
 public struct Timeline: Sendable {
     public let store: any TimelineStore
     let logger: Logger
+    private let writer: TimelineWriter
+    /// How long `record` waits for the store before leaving the write to the background.
+    static let recordWait: Duration = .milliseconds(250)
 
     public init(store: any TimelineStore, logger: Logger = Logger(label: "ballast.timeline")) {
         self.store = store
         self.logger = logger
+        writer = TimelineWriter(store: store, logger: logger)
     }
 
-    /// Records `event` and waits for it (control-plane callers).
+    /// Records `event` and waits briefly for it to be stored (control-plane callers that read
+    /// it back); if the store is slow, the write finishes in the background, in order.
     public func record(_ event: TimelineEvent) async {
-        do {
-            try await store.append(event)
-        } catch {
-            logger.error("timeline event not stored", metadata: ["kind": .string(event.kind), "error": "\(error)"])
-        }
+        let sequence = writer.enqueue(.event(event))
+        guard sequence > 0 else { return }
+        _ = await writer.waitStored(sequence, limit: Self.recordWait)
     }
 
-    /// Records `event` in the background (data-plane callers).
+    /// Records `event` in the background (data-plane and alert-engine callers).
     public func post(_ event: TimelineEvent) {
-        let timeline = self
-        Task { await timeline.record(event) }
+        writer.enqueue(.event(event))
+    }
+
+    /// Records one second of vital signs in the background.
+    public func post(_ vitals: Vitals) {
+        writer.enqueue(.vitals(vitals))
+    }
+
+    /// Events matching `query`: the stored ones and any still waiting to be written.
+    public func events(_ query: EventQuery) async throws -> [TimelineEvent] {
+        let pending = writer.pendingEvents().filter(query.matches)
+        let stored = try await store.events(query)
+        guard !pending.isEmpty else { return stored }
+        // The item being written at this moment may be in both.
+        var all = stored + pending.filter { event in !stored.contains { $0.at == event.at && $0.kind == event.kind && $0.message == event.message } }
+        all.sort { query.newestFirst ? $0.at > $1.at : $0.at < $1.at }
+        return Array(all.prefix(query.limit))
     }
 }
 

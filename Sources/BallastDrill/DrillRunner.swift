@@ -49,6 +49,7 @@ public struct DrillRunner: Sendable {
         for task in context.tasks { task.cancel() }
         await stack.stop()
         await context.proxy?.stop()
+        copyLogs(from: work)
         if keep {
             progress("the stack's files are kept in \(work.path)")
         } else {
@@ -56,14 +57,25 @@ public struct DrillRunner: Sendable {
         }
     }
 
+    /// The stack's logs (the balancer's and each replica's) go beside the report, for the postmortem.
+    private func copyLogs(from work: URL) {
+        let logs = out.appendingPathComponent("logs")
+        let files = FileManager.default
+        for directory in [work, work.appendingPathComponent("data")] {
+            for name in (try? files.contentsOfDirectory(atPath: directory.path)) ?? [] where name.hasSuffix(".log") {
+                try? files.createDirectory(at: logs, withIntermediateDirectories: true)
+                let target = logs.appendingPathComponent(name)
+                try? files.removeItem(at: target)
+                try? files.copyItem(at: directory.appendingPathComponent(name), to: target)
+            }
+        }
+    }
+
     private func drill(_ stack: DrillStack, _ context: DrillContext) async throws -> DrillResult {
         progress("drill \(scenario.name): \(scenario.summary)")
         try await scenario.prepare(stack, context)
         try await stack.start()
-        if let real = context.startAfterUp {
-            try stack.startReplica(on: real)
-            try await stack.waitAllHealthy(within: .seconds(30))
-        }
+        try await stack.waitAllHealthy(within: .seconds(30))
         progress("stack up: \(stack.publicURL) (dashboard \(stack.adminURL)); \(users) virtual users warming up for \(warmup)")
         let load = LoadGenerator(baseURL: stack.publicURL, users: users, client: stack.client)
         let loadTask = Task { await load.run() }
@@ -101,7 +113,7 @@ public struct DrillRunner: Sendable {
             watch.checkRecovered(load: load, now: load.now())
             if Int(now - watch.faultSecond) != lastPrint {
                 lastPrint = Int(now - watch.faultSecond)
-                let second = load.second(Int(now) - 1)
+                let second = load.finished(Int(now) - 1)
                 progress(String(format: "+%5.1f s  users ok %d/s failed %d/s  ", now - watch.faultSecond, second.ok, second.failed)
                          + "alerts: \(watch.firingNow.isEmpty ? "none" : watch.firingNow.sorted().joined(separator: ", "))"
                          + (watch.detectedAt.map { String(format: "  detected +%.1f s by %@", $0 - watch.faultSecond, watch.detectedBy ?? "") } ?? "")

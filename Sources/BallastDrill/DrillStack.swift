@@ -101,6 +101,19 @@ public final class DrillStack: @unchecked Sendable {
         throw DrillError("not every server became healthy within \(limit)")
     }
 
+    /// Waits until the replica on `server` answers its health check directly.
+    func waitServing(_ server: String, within limit: Duration) async throws {
+        let deadline = ContinuousClock.now + limit
+        while ContinuousClock.now < deadline {
+            if let response = try? await client.execute(HTTPClientRequest(url: "http://\(server)/healthz"), timeout: .seconds(1)),
+               response.status == .ok {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw DrillError("the replica on \(server) did not answer /healthz within \(limit)")
+    }
+
     struct UpstreamStatus {
         var healthy: Int
         var total: Int
@@ -169,6 +182,7 @@ public final class DrillStack: @unchecked Sendable {
 
     /// Starts an auth replica on `server` outside `up` (the fault proxy's target).
     public func startReplica(on server: String) throws {
+        try FileManager.default.createDirectory(atPath: (databasePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = executable
         process.arguments = ["auth", "--listen", server, "--database", "sqlite:\(databasePath)", "--bcrypt-cost", "4",

@@ -29,7 +29,8 @@ public final class LatencyProxy: Sendable {
                         return inbound.pipeline.addHandler(toServer).flatMap {
                             outbound.pipeline.addHandler(toClient)
                         }.map {
-                            inbound.read()
+                            // The inbound channel is not registered yet (the initializer runs first);
+                            // its relay starts reading in channelActive.
                             outbound.read()
                         }
                     }
@@ -68,6 +69,11 @@ private final class Relay: ChannelInboundHandler, @unchecked Sendable {
         } else {
             forward()
         }
+    }
+
+    func channelActive(context: ChannelHandlerContext) {
+        context.fireChannelActive()
+        context.read()
     }
 
     func channelInactive(context: ChannelHandlerContext) {

@@ -6,8 +6,10 @@ import NIOCore
 import Synchronization
 
 /// Virtual users against the public listener: each registers, logs in, then checks its session
-/// again and again, logging out and in again every few rounds. Every answer lands in a
-/// per-second bucket; a session that stops working without a logout counts as lost.
+/// again and again, logging out and in again every few rounds. Every answer lands in the
+/// bucket of the second its request started (for scores) and of the second it finished (for
+/// the live view: a request stuck for ten seconds shows up when it ends, not ten seconds late).
+/// A session that stops working without a logout counts as lost.
 public final class LoadGenerator: Sendable {
     public struct Second: Sendable, Equatable {
         public var ok = 0
@@ -27,7 +29,7 @@ public final class LoadGenerator: Sendable {
     let thinkTime: Duration
     let client: HTTPClient
     let started = ContinuousClock.now
-    private let state = Mutex<(seconds: [Int: Second], sessionsLost: Int)>(([:], 0))
+    private let state = Mutex<(seconds: [Int: Second], finished: [Int: Second], sessionsLost: Int)>(([:], [:], 0))
     private let stopped = Atomic<Bool>(false)
 
     public init(baseURL: String, users: Int = 20, thinkTime: Duration = .milliseconds(100), client: HTTPClient) {
@@ -42,7 +44,11 @@ public final class LoadGenerator: Sendable {
 
     public var totals: Totals { totals(from: Int.min) }
 
+    /// Requests that started in second `index`.
     public func second(_ index: Int) -> Second { state.withLock { $0.seconds[index] ?? Second() } }
+
+    /// Requests that finished in second `index`.
+    public func finished(_ index: Int) -> Second { state.withLock { $0.finished[index] ?? Second() } }
 
     /// Totals from second `from` on (after warm-up); sessions lost are counted over the whole run.
     public func totals(from: Int) -> Totals {
@@ -126,6 +132,10 @@ public final class LoadGenerator: Sendable {
             if case .failed = outcome { bucket.failed += 1 } else { bucket.ok += 1 }
             bucket.slowest = max(bucket.slowest, end - begin)
             state.seconds[second] = bucket
+            var done = state.finished[Int(end)] ?? Second()
+            if case .failed = outcome { done.failed += 1 } else { done.ok += 1 }
+            done.slowest = max(done.slowest, end - begin)
+            state.finished[Int(end)] = done
         }
         return outcome
     }

@@ -38,8 +38,6 @@ final class DrillContext: @unchecked Sendable {
     var release: DispatchSemaphore?
     var pid: Int32?
     var server: String?
-    /// A replica the drill starts itself once `up` has migrated the database.
-    var startAfterUp: String?
     var tasks: [Task<Void, Never>] = []
 
     /// Rolls `yaml` out past preflight (`apply --force`) without waiting for the outcome.
@@ -126,18 +124,20 @@ extension Scenario {
     static let slowServer = Scenario(
         name: "slow-server",
         summary: "800 ms of latency injected between the balancer and one server (a Toxiproxy-style proxy); removed once noticed",
-        targets: Targets(detectSeconds: 45, recoverSeconds: 60, failedPercent: 1),
-        detectors: ["alert:*", "event:server.down", "event:server.ejected"], expected: ["alert:LatencyHigh"],
+        targets: Targets(detectSeconds: 15, recoverSeconds: 30, failedPercent: 1),
+        detectors: ["alert:*", "event:server.down", "event:server.ejected"], expected: ["event:server.down", "alert:LatencyHigh"],
         runbook: "docs/runbooks/latency-high.md", restoredBy: ["drill"],
         prepare: { stack, context in
-            // The third server is a proxy in front of a replica the drill starts itself.
+            // The third server is a proxy in front of a replica the drill starts itself, before
+            // `up`, so the balancer never sees the proxy without a server behind it.
             let ports = try FreePorts.take(1)
             let real = stack.servers[2]
             let front = "127.0.0.1:\(ports[0])"
+            try stack.startReplica(on: real)
+            try await stack.waitServing(real, within: .seconds(30))
             let proxy = LatencyProxy(target: "127.0.0.1", port: Int(real.split(separator: ":")[1])!)
             try await proxy.start(host: "127.0.0.1", port: ports[0])
             context.proxy = proxy
-            context.startAfterUp = real
             stack.servers[2] = front
             stack.external = [front]
         },
@@ -175,7 +175,7 @@ extension Scenario {
             }
             guard locked.wait(timeout: .now() + 10) == .success else { throw DrillError("could not take the database's write lock") }
             context.release = release
-            return "BEGIN IMMEDIATE on \(stack.databasePath), never committed: every write waits, then fails"
+            return "BEGIN IMMEDIATE on \(stack.databasePath), never committed: every write waits out the busy timeout, then fails"
         },
         fix: { _, context in
             context.release?.signal()

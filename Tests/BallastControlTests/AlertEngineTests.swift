@@ -28,9 +28,10 @@ import Testing
          MetricSample(name: "ballast_requests_total", labels: ["route": route, "upstream": "auth", "code": "503"], value: errors)]
     }
 
-    func engine(_ config: Config) -> (AlertEngine, MemoryTimelineStore) {
-        let store = MemoryTimelineStore()
-        return (AlertEngine(config: config, timeline: Timeline(store: store), externalURL: "http://admin") { [] }, store)
+    /// The engine and its timeline (read through the timeline: the engine posts without waiting).
+    func engine(_ config: Config) -> (AlertEngine, Timeline) {
+        let timeline = Timeline(store: MemoryTimelineStore())
+        return (AlertEngine(config: config, timeline: timeline, externalURL: "http://admin") { [] }, timeline)
     }
 
     @Test func parsesTheExpositionFormat() {
@@ -74,7 +75,7 @@ import Testing
     }
 
     @Test func thresholdWaitsForItsForDurationAndResolves() async throws {
-        let (engine, store) = engine(try config("""
+        let (engine, timeline) = engine(try config("""
             alerts:
               rules:
                 - { name: Errors, signal: error_ratio, route: auth, window: 5s, above: 5%, for: 2s, runbook: r.md }
@@ -98,7 +99,7 @@ import Testing
         var resolved: [AlertStatus] = []
         for _ in 0..<8 where resolved.isEmpty { resolved = await step(100, 0).resolved }
         #expect(resolved.map(\.name) == ["Errors"])
-        let kinds = try await store.events(since: nil, limit: 10).map(\.kind)
+        let kinds = try await timeline.events(EventQuery(limit: 10)).map(\.kind)
         #expect(kinds == ["alert.firing", "incident.opened", "alert.resolved", "incident.closed"])
     }
 

@@ -1,5 +1,6 @@
 import BallastProxy
 import Foundation
+import Synchronization
 import Testing
 @testable import BallastControl
 
@@ -40,5 +41,53 @@ import Testing
         #expect(parseSince("2026-11-26T07:00:00Z", now: now) == .some(try! Date("2026-11-26T07:00:00Z", strategy: .iso8601)))
         #expect(parseSince(nil, now: now) == .some(nil))
         #expect(parseSince("yesterday", now: now) == nil)
+    }
+}
+
+/// A store that refuses every write while `down` is set, as a locked or lost database does.
+final class FlakyTimelineStore: TimelineStore, @unchecked Sendable {
+    let inner = MemoryTimelineStore()
+    let down = Mutex(true)
+    struct Refused: Error {}
+
+    func append(_ event: TimelineEvent) async throws {
+        if down.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)); throw Refused() }
+        try await inner.append(event)
+    }
+    func events(_ query: EventQuery) async throws -> [TimelineEvent] { try await inner.events(query) }
+    func appendVitals(_ vitals: Vitals) async throws {
+        if down.withLock({ $0 }) { throw Refused() }
+        try await inner.appendVitals(vitals)
+    }
+    func vitals(from: Date, to: Date) async throws -> [Vitals] { try await inner.vitals(from: from, to: to) }
+}
+
+@Suite struct TimelineWriterTests {
+    @Test func aDatabaseThatRefusesWritesDelaysNothingAndLosesNothing() async throws {
+        let store = FlakyTimelineStore()
+        let timeline = Timeline(store: store)
+        let clock = ContinuousClock()
+        let start = clock.now
+        for index in 0..<20 {
+            await timeline.record(TimelineEvent(at: Date(timeIntervalSince1970: 1_000 + Double(index)), source: "test",
+                                                kind: "note.step", subject: "\(index)", message: "step \(index)"))
+        }
+        // Twenty control-plane records while the database refuses them: each waits at most the short limit.
+        #expect(clock.now - start < .seconds(20 * 0.25 + 2))
+        timeline.post(TimelineEvent(at: Date(timeIntervalSince1970: 1_030), source: "test", kind: "alert.firing", message: "posted"))
+        // Nothing stored yet, but everything is readable, in order.
+        #expect(try await store.inner.events(EventQuery()).isEmpty)
+        let pending = try await timeline.events(EventQuery())
+        #expect(pending.map(\.subject) == (0..<20).map { "\($0)" } + [nil])
+        #expect(try await timeline.events(EventQuery(kinds: ["alert."])).count == 1)
+
+        store.down.withLock { $0 = false }
+        var stored: [TimelineEvent] = []
+        for _ in 0..<100 where stored.count < 21 {
+            try await Task.sleep(for: .milliseconds(100))
+            stored = try await store.inner.events(EventQuery())
+        }
+        #expect(stored.map(\.message) == (0..<20).map { "step \($0)" } + ["posted"])  // all of them, in order
+        #expect(try await timeline.events(EventQuery()).count == 21)  // and not twice
     }
 }

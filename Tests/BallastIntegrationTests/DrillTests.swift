@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Foundation
+import NIOHTTP1
 import Testing
 
 @testable import BallastDrill
@@ -99,4 +100,52 @@ final class LinesBox: @unchecked Sendable {
     private var lines: [String] = []
     func append(_ line: String) { lock.lock(); lines.append(line); lock.unlock() }
     var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
+}
+
+/// The slow-server drill's fault: a TCP proxy that forwards both ways and adds latency on demand.
+@Suite struct LatencyProxyTests {
+    @Test func forwardsAtOnceThenAddsTheLatencySet() async throws {
+        let backend = try await TestBackend.start("real")
+        let port = try FreePorts.take(1)[0]
+        let proxy = LatencyProxy(target: "127.0.0.1", port: backend.port)
+        try await proxy.start(host: "127.0.0.1", port: port)
+        // Ten fresh connections in a row: each is forwarded (no connection is left unread).
+        for _ in 0..<10 {
+            let response = try await fetchWithin(port: port, .GET, "/")
+            #expect(response.status == 200)
+        }
+        proxy.setLatency(.milliseconds(300))
+        let clock = ContinuousClock()
+        let start = clock.now
+        let slow = try await fetchWithin(port: port, .GET, "/")
+        #expect(slow.status == 200)
+        #expect(clock.now - start >= .milliseconds(600))  // request and response each held 300 ms
+        proxy.setLatency(.zero)
+        #expect(try await fetchWithin(port: port, .GET, "/").status == 200)
+        await proxy.stop()
+    }
+
+    @Test func aTargetThatIsNotThereYetIsReachedOnceItIs() async throws {
+        let ports = try FreePorts.take(2)
+        let proxy = LatencyProxy(target: "127.0.0.1", port: ports[1])
+        try await proxy.start(host: "127.0.0.1", port: ports[0])
+        await #expect(throws: (any Error).self) { _ = try await fetchWithin(port: ports[0], .GET, "/") }
+        let backend = try await TestBackend.start("late", port: ports[1])
+        #expect(try await fetchWithin(port: ports[0], .GET, "/").status == 200)
+        _ = backend
+        await proxy.stop()
+    }
+}
+
+struct FetchTimedOut: Error {}
+
+/// `fetch` that gives up after `limit`, so a proxy that forwards nothing fails the test instead of hanging it.
+func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duration = .seconds(5)) async throws -> TestResponse {
+    try await withThrowingTaskGroup(of: TestResponse?.self) { group in
+        group.addTask { try await fetch(port: port, method, path) }
+        group.addTask { try await Task.sleep(for: limit); return nil }
+        defer { group.cancelAll() }
+        guard let first = try await group.next(), let response = first else { throw FetchTimedOut() }
+        return response
+    }
 }

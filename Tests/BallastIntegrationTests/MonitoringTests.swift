@@ -150,8 +150,8 @@ import Testing
                 - { name: Down, signal: healthy_share, upstream: app, below: 50%, runbook: r.md }
                 - { name: Errors, signal: error_ratio, route: all, window: 3s, above: 5%, runbook: r.md }
             """) }
-        let store = MemoryTimelineStore()
-        let engine = Self.engine(for: proxy.balancer, timeline: Timeline(store: store))
+        let timeline = Timeline(store: MemoryTimelineStore())
+        let engine = Self.engine(for: proxy.balancer, timeline: timeline)
         let running = Task { await engine.run() }
         defer { running.cancel(); Task { await proxy.stop() } }
         let traffic = Task {
@@ -172,7 +172,7 @@ import Testing
             firing = Set(await engine.alerts().filter { $0.state == .firing }.map(\.name))
         }
         #expect(firing == ["Down", "Errors"])
-        let events = try await store.events(since: nil, limit: 100)
+        let events = try await timeline.events(EventQuery(limit: 100))
         #expect(events.contains { $0.kind == "alert.firing" && $0.subject == "Down upstream=app" && $0.details?["runbook"] == "r.md" })
         await engine.stop()
     }

@@ -92,11 +92,7 @@ public actor AlertEngine {
     public func evaluate(now: Double, samples: [MetricSample]) async -> (fired: [AlertStatus], resolved: [AlertStatus]) {
         book.observe(samples, at: now)
         history.record(book, at: now)
-        do {
-            try await timeline.store.appendVitals(book.vitals(at: now, config: config))
-        } catch {
-            logger.error("vital signs not stored", metadata: ["error": "\(error)"])
-        }
+        timeline.post(book.vitals(at: now, config: config))
         var fired: [AlertStatus] = []
         var resolved: [AlertStatus] = []
         for index in evaluators.indices {
@@ -137,10 +133,11 @@ public actor AlertEngine {
                             : "resolved: \(alert.summary) (\(alert.value))",
             details: ["severity": alert.severity.rawValue, "runbook": alert.runbook, "condition": alert.condition,
                       "value": alert.value, "fingerprint": alert.fingerprint])
-        await timeline.record(event)
+        // Posted, not awaited: an alert about the database must not wait for the database.
+        timeline.post(event)
         for caused in incidents.observe(event) {
             logger.log(level: caused.kind == "incident.opened" ? .critical : .notice, "\(caused.message)")
-            await timeline.record(caused)
+            timeline.post(caused)
         }
     }
 
