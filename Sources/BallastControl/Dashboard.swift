@@ -35,6 +35,8 @@ enum Dashboard {
   .alert .meta { color:var(--dim); font-size:12px; }
   .none { color:var(--dim); }
   a { color:var(--accent); }
+  #incident-chart svg { width:100%; height:auto; max-height:260px; background:#fff; border-radius:4px; margin-top:8px; }
+  pre#postmortem { white-space:pre-wrap; background:#0b0f13; padding:10px; border-radius:4px; max-height:420px; overflow:auto; display:none; }
   pre#runbook { white-space:pre-wrap; background:#0b0f13; padding:10px; border-radius:4px; max-height:320px; overflow:auto; display:none; }
   .events td:first-child { white-space:nowrap; color:var(--dim); }
   .kind { font-family: ui-monospace, monospace; font-size:12px; }
@@ -56,6 +58,7 @@ enum Dashboard {
   <section class="wide"><h2>Traffic (last 10 minutes)</h2><div id="charts" class="charts"></div></section>
   <section><h2>Upstreams</h2><div id="upstreams"></div></section>
   <section><h2>Config versions</h2><div id="versions"></div></section>
+  <section class="wide" id="incidents-section"><h2>Incidents</h2><div id="incidents"></div><div id="incident-chart"></div><pre id="postmortem"></pre></section>
   <section class="wide"><h2>Timeline</h2><div id="events"></div></section>
 </main>
 <script>
@@ -73,7 +76,8 @@ async function api(path) {
     throw new Error("the admin API wants a token");
   }
   if (!response.ok) throw new Error(path + " answered " + response.status);
-  return path.startsWith("/api/v1/runbook") ? response.text() : response.json();
+  const type = response.headers.get("Content-Type") || "";
+  return type.includes("json") ? response.json() : response.text();
 }
 
 const pct = (v) => v == null ? "–" : (v * 100).toFixed(v < 0.1 ? 2 : 1) + "%";
@@ -149,7 +153,35 @@ function renderEvents(events) {
       <td class="kind">${esc(e.kind)}</td><td>${esc(e.message)}</td></tr>`).join("") + "</table>";
 }
 
+const since = (start, end) => {
+  const s = Math.max(0, Math.round(((end ? new Date(end) : new Date()) - new Date(start)) / 1000));
+  return s < 120 ? s + " s" : s < 7200 ? Math.round(s / 60) + " min" : (s / 3600).toFixed(1) + " h";
+};
+
+function renderIncidents(incidents) {
+  const recent = incidents.slice(0, 10);
+  $("incidents").innerHTML = recent.length === 0 ? `<span class="none">No incident yet: a page-level alert opens one.</span>` :
+    "<table><tr><th>#</th><th>state</th><th>opened</th><th>lasted</th><th>what fired</th><th></th></tr>" +
+    recent.map(i => `<tr class="incident" data-incident="${i.id}" data-state="${i.closedAt ? "closed" : "open"}">
+      <td>${i.id}</td><td><span class="dot ${i.closedAt ? "up" : "down"}"></span>${i.closedAt ? "closed" : "open"}</td>
+      <td>${new Date(i.openedAt).toLocaleString()}</td><td>${since(i.openedAt, i.closedAt)}${i.closedAt ? "" : " so far"}</td>
+      <td>${i.alerts.map(esc).join("<br>")}${i.closeReason ? "<br><span class='none'>" + esc(i.closeReason) + "</span>" : ""}</td>
+      <td><a href="#" data-postmortem="${i.id}">postmortem draft</a></td></tr>`).join("") + "</table>";
+}
+
 document.addEventListener("click", async (event) => {
+  const draft = event.target.closest("[data-postmortem]");
+  if (draft) {
+    event.preventDefault();
+    const id = draft.dataset.postmortem, box = $("postmortem");
+    try {
+      const [markdown, svg] = await Promise.all([api(`/api/v1/incidents/${id}/postmortem`), api(`/api/v1/incidents/${id}/chart.svg`)]);
+      $("incident-chart").innerHTML = svg;
+      box.textContent = markdown;
+    } catch (e) { box.textContent = String(e); }
+    box.style.display = "block";
+    return;
+  }
   const link = event.target.closest("[data-runbook]");
   if (!link) return;
   event.preventDefault();
@@ -161,10 +193,12 @@ document.addEventListener("click", async (event) => {
 
 async function refresh() {
   try {
-    const [status, series, events] = await Promise.all([api("/api/v1/status"), api("/api/v1/series"), api("/api/v1/events?since=1h&limit=10000")]);
+    const [status, series, events, incidents] = await Promise.all([api("/api/v1/status"), api("/api/v1/series"),
+      api("/api/v1/events?since=1h&limit=10000"), api("/api/v1/incidents")]);
     renderStatus(status);
     renderCharts(series);
     renderEvents(events.events);
+    renderIncidents(incidents.incidents);
     $("updated").textContent = "updated " + new Date().toLocaleTimeString();
     $("error").textContent = "";
     document.body.dataset.loaded = "true";

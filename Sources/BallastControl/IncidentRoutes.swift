@@ -26,7 +26,7 @@ extension AdminAPI {
     /// ```
     func addIncidentRoutes<Context: RequestContext>(to router: Router<Context>) {
         let api = router.group("api/v1")
-        let store = timeline.store
+        let store: any TimelineStore = timeline  // reads include events not yet written
         api.get("incidents") { _, _ in
             let book = try await IncidentBook.load(from: store)
             return try jsonResponse(.ok, ["incidents": Array(book.incidents.reversed())])

@@ -31,7 +31,7 @@ public struct TimelineEvent: Sendable, Codable, Equatable {
 /// Records events without ever blocking the caller for long: the data plane posts health flips
 /// from its event loops, and a slow or failing database must not slow traffic, alerts or a
 /// rollback. Writes go through one ordered background writer (see `TimelineWriter`).
-public struct Timeline: Sendable {
+public struct Timeline: TimelineStore {
     public let store: any TimelineStore
     let logger: Logger
     private let writer: TimelineWriter
@@ -60,6 +60,19 @@ public struct Timeline: Sendable {
     /// Records one second of vital signs in the background.
     public func post(_ vitals: Vitals) {
         writer.enqueue(.vitals(vitals))
+    }
+
+    /// Stores an event through the writer (in order with everything else).
+    public func append(_ event: TimelineEvent) async throws {
+        await record(event)
+    }
+
+    public func appendVitals(_ vitals: Vitals) async throws {
+        post(vitals)
+    }
+
+    public func vitals(from: Date, to: Date) async throws -> [Vitals] {
+        try await store.vitals(from: from, to: to)
     }
 
     /// Events matching `query`: the stored ones and any still waiting to be written.

@@ -52,14 +52,14 @@ final class FlakyTimelineStore: TimelineStore, @unchecked Sendable {
 
     func append(_ event: TimelineEvent) async throws {
         if down.withLock({ $0 }) { try await Task.sleep(for: .milliseconds(50)); throw Refused() }
-        try await inner.append(event)
+        await inner.append(event)
     }
-    func events(_ query: EventQuery) async throws -> [TimelineEvent] { try await inner.events(query) }
+    func events(_ query: EventQuery) async throws -> [TimelineEvent] { await inner.events(query) }
     func appendVitals(_ vitals: Vitals) async throws {
         if down.withLock({ $0 }) { throw Refused() }
-        try await inner.appendVitals(vitals)
+        await inner.appendVitals(vitals)
     }
-    func vitals(from: Date, to: Date) async throws -> [Vitals] { try await inner.vitals(from: from, to: to) }
+    func vitals(from: Date, to: Date) async throws -> [Vitals] { await inner.vitals(from: from, to: to) }
 }
 
 @Suite struct TimelineWriterTests {
@@ -76,7 +76,7 @@ final class FlakyTimelineStore: TimelineStore, @unchecked Sendable {
         #expect(clock.now - start < .seconds(20 * 0.25 + 2))
         timeline.post(TimelineEvent(at: Date(timeIntervalSince1970: 1_030), source: "test", kind: "alert.firing", message: "posted"))
         // Nothing stored yet, but everything is readable, in order.
-        #expect(try await store.inner.events(EventQuery()).isEmpty)
+        #expect(await store.inner.events(EventQuery()).isEmpty)
         let pending = try await timeline.events(EventQuery())
         #expect(pending.map(\.subject) == (0..<20).map { "\($0)" } + [nil])
         #expect(try await timeline.events(EventQuery(kinds: ["alert."])).count == 1)
@@ -85,7 +85,7 @@ final class FlakyTimelineStore: TimelineStore, @unchecked Sendable {
         var stored: [TimelineEvent] = []
         for _ in 0..<100 where stored.count < 21 {
             try await Task.sleep(for: .milliseconds(100))
-            stored = try await store.inner.events(EventQuery())
+            stored = await store.inner.events(EventQuery())
         }
         #expect(stored.map(\.message) == (0..<20).map { "step \($0)" } + ["posted"])  // all of them, in order
         #expect(try await timeline.events(EventQuery()).count == 21)  // and not twice

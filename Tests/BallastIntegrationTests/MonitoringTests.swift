@@ -195,6 +195,13 @@ import Testing
             Task { await proxy.stop(); await a.stop(); await b.stop() }
         }
         await timeline.record(TimelineEvent(source: "test", kind: "config.applied", subject: "v1", message: "dashboard test started"))
+        // An earlier incident, as the alert engine records one: the panel lists it with its draft.
+        var book = IncidentBook()
+        let fired = TimelineEvent(at: Date().addingTimeInterval(-90), source: "alerts", kind: "alert.firing", subject: "Down upstream=app",
+                                  message: "page: half the servers are down", details: ["severity": "page", "runbook": "r.md"])
+        let resolved = TimelineEvent(at: Date().addingTimeInterval(-60), source: "alerts", kind: "alert.resolved", subject: "Down upstream=app",
+                                     message: "resolved: half the servers are down")
+        for event in [fired] + book.observe(fired) + [resolved] + book.observe(resolved) { await timeline.record(event) }
         let started = ContinuousClock.now
         while ContinuousClock.now - started < .seconds(4) {
             for _ in 0..<10 { _ = try? await fetch(port: proxy.port, .GET, "/") }
@@ -220,6 +227,9 @@ import Testing
         #expect(dom.components(separatedBy: #"class="server" data-state="up""#).count - 1 == 2)
         #expect(dom.contains("dashboard test started"))
         #expect(dom.contains("No alert is firing"))
+        #expect(dom.contains(#"class="incident" data-incident="1" data-state="closed""#), "no incident row: \(dom.suffix(3000))")
+        #expect(dom.contains(#"data-postmortem="1""#))
+        #expect(dom.contains("30 s"))  // how long it lasted
         #expect(!dom.contains(#"id="error">the"#))
     }
 }
