@@ -11,6 +11,8 @@ public struct Config: Sendable {
     public var rollout = Rollout()
     /// The alert engine's rules; `AlertsConfig.defaults(for:)` when the file has no `alerts:`.
     public var alerts = AlertsConfig()
+    /// A runbook last reviewed longer ago than this is reported (`runbooks.review_interval`).
+    public var runbookReviewInterval: Duration = .seconds(90 * 86_400)
     /// Whether `alerts` came from the file (false: the defaults were filled in).
     public var alertsGiven = false
     public var sourceMap: [String: SourceLocation] = [:]

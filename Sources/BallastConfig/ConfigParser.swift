@@ -5,7 +5,7 @@ struct ConfigParser {
     func parse(_ root: YAMLNode) -> Config {
         var config = Config()
         guard let top = reader.fields(root, path: "", what: "the config",
-                                      allowed: ["version", "admin", "listeners", "upstreams", "rollout", "alerts"])
+                                      allowed: ["version", "admin", "listeners", "upstreams", "rollout", "alerts", "runbooks"])
         else { return config }
         if let version = top.int("version", in: 0...Int.max, required: true), version != 1 {
             reader.report(.badVersion, "config version \(version) is not supported", at: top.node("version")?.location)
@@ -31,6 +31,9 @@ struct ConfigParser {
                 if let v = when.percent("healthy_below") { config.rollout.healthyBelow = v }
                 if let v = when.duration("p99_above") { config.rollout.p99Above = v }
             }
+        }
+        if let runbooks = top.mapping("runbooks", allowed: ["review_interval"]) {
+            if let v = runbooks.duration("review_interval") { config.runbookReviewInterval = v }
         }
         if let node = top.node("alerts"), let alerts = reader.fields(node, path: "alerts", what: "'alerts'",
                                                                      allowed: ["scrape", "notify", "rules"]) {

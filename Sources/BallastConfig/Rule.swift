@@ -26,7 +26,7 @@ extension Rule {
         id: "BL003", severity: .error, title: "wrong type")
     public static let badDuration = Rule(
         id: "BL004", severity: .error, title: "invalid duration",
-        fix: "write a number with a unit: 250ms, 2s, 1m, 1h")
+        fix: "write a number with a unit: 250ms, 2s, 1m, 1h, 90d")
     public static let badAddress = Rule(
         id: "BL005", severity: .error, title: "invalid address or port",
         fix: "write HOST:PORT with a port from 1 to 65535, e.g. 127.0.0.1:8080 or [::1]:8080")
@@ -84,6 +84,22 @@ extension Rule {
         fix: "write the runbook under docs/runbooks/ or point at an existing one")
     public static let alertTargetMissing = Rule(
         id: "BL043", severity: .error, title: "alert on a missing route, upstream or scrape target")
+
+    public static let runbookFrontMatter = Rule(
+        id: "BL044", severity: .warning, title: "runbook without complete front matter",
+        fix: "start it with ---, alerts: [NAMES], owner: TEAM, reviewed: YYYY-MM-DD, ---")
+    public static let runbookNotForAlert = Rule(
+        id: "BL045", severity: .warning, title: "alert pointing at a runbook that does not serve it")
+    public static let runbookForMissingAlert = Rule(
+        id: "BL046", severity: .warning, title: "runbook for an alert that no longer exists")
+    public static let runbookNamesMissingTarget = Rule(
+        id: "BL047", severity: .warning, title: "runbook naming a route, upstream or server the config does not have")
+    public static let runbookReviewOverdue = Rule(
+        id: "BL048", severity: .warning, title: "runbook not reviewed within the review interval")
+
+    /// Rules that review runbooks as protocols (they read files).
+    public static let runbookRules: [Rule] = [.runbookFrontMatter, .runbookNotForAlert, .runbookForMissingAlert,
+                                              .runbookNamesMissingTarget, .runbookReviewOverdue]
 
     /// Rules that read the TLS files a config names (run by `ballast check` and at start/apply).
     public static let tlsRules: [Rule] = [.tlsFileUnusable, .tlsKeyMismatch, .tlsExpiringSoon, .tlsExpired]

@@ -66,7 +66,7 @@ extension Duration {
     /// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h` (also `us`); a bare number is refused, since
     /// "is 5 seconds or milliseconds?" is exactly the ambiguity that causes outages.
     public static func parseConfig(_ text: String) -> Duration? {
-        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600)]
+        let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
             guard !number.isEmpty, number.allSatisfy({ $0.isNumber || $0 == "." }),
@@ -86,6 +86,7 @@ extension Duration {
     /// The shortest unit that writes this duration exactly, as config files do.
     public var configText: String {
         let ms = milliseconds
+        if ms % 86_400_000 == 0, ms > 0 { return "\(ms / 86_400_000)d" }
         if ms % 3_600_000 == 0, ms > 0 { return "\(ms / 3_600_000)h" }
         if ms % 60_000 == 0, ms > 0 { return "\(ms / 60_000)m" }
         if ms % 1000 == 0 { return "\(ms / 1000)s" }

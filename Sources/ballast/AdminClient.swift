@@ -17,6 +17,7 @@ struct AdminClient {
     struct Reply {
         var status: Int
         var body: Data
+        var headers: [String: String] = [:]
         var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
     }
 
@@ -44,7 +45,9 @@ struct AdminClient {
             printError("error: the admin API at \(base) refused the token; set BALLAST_ADMIN_TOKEN")
             throw ExitCode(2)
         }
-        return Reply(status: Int(response.status.code), body: Data(buffer: bytes))
+        var headers: [String: String] = [:]
+        for header in response.headers { headers[header.name.lowercased()] = header.value }
+        return Reply(status: Int(response.status.code), body: Data(buffer: bytes), headers: headers)
     }
 }
 

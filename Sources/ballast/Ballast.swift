@@ -7,7 +7,7 @@ struct Ballast: AsyncParsableCommand {
         commandName: "ballast",
         abstract: "A load balancer that cannot be quietly misconfigured into an outage.",
         discussion: "Exit codes: 0 success, 1 the command ran and found a problem, 2 bad usage or input.",
-        subcommands: [Up.self, LB.self, Auth.self, Check.self, Diff.self, Apply.self, Rollback.self, History.self, Events.self, Status.self, Alerts.self, Postmortem.self, Drill.self]
+        subcommands: [Up.self, LB.self, Auth.self, Check.self, Diff.self, Apply.self, Rollback.self, History.self, Events.self, Status.self, Alerts.self, Postmortem.self, Drill.self, Docs.self]
     )
 
     /// ArgumentParser exits 64 on bad usage; Ballast's contract says 2 everywhere.

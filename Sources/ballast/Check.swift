@@ -24,7 +24,7 @@ struct Check: AsyncParsableCommand {
             switch ConfigLoader.load(file: file) {
             case .success(let loaded):
                 all += loaded.warnings
-                all += TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
+                all += TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config) + RunbookReview.check(loaded.config)
                 if preflight { all += await Preflight.run(loaded.config) }
             case .failure(let error):
                 all += error.findings

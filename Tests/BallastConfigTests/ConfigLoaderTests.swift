@@ -164,12 +164,12 @@ func findings(_ text: String) -> [Finding] {
 }
 
 @Suite struct ValueTests {
-    @Test(arguments: [("250ms", 250), ("2s", 2000), ("1.5s", 1500), ("1m", 60_000), ("1h", 3_600_000)])
+    @Test(arguments: [("250ms", 250), ("2s", 2000), ("1.5s", 1500), ("1m", 60_000), ("1h", 3_600_000), ("90d", 7_776_000_000)])
     func durations(text: String, ms: Int64) {
         #expect(Duration.parseConfig(text)?.milliseconds == ms)
     }
 
-    @Test(arguments: ["5", "s", "-1s", "1d", "1 s", "", "1e3s", "nans"])
+    @Test(arguments: ["5", "s", "-1s", "1y", "1 s", "", "1e3s", "nans"])
     func notDurations(text: String) {
         #expect(Duration.parseConfig(text) == nil)
     }

@@ -42,7 +42,7 @@ import Testing
             #expect(Self.docs.contains("## \(rule.id) — \(rule.title)"), "\(rule.id) has no section in docs/rules.md")
         }
         // Rules about files (an unreadable config, TLS files, runbooks) and live servers have no YAML fixture.
-        let withoutFixture = Set([Rule.unreadableFile, Rule.runbookMissing] + Rule.tlsRules + Rule.preflightRules)
+        let withoutFixture = Set([Rule.unreadableFile, Rule.runbookMissing] + Rule.tlsRules + Rule.preflightRules + Rule.runbookRules)
         let withFixture = LintCatalogue.allRules.filter { !withoutFixture.contains($0) }
         for rule in withFixture {
             #expect(Self.examples.contains { $0.rule == rule.id && $0.bad }, "\(rule.id) has no bad example")

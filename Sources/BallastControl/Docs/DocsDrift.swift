@@ -1,0 +1,218 @@
+import Foundation
+
+/// What a committed topology document says that the live configuration no longer does, in
+/// the reader's words, with the config version that changed it when the history is known.
+public struct DocsDrift: Sendable {
+    /// One applied config version, for "removed in version 7 by alice".
+    public struct Version: Sendable {
+        public var version: Int
+        public var author: String
+        public var appliedAt: Date
+        public var facts: TopologyFacts
+
+        public init(version: Int, author: String, appliedAt: Date, facts: TopologyFacts) {
+            self.version = version
+            self.author = author
+            self.appliedAt = appliedAt
+            self.facts = facts
+        }
+    }
+
+    public var document: TopologyFacts
+    public var live: TopologyFacts
+    /// Applied versions, oldest first.
+    public var history: [Version]
+
+    public init(document: TopologyFacts, live: TopologyFacts, history: [Version] = []) {
+        self.document = document
+        self.live = live
+        self.history = history.sorted { $0.version < $1.version }
+    }
+
+    /// " in version 7 by alice (2026-11-26 10:00 UTC)" for the newest version at which `key`
+    /// took its live value; "" when the history cannot tell.
+    func when(_ key: (TopologyFacts) -> String) -> String {
+        let target = key(live)
+        for index in history.indices.reversed() where key(history[index].facts) == target {
+            if index > 0, key(history[index - 1].facts) != target {
+                let entry = history[index]
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.timeZone = TimeZone(identifier: "UTC")
+                formatter.dateFormat = "yyyy-MM-dd HH:mm"
+                return " in version \(entry.version) by \(entry.author) (\(formatter.string(from: entry.appliedAt)) UTC)"
+            }
+            if index == 0 { return "" }
+        }
+        return ""
+    }
+
+    public func findings() -> [String] {
+        var out: [String] = []
+        if document.admin != live.admin {
+            out.append("the document puts the admin API on \(document.admin); the live config has \(live.admin)" + when { $0.admin })
+        }
+        out += listenerDrift() + routeDrift() + upstreamDrift()
+        if document.rollout != live.rollout {
+            out.append("rollout policy: the document says \(document.rollout); the live config says \(live.rollout)" + when { $0.rollout })
+        }
+        out += alertDrift()
+        return out
+    }
+
+    /// Changed fields of an item present in both, as "WHAT: the document says A; the live config has B".
+    private func fields(_ what: String, _ pairs: [(String, String, String)], key: @escaping (TopologyFacts, String) -> String) -> [String] {
+        pairs.compactMap { name, old, new in
+            old == new ? nil : "\(what): the document says \(name) \(old); the live config has \(new)" + when { key($0, name) }
+        }
+    }
+
+    private func listenerDrift() -> [String] {
+        var out: [String] = []
+        let old = Dictionary(document.listeners.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let new = Dictionary(live.listeners.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for l in document.listeners where new[l.name] == nil {
+            out.append("the document lists listener '\(l.name)' on \(l.listen); the live config has no such listener"
+                       + when { $0.listeners.contains { $0.name == l.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
+        }
+        for l in live.listeners where old[l.name] == nil {
+            out.append("the live config has listener '\(l.name)' on \(l.listen), which the document does not list"
+                       + when { $0.listeners.contains { $0.name == l.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
+        }
+        for l in document.listeners {
+            guard let n = new[l.name] else { continue }
+            func field(_ f: TopologyFacts, _ k: String) -> String {
+                guard let x = f.listeners.first(where: { $0.name == l.name }) else { return "" }
+                switch k {
+                case "address": return x.listen
+                case "TLS": return x.tls ? "on" : "off"
+                case "limits": return x.limits
+                case "timeouts": return x.timeouts
+                default: return x.trustedProxies.joined(separator: ", ")
+                }
+            }
+            out += fields("listener '\(l.name)'", [
+                ("address", l.listen, n.listen), ("TLS", l.tls ? "on" : "off", n.tls ? "on" : "off"), ("limits", l.limits, n.limits),
+                ("timeouts", l.timeouts, n.timeouts),
+                ("trusted proxies", l.trustedProxies.joined(separator: ", "), n.trustedProxies.joined(separator: ", ")),
+            ], key: field)
+        }
+        return out
+    }
+
+    private func routeDrift() -> [String] {
+        var out: [String] = []
+        func id(_ r: TopologyFacts.Route) -> String { "\(r.listener)/\(r.name)" }
+        let new = Dictionary(live.routes.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let old = Dictionary(document.routes.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
+        for r in document.routes where new[id(r)] == nil {
+            out.append("the document routes \(r.match) to upstream \(r.upstream) (route '\(r.name)' of listener '\(r.listener)'); the live config has no such route"
+                       + when { $0.routes.contains { id($0) == id(r) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
+        }
+        for r in live.routes where old[id(r)] == nil {
+            out.append("the live config has route '\(r.name)' of listener '\(r.listener)' (\(r.match) → upstream \(r.upstream)), which the document does not list"
+                       + when { $0.routes.contains { id($0) == id(r) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
+        }
+        for r in document.routes {
+            guard let n = new[id(r)] else { continue }
+            func field(_ f: TopologyFacts, _ k: String) -> String {
+                guard let x = f.routes.first(where: { id($0) == id(r) }) else { return "" }
+                switch k {
+                case "it matches": return x.match
+                case "it goes to upstream": return x.upstream
+                case "timeouts": return x.timeouts
+                case "retries": return x.retries
+                default: return x.rateLimit
+                }
+            }
+            out += fields("route '\(r.name)'", [
+                ("it matches", r.match, n.match), ("it goes to upstream", r.upstream, n.upstream), ("timeouts", r.timeouts, n.timeouts),
+                ("retries", r.retries, n.retries), ("rate limit", r.rateLimit, n.rateLimit),
+            ], key: field)
+        }
+        for listener in Set(document.routes.map(\.listener)).sorted() {
+            let before = document.routes.filter { $0.listener == listener && new[id($0)] != nil }.map(\.name)
+            let after = live.routes.filter { $0.listener == listener && old[id($0)] != nil }.map(\.name)
+            if before != after {
+                out.append("listener '\(listener)' tries its routes in another order: the document has \(before.joined(separator: ", ")); the live config has \(after.joined(separator: ", "))"
+                           + when { f in f.routes.filter { $0.listener == listener }.map(\.name).joined(separator: ",") })
+            }
+        }
+        return out
+    }
+
+    private func upstreamDrift() -> [String] {
+        var out: [String] = []
+        let new = Dictionary(live.upstreams.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let old = Dictionary(document.upstreams.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for u in document.upstreams where new[u.name] == nil {
+            out.append("the document lists upstream \(u.name) with \(u.servers.count) server\(u.servers.count == 1 ? "" : "s"); the live config has no such upstream"
+                       + when { $0.upstreams.contains { $0.name == u.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
+        }
+        for u in live.upstreams where old[u.name] == nil {
+            out.append("the live config has upstream \(u.name) (\(u.servers.map(\.address).joined(separator: ", "))), which the document does not list"
+                       + when { $0.upstreams.contains { $0.name == u.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
+        }
+        for u in document.upstreams {
+            guard let n = new[u.name] else { continue }
+            let servers = { (f: TopologyFacts) in f.upstreams.first { $0.name == u.name }?.servers ?? [] }
+            let oldAddresses = u.servers.map(\.address), newAddresses = n.servers.map(\.address)
+            if Set(oldAddresses) != Set(newAddresses) {
+                var why: [String] = []
+                for address in oldAddresses where !newAddresses.contains(address) {
+                    why.append("\(address) was removed" + when { servers($0).contains { $0.address == address } ? "yes" : "no" })
+                }
+                for address in newAddresses where !oldAddresses.contains(address) {
+                    why.append("\(address) was added" + when { servers($0).contains { $0.address == address } ? "yes" : "no" })
+                }
+                out.append("the document lists \(u.servers.count) server\(u.servers.count == 1 ? "" : "s") for upstream \(u.name); the live config has \(n.servers.count): "
+                           + why.joined(separator: "; "))
+            }
+            for server in u.servers {
+                guard let now = n.servers.first(where: { $0.address == server.address }), now.weight != server.weight else { continue }
+                out.append("upstream \(u.name): server \(server.address) has weight \(server.weight) in the document (\(TopologyFacts.number(server.share))% of traffic); "
+                           + "the live config gives it \(now.weight) (\(TopologyFacts.number(now.share))%)"
+                           + when { f in servers(f).first { $0.address == server.address }.map { String($0.weight) } ?? "" })
+            }
+            func field(_ f: TopologyFacts, _ k: String) -> String {
+                guard let x = f.upstreams.first(where: { $0.name == u.name }) else { return "" }
+                switch k {
+                case "balancing": return x.balance
+                case "health check": return x.health
+                case "outlier detection": return x.outlier
+                case "keep-alive": return x.keepalive
+                default: return x.panicThreshold
+                }
+            }
+            out += fields("upstream \(u.name)", [
+                ("balancing", u.balance, n.balance), ("health check", u.health, n.health), ("outlier detection", u.outlier, n.outlier),
+                ("keep-alive", u.keepalive, n.keepalive), ("panic threshold", u.panicThreshold, n.panicThreshold),
+            ], key: field)
+        }
+        return out
+    }
+
+    private func alertDrift() -> [String] {
+        var out: [String] = []
+        let new = Dictionary(live.alerts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        let old = Dictionary(document.alerts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        for a in document.alerts where new[a.name] == nil {
+            out.append("the document lists alert \(a.name) (\(a.condition)); the live config has no such alert"
+                       + when { $0.alerts.contains { $0.name == a.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
+        }
+        for a in live.alerts where old[a.name] == nil {
+            out.append("the live config has alert \(a.name) (\(a.condition)), which the document does not list"
+                       + when { $0.alerts.contains { $0.name == a.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
+        }
+        for a in document.alerts {
+            guard let n = new[a.name] else { continue }
+            func field(_ f: TopologyFacts, _ k: String) -> String {
+                guard let x = f.alerts.first(where: { $0.name == a.name }) else { return "" }
+                return k == "severity" ? x.severity : k == "it fires when" ? x.condition : x.runbook
+            }
+            out += fields("alert \(a.name)", [("severity", a.severity, n.severity), ("it fires when", a.condition, n.condition),
+                                             ("runbook", a.runbook, n.runbook)], key: field)
+        }
+        return out
+    }
+}

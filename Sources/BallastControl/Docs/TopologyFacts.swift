@@ -1,0 +1,122 @@
+import BallastConfig
+import Crypto
+import Foundation
+
+/// What a topology document states about a config, as plain comparable facts. The document is
+/// rendered from them, embeds them, and `ballast docs --check` compares them with the live ones.
+public struct TopologyFacts: Codable, Equatable, Sendable {
+    public struct Listener: Codable, Equatable, Sendable {
+        public var name: String
+        public var listen: String
+        public var tls: Bool
+        public var limits: String
+        public var timeouts: String
+        public var trustedProxies: [String]
+    }
+
+    public struct Route: Codable, Equatable, Sendable {
+        public var listener: String
+        public var name: String
+        public var match: String
+        public var upstream: String
+        public var timeouts: String
+        public var retries: String
+        public var rateLimit: String
+    }
+
+    public struct Server: Codable, Equatable, Sendable {
+        public var address: String
+        public var weight: Int
+        /// Share of the upstream's traffic, in percent (weights; none for consistent hashing).
+        public var share: Double
+    }
+
+    public struct Upstream: Codable, Equatable, Sendable {
+        public var name: String
+        public var balance: String
+        public var servers: [Server]
+        public var health: String
+        public var outlier: String
+        public var keepalive: String
+        public var panicThreshold: String
+    }
+
+    public struct Alert: Codable, Equatable, Sendable {
+        public var name: String
+        public var severity: String
+        public var condition: String
+        public var runbook: String
+    }
+
+    /// The balancer's config version (nil for a file).
+    public var configVersion: Int?
+    /// The first 12 hex digits of the SHA-256 of the config text.
+    public var configHash: String
+    public var admin: String
+    public var listeners: [Listener]
+    /// In evaluation order: per listener, first match wins.
+    public var routes: [Route]
+    public var upstreams: [Upstream]
+    public var rollout: String
+    public var alerts: [Alert]
+
+    public init(config: Config, version: Int? = nil) {
+        configVersion = version
+        configHash = SHA256.hash(data: Array(config.sourceText.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        admin = config.admin.listen.description
+        listeners = config.listeners.map { listener in
+            Listener(name: listener.name, listen: listener.listen.description, tls: listener.tls != nil,
+                     limits: "headers ≤ \(listener.limits.maxHeaderBytes) B, body ≤ \(listener.limits.maxBodyBytes) B, ≤ \(listener.limits.maxConnections) connections",
+                     timeouts: "client header \(listener.timeouts.clientHeader.configText), idle \(listener.timeouts.idle.configText)",
+                     trustedProxies: listener.trustedProxies)
+        }
+        routes = config.listeners.flatMap { listener in
+            listener.routes.map { route in
+                Route(listener: listener.name, name: route.name, match: Self.describe(route.match), upstream: route.upstream,
+                      timeouts: "connect \(route.timeouts.connect.configText), response \(route.timeouts.response.configText)",
+                      retries: route.retries.attempts == 0 ? "none"
+                          : "\(route.retries.attempts) on \(route.retries.on.map(\.description).joined(separator: ", ")), budget \(Self.number(route.retries.budgetPercent))%",
+                      rateLimit: route.rateLimit.map { "\($0.perClient) per client, burst \($0.burst)" } ?? "none")
+            }
+        }
+        upstreams = config.upstreams.map { upstream in
+            let total = upstream.servers.reduce(0) { $0 + $1.weight }
+            let hashed = upstream.balance == .consistentHash
+            return Upstream(
+                name: upstream.name,
+                balance: upstream.balance.rawValue + (upstream.hashOn.map { " on \($0)" } ?? ""),
+                servers: upstream.servers.map { server in
+                    let share = hashed ? 100 / Double(max(1, upstream.servers.count))
+                        : total > 0 ? Double(server.weight) * 100 / Double(total) : 0
+                    return Server(address: server.address.description, weight: server.weight, share: (share * 10).rounded() / 10)
+                },
+                health: upstream.health.map { h in
+                    "GET \(h.path) every \(h.interval.configText), timeout \(h.timeout.configText), expect \(h.expectStatus), up after \(h.healthyAfter), down after \(h.unhealthyAfter)"
+                } ?? "none",
+                outlier: "eject after \(upstream.outlier.consecutiveFailures) consecutive failures for \(upstream.outlier.ejectFor.configText), at most \(Self.number(upstream.outlier.maxEjectedPercent))% ejected",
+                keepalive: "≤ \(upstream.keepalive.maxIdlePerServer) idle per server, closed after \(upstream.keepalive.idleTimeout.configText)"
+                    + (upstream.keepalive.serverIdleTimeout.map { " (servers close after \($0.configText))" } ?? ""),
+                panicThreshold: "\(Self.number(upstream.panicThresholdPercent))%")
+        }
+        let r = config.rollout
+        rollout = "canary \(Self.number(r.canaryPercent))% for \(r.watch.configText); roll back when errors > \(Self.number(r.errorRateAbove))%, healthy < \(Self.number(r.healthyBelow))% or p99 > \(r.p99Above.configText)"
+        alerts = config.alerts.rules.map { rule in
+            Alert(name: rule.name, severity: rule.severity.rawValue,
+                  condition: RuleEvaluator.describe(rule.condition) + (rule.forDuration > .zero ? " for \(rule.forDuration.configText)" : ""),
+                  runbook: rule.runbook)
+        }
+    }
+
+    static func describe(_ match: Match) -> String {
+        var parts: [String] = []
+        if let host = match.host { parts.append("host \(host)") }
+        if let path = match.path { parts.append("path = \(path)") }
+        if let prefix = match.pathPrefix { parts.append("path prefix \(prefix)") }
+        if let methods = match.methods { parts.append("methods \(methods.joined(separator: ", "))") }
+        return parts.isEmpty ? "everything" : parts.joined(separator: ", ")
+    }
+
+    static func number(_ value: Double) -> String {
+        value == value.rounded() ? String(Int(value)) : String(format: "%g", value)
+    }
+}
