@@ -194,24 +194,25 @@ public struct DocsDrift: Sendable {
 
     private func alertDrift() -> [String] {
         var out: [String] = []
-        let new = Dictionary(live.alerts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let old = Dictionary(document.alerts.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for a in document.alerts where new[a.name] == nil {
-            out.append("the document lists alert \(a.name) (\(a.condition)); the live config has no such alert"
-                       + when { $0.alerts.contains { $0.name == a.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
+        func id(_ a: TopologyFacts.Alert) -> String { "\(a.name) on \(a.scope)" }
+        let new = Dictionary(live.alerts.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
+        let old = Dictionary(document.alerts.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
+        for a in document.alerts where new[id(a)] == nil {
+            out.append("the document lists alert \(a.name) on \(a.scope) (\(a.condition)); the live config has no such alert"
+                       + when { $0.alerts.contains { id($0) == id(a) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
         }
-        for a in live.alerts where old[a.name] == nil {
-            out.append("the live config has alert \(a.name) (\(a.condition)), which the document does not list"
-                       + when { $0.alerts.contains { $0.name == a.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
+        for a in live.alerts where old[id(a)] == nil {
+            out.append("the live config has alert \(a.name) on \(a.scope) (\(a.condition)), which the document does not list"
+                       + when { $0.alerts.contains { id($0) == id(a) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
         }
         for a in document.alerts {
-            guard let n = new[a.name] else { continue }
+            guard let n = new[id(a)] else { continue }
             func field(_ f: TopologyFacts, _ k: String) -> String {
-                guard let x = f.alerts.first(where: { $0.name == a.name }) else { return "" }
+                guard let x = f.alerts.first(where: { id($0) == id(a) }) else { return "" }
                 return k == "severity" ? x.severity : k == "it fires when" ? x.condition : x.runbook
             }
-            out += fields("alert \(a.name)", [("severity", a.severity, n.severity), ("it fires when", a.condition, n.condition),
-                                             ("runbook", a.runbook, n.runbook)], key: field)
+            out += fields("alert \(a.name) on \(a.scope)", [("severity", a.severity, n.severity), ("it fires when", a.condition, n.condition),
+                                                             ("runbook", a.runbook, n.runbook)], key: field)
         }
         return out
     }

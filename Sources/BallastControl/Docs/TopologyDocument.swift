@@ -74,9 +74,9 @@ public struct TopologyDocument: Sendable {
         }
         blocks["upstreams"] = upstreams
         blocks["rollout"] = "Staged rollout: \(facts.rollout).\n"
-        var alerts = "| alert | severity | fires when | runbook |\n|---|---|---|---|\n"
+        var alerts = "| alert | on | severity | fires when | runbook |\n|---|---|---|---|---|\n"
         for a in facts.alerts {
-            alerts += "| \(cell(a.name)) | \(a.severity) | \(cell(a.condition)) | \(cell(a.runbook)) |\n"
+            alerts += "| \(cell(a.name)) | \(cell(a.scope)) | \(a.severity) | \(cell(a.condition)) | \(cell(a.runbook)) |\n"
         }
         blocks["alerts"] = alerts
         return blocks

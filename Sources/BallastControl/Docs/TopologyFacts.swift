@@ -43,6 +43,8 @@ public struct TopologyFacts: Codable, Equatable, Sendable {
 
     public struct Alert: Codable, Equatable, Sendable {
         public var name: String
+        /// What it watches (`route 'auth'`, `upstream 'api'`, `all traffic`): with the name, its identity.
+        public var scope: String
         public var severity: String
         public var condition: String
         public var runbook: String
@@ -101,9 +103,17 @@ public struct TopologyFacts: Codable, Equatable, Sendable {
         let r = config.rollout
         rollout = "canary \(Self.number(r.canaryPercent))% for \(r.watch.configText); roll back when errors > \(Self.number(r.errorRateAbove))%, healthy < \(Self.number(r.healthyBelow))% or p99 > \(r.p99Above.configText)"
         alerts = config.alerts.rules.map { rule in
-            Alert(name: rule.name, severity: rule.severity.rawValue,
+            Alert(name: rule.name, scope: Self.scope(rule.condition), severity: rule.severity.rawValue,
                   condition: RuleEvaluator.describe(rule.condition) + (rule.forDuration > .zero ? " for \(rule.forDuration.configText)" : ""),
                   runbook: rule.runbook)
+        }
+    }
+
+    static func scope(_ condition: AlertCondition) -> String {
+        switch condition {
+        case .threshold(let signal, _, _), .anomaly(let signal, _):
+            signal.kind == .activeSessions || signal.kind == .loginFailureRatio ? "the auth service" : signal.scope.description
+        case .burnRate(let scope, _, _): scope.description
         }
     }
 

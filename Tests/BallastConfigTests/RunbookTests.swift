@@ -1,0 +1,90 @@
+import Foundation
+import Testing
+
+@testable import BallastConfig
+
+/// Runbooks as reviewed protocols: BL044–BL048 on real files, and the shipped runbooks.
+@Suite struct RunbookTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let today = Runbook.day("2026-12-01")!
+
+    /// A directory with `files` under runbooks/, and a config whose alerts point there.
+    func check(_ files: [String: String], alerts: String, reviewInterval: String = "90d") throws -> [Finding] {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("runbooks-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory.appendingPathComponent("runbooks"), withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        for (name, text) in files { try text.write(to: directory.appendingPathComponent("runbooks/\(name)"), atomically: true, encoding: .utf8) }
+        let yaml = """
+            version: 1
+            listeners:
+              - name: public
+                listen: 127.0.0.1:8080
+                routes: [{ name: all, match: { path_prefix: / }, upstream: app }]
+            upstreams:
+              - { name: app, servers: [127.0.0.1:9101, 127.0.0.1:9102], health: { path: /healthz } }
+            runbooks: { review_interval: \(reviewInterval) }
+            alerts:
+              rules:
+            \(alerts)
+            """
+        let config = try ConfigLoader.load(text: yaml, file: "t.yaml").get().config
+        return RunbookReview.check(config, directory: directory.path, today: Self.today)
+    }
+
+    func front(_ alerts: String, reviewed: String = "2026-11-20", owner: String = "oncall") -> String {
+        "---\nalerts: [\(alerts)]\nowner: \(owner)\nreviewed: \(reviewed)\n---\n# Runbook\n"
+    }
+
+    let down = "    - { name: AppDown, signal: healthy_share, upstream: app, below: 50%, runbook: runbooks/app-down.md }"
+
+    @Test func aCleanRunbookHasNoFinding() throws {
+        #expect(try check(["app-down.md": front("AppDown") + "Look at upstream 'app' and 127.0.0.1:9101.\n"], alerts: down).isEmpty)
+    }
+
+    @Test func eachKindOfStaleRunbookIsFound() throws {
+        let findings = try check([
+            "app-down.md": front("AppDown") + "Check upstream 'payments' and server 127.0.0.1:9999, then route `checkout`.\n",
+            "old-alert.md": front("DiskFull"),
+            "notes.md": "# Not a runbook\n",
+        ], alerts: down)
+        let ids = findings.map(\.ruleID)
+        #expect(ids.sorted() == ["BL046", "BL047"], "\(findings)")
+        let named = try #require(findings.first { $0.ruleID == "BL047" })
+        #expect(named.message.contains("route 'checkout'") && named.message.contains("upstream 'payments'") && named.message.contains("server 127.0.0.1:9999"))
+        #expect(findings.first { $0.ruleID == "BL046" }?.message.contains("'DiskFull'") == true)
+    }
+
+    @Test func aRunbookThatDoesNotServeItsAlertOrLacksFrontMatter() throws {
+        let other = try check(["app-down.md": front("SomethingElse")], alerts: down)
+        #expect(other.map(\.ruleID).sorted() == ["BL045", "BL046"], "\(other)")
+        let bare = try check(["app-down.md": "# Runbook without front matter\n"], alerts: down)
+        #expect(bare.map(\.ruleID) == ["BL044"])
+        let partial = try check(["app-down.md": "---\nalerts: [AppDown]\n---\n"], alerts: down)
+        #expect(partial.first?.message.contains("lacks owner, reviewed") == true)
+    }
+
+    @Test func aReviewOlderThanTheIntervalIsOverdue() throws {
+        let old = try check(["app-down.md": front("AppDown", reviewed: "2026-08-01")], alerts: down)
+        #expect(old.map(\.ruleID) == ["BL048"])
+        #expect(old.first?.message.contains("122 days ago, beyond the review interval of 90d") == true)
+        #expect(old.first?.fix?.contains("(oncall)") == true)
+        #expect(try check(["app-down.md": front("AppDown", reviewed: "2026-08-01")], alerts: down, reviewInterval: "180d").isEmpty)
+    }
+
+    /// Every default alert has a shipped runbook that lists it, with the four parts on-call needs.
+    @Test func theShippedRunbooksServeEveryDefaultAlert() throws {
+        let config = try ConfigLoader.load(text: Config.defaultStackYAML, file: "default.yaml").get().config
+        for rule in config.alerts.rules {
+            let text = try String(contentsOf: Self.root.appendingPathComponent(rule.runbook), encoding: .utf8)
+            let runbook = Runbook(path: rule.runbook, text: text)
+            #expect(runbook.problem == nil, "\(rule.runbook): \(runbook.problem ?? "")")
+            #expect(runbook.alerts?.contains(rule.name) == true, "\(rule.runbook) does not list \(rule.name)")
+            for heading in ["## What it means", "## First three things to look at", "## Mitigate", "## Roll back"] {
+                #expect(text.contains(heading), "\(rule.runbook) has no '\(heading)'")
+            }
+            #expect(text.contains("`ballast "), "\(rule.runbook) names no ballast command")
+        }
+        let reviewed = try #require(Runbook.day("2026-11-26"))
+        #expect(RunbookReview.check(config, directory: Self.root.path, today: reviewed).isEmpty)
+    }
+}
