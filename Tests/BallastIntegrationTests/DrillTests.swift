@@ -149,3 +149,48 @@ func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duratio
         return response
     }
 }
+
+/// `ballast docs --admin` against a real running stack: the document of version 1, a server
+/// removed through the admin API by someone, and the drift that names the version and author.
+@Suite(.serialized) struct LiveDocsTests {
+    func ballast(_ arguments: [String]) throws -> (status: Int32, output: String) {
+        let process = Process()
+        process.executableURL = ballastExecutable
+        process.arguments = arguments
+        process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        try process.run()
+        let data = pipe.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: data, as: UTF8.self))
+    }
+
+    @Test func driftOfTheRunningStackNamesTheVersionAndAuthor() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ballastExecutable.path))
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("live-docs-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton)
+        defer { _ = client.shutdown() }
+        let stack = try DrillStack(executable: ballastExecutable, directory: directory, client: client)
+        try await stack.start()
+        defer { Task { await stack.stop() } }
+        let document = directory.appendingPathComponent("topology.md").path
+        let generated = try ballast(["docs", "--admin", stack.adminURL, "--out", document])
+        #expect(generated.status == 0, "\(generated.output)")
+        let clean = try ballast(["docs", "--admin", stack.adminURL, "--check", document])
+        #expect(clean.status == 0, "\(clean.output)")
+
+        // Someone removes the third server straight through the admin API.
+        let removed = stack.servers[2]
+        let yaml = stack.configYAML().components(separatedBy: "\n").filter { !$0.contains(removed) }.joined(separator: "\n")
+        let applied = try await stack.admin(.POST, "/api/v1/config", body: yaml, contentType: "application/yaml")
+        #expect(applied.status == 200, "\(String(decoding: applied.body, as: UTF8.self))")
+        let check = try ballast(["docs", "--admin", stack.adminURL, "--check", document])
+        #expect(check.status == 1)
+        #expect(check.output.contains("the document lists 3 servers for upstream auth; the live config has 2: \(removed) was removed in version 2 by ballast drill"),
+                "\(check.output)")
+        await stack.stop()
+    }
+}
