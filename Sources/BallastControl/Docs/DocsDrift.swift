@@ -60,6 +60,18 @@ public struct DocsDrift: Sendable {
         return out
     }
 
+    /// Items only the document has (removed since) and items only the live config has (added
+    /// since), each with the version that removed or added it when the history tells.
+    private func presence<T>(_ documented: [T], _ current: [T], id: @escaping (T) -> String, in list: @escaping (TopologyFacts) -> [T],
+                             removed: (T) -> String, added: (T) -> String) -> [String] {
+        let documentedIDs = Set(documented.map(id)), currentIDs = Set(current.map(id))
+        func change(_ key: String, _ verb: String) -> String {
+            when { list($0).contains { id($0) == key } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": \(verb) in version")
+        }
+        return documented.filter { !currentIDs.contains(id($0)) }.map { removed($0) + change(id($0), "removed") }
+            + current.filter { !documentedIDs.contains(id($0)) }.map { added($0) + change(id($0), "added") }
+    }
+
     /// Changed fields of an item present in both, as "WHAT: the document says A; the live config has B".
     private func fields(_ what: String, _ pairs: [(String, String, String)], key: @escaping (TopologyFacts, String) -> String) -> [String] {
         pairs.compactMap { name, old, new in
@@ -69,16 +81,10 @@ public struct DocsDrift: Sendable {
 
     private func listenerDrift() -> [String] {
         var out: [String] = []
-        let old = Dictionary(document.listeners.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
         let new = Dictionary(live.listeners.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for l in document.listeners where new[l.name] == nil {
-            out.append("the document lists listener '\(l.name)' on \(l.listen); the live config has no such listener"
-                       + when { $0.listeners.contains { $0.name == l.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
-        }
-        for l in live.listeners where old[l.name] == nil {
-            out.append("the live config has listener '\(l.name)' on \(l.listen), which the document does not list"
-                       + when { $0.listeners.contains { $0.name == l.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
-        }
+        out += presence(document.listeners, live.listeners, id: \.name, in: \.listeners,
+                        removed: { "the document lists listener '\($0.name)' on \($0.listen); the live config has no such listener" },
+                        added: { "the live config has listener '\($0.name)' on \($0.listen), which the document does not list" })
         for l in document.listeners {
             guard let n = new[l.name] else { continue }
             func field(_ f: TopologyFacts, _ k: String) -> String {
@@ -105,14 +111,9 @@ public struct DocsDrift: Sendable {
         func id(_ r: TopologyFacts.Route) -> String { "\(r.listener)/\(r.name)" }
         let new = Dictionary(live.routes.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
         let old = Dictionary(document.routes.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
-        for r in document.routes where new[id(r)] == nil {
-            out.append("the document routes \(r.match) to upstream \(r.upstream) (route '\(r.name)' of listener '\(r.listener)'); the live config has no such route"
-                       + when { $0.routes.contains { id($0) == id(r) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
-        }
-        for r in live.routes where old[id(r)] == nil {
-            out.append("the live config has route '\(r.name)' of listener '\(r.listener)' (\(r.match) → upstream \(r.upstream)), which the document does not list"
-                       + when { $0.routes.contains { id($0) == id(r) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
-        }
+        out += presence(document.routes, live.routes, id: id, in: \.routes,
+                        removed: { "the document routes \($0.match) to upstream \($0.upstream) (route '\($0.name)' of listener '\($0.listener)'); the live config has no such route" },
+                        added: { "the live config has route '\($0.name)' of listener '\($0.listener)' (\($0.match) → upstream \($0.upstream)), which the document does not list" })
         for r in document.routes {
             guard let n = new[id(r)] else { continue }
             func field(_ f: TopologyFacts, _ k: String) -> String {
@@ -144,15 +145,9 @@ public struct DocsDrift: Sendable {
     private func upstreamDrift() -> [String] {
         var out: [String] = []
         let new = Dictionary(live.upstreams.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        let old = Dictionary(document.upstreams.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
-        for u in document.upstreams where new[u.name] == nil {
-            out.append("the document lists upstream \(u.name) with \(u.servers.count) server\(u.servers.count == 1 ? "" : "s"); the live config has no such upstream"
-                       + when { $0.upstreams.contains { $0.name == u.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
-        }
-        for u in live.upstreams where old[u.name] == nil {
-            out.append("the live config has upstream \(u.name) (\(u.servers.map(\.address).joined(separator: ", "))), which the document does not list"
-                       + when { $0.upstreams.contains { $0.name == u.name } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
-        }
+        out += presence(document.upstreams, live.upstreams, id: \.name, in: \.upstreams,
+                        removed: { "the document lists upstream \($0.name) with \($0.servers.count) server\($0.servers.count == 1 ? "" : "s"); the live config has no such upstream" },
+                        added: { "the live config has upstream \($0.name) (\($0.servers.map(\.address).joined(separator: ", "))), which the document does not list" })
         for u in document.upstreams {
             guard let n = new[u.name] else { continue }
             let servers = { (f: TopologyFacts) in f.upstreams.first { $0.name == u.name }?.servers ?? [] }
@@ -196,15 +191,9 @@ public struct DocsDrift: Sendable {
         var out: [String] = []
         func id(_ a: TopologyFacts.Alert) -> String { "\(a.name) on \(a.scope)" }
         let new = Dictionary(live.alerts.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
-        let old = Dictionary(document.alerts.map { (id($0), $0) }, uniquingKeysWith: { a, _ in a })
-        for a in document.alerts where new[id(a)] == nil {
-            out.append("the document lists alert \(a.name) on \(a.scope) (\(a.condition)); the live config has no such alert"
-                       + when { $0.alerts.contains { id($0) == id(a) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": removed in version"))
-        }
-        for a in live.alerts where old[id(a)] == nil {
-            out.append("the live config has alert \(a.name) on \(a.scope) (\(a.condition)), which the document does not list"
-                       + when { $0.alerts.contains { id($0) == id(a) } ? "yes" : "no" }.replacingOccurrences(of: " in version", with: ": added in version"))
-        }
+        out += presence(document.alerts, live.alerts, id: id, in: \.alerts,
+                        removed: { "the document lists alert \($0.name) on \($0.scope) (\($0.condition)); the live config has no such alert" },
+                        added: { "the live config has alert \($0.name) on \($0.scope) (\($0.condition)), which the document does not list" })
         for a in document.alerts {
             guard let n = new[id(a)] else { continue }
             func field(_ f: TopologyFacts, _ k: String) -> String {
