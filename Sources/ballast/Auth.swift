@@ -13,7 +13,7 @@ struct Auth: AsyncParsableCommand {
         discussion: "Several replicas may share one database: sessions and login throttling are the same on all of them.")
 
     @Option(help: "HOST:PORT to listen on.") var listen: String
-    @Option(help: "sqlite:PATH (embedded) or postgres://… (not yet: issue 8).") var database: String
+    @Option(help: "sqlite:PATH (embedded) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas on several hosts).") var database: String
     @Option(help: "bcrypt cost (4-31).") var bcryptCost: Int = 12
     @Option(help: "Idle timeout of a session, e.g. 30m.") var idleTimeout: String = "30m"
     @Option(help: "Absolute lifetime of a session, e.g. 12h.") var lifetime: String = "12h"
@@ -34,7 +34,7 @@ struct Auth: AsyncParsableCommand {
         let address = try Address.parse(listen).get()
         let store: any AuthStore
         do {
-            store = try AuthDatabase.open(database)
+            store = try AuthStores.open(database)
             try await store.migrate()
         } catch {
             printError("error: database '\(database)': \(error)")
@@ -56,22 +56,6 @@ struct Auth: AsyncParsableCommand {
             logger: logger))
         say("auth replica on http://\(address) (database \(database))")
         try await group.run()
-    }
-}
-
-enum AuthDatabase {
-    struct Unsupported: Error, CustomStringConvertible { var description: String }
-
-    static func open(_ url: String) throws -> any AuthStore {
-        if url.hasPrefix("sqlite:") {
-            let path = String(url.dropFirst("sqlite:".count))
-            guard !path.isEmpty else { throw Unsupported(description: "write sqlite:PATH, e.g. sqlite:./ballast-data/auth.sqlite") }
-            return try SQLiteAuthStore(path: path)
-        }
-        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
-            throw Unsupported(description: "PostgreSQL is not supported yet; use sqlite:PATH")
-        }
-        throw Unsupported(description: "unknown database URL; use sqlite:PATH")
     }
 }
 

@@ -5,10 +5,10 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-/// The auth API end to end: a live server on a real socket, over a real SQLite file.
+/// The auth API end to end: a live server on a real socket, over a real SQLite file and a real PostgreSQL server.
 @Suite struct AuthAPITests {
-    @Test func registerLoginMeSessionsLogout() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func registerLoginMeSessionsLogout(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         try await application(service).test(.live) { client async throws in
             let registered = try await client.register("alice")
             #expect(registered.status == .created)
@@ -41,8 +41,8 @@ import Testing
         }
     }
 
-    @Test func revokingASessionEndsIt() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func revokingASessionEndsIt(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         try await application(service).test(.live) { client async throws in
             _ = try await client.register("bob")
             let first = try await client.token("bob"), second = try await client.token("bob")
@@ -60,8 +60,8 @@ import Testing
         }
     }
 
-    @Test func changingThePasswordEndsEveryOtherSession() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func changingThePasswordEndsEveryOtherSession(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         try await application(service).test(.live) { client async throws in
             _ = try await client.register("dave")
             let kept = try await client.token("dave"), ended = try await client.token("dave")
@@ -78,9 +78,9 @@ import Testing
         }
     }
 
-    @Test func badInputGetsAClearErrorAndWritesNothing() async throws {
-        let path = temporaryDatabase()
-        let service = try await makeService(path: path)
+    @Test(arguments: StoreKind.available) func badInputGetsAClearErrorAndWritesNothing(store: StoreKind) async throws {
+        let database = temporaryDatabase(store)
+        let service = try await makeService(database: database)
         try await application(service).test(.live) { client async throws in
             func expect(_ response: TestResponse, _ status: HTTPResponse.Status, _ code: String) {
                 #expect(response.status == status)
@@ -109,8 +109,8 @@ import Testing
         }
     }
 
-    @Test func aThousandBytePasswordWorksAndIsNeverTruncated() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func aThousandBytePasswordWorksAndIsNeverTruncated(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         let long = String(repeating: "p", count: 1000)
         try await application(service).test(.live) { client async throws in
             #expect(try await client.register("frank", long).status == .created)
@@ -121,9 +121,9 @@ import Testing
         }
     }
 
-    @Test func aFailedLoginLooksTheSameWhetherOrNotTheUserExists() async throws {
+    @Test(arguments: StoreKind.available) func aFailedLoginLooksTheSameWhetherOrNotTheUserExists(store: StoreKind) async throws {
         // Cost 8 makes bcrypt dominate the time, as it does in production at 12.
-        let service = try await makeService(path: temporaryDatabase(), cost: 8)
+        let service = try await makeService(database: temporaryDatabase(store), cost: 8)
         try await application(service).test(.live) { client async throws in
             _ = try await client.register("grace")
             var known: [Duration] = [], unknown: [Duration] = []
@@ -146,8 +146,8 @@ import Testing
         }
     }
 
-    @Test func healthReadinessAndMetricsEndpoints() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func healthReadinessAndMetricsEndpoints(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         try await application(service).test(.live) { client async throws in
             #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
             #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
@@ -155,8 +155,8 @@ import Testing
         }
     }
 
-    @Test func theAuditLogRecordsEveryKindOfEvent() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func theAuditLogRecordsEveryKindOfEvent(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         try await application(service).test(.live) { client async throws in
             _ = try await client.register("heidi")
             _ = try await client.login("heidi", "wrong password!")

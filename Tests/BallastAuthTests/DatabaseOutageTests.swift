@@ -6,12 +6,56 @@ import Hummingbird
 import HummingbirdTesting
 import Testing
 
-/// A database that stops taking writes (a stuck transaction holds SQLite's write lock): the
-/// service answers 503 with Retry-After within its short busy timeout, writes nothing, keeps
-/// serving reads, and works again the moment the lock is released.
+/// A database that stops taking writes (a stuck transaction holds SQLite's write lock, or
+/// PostgreSQL's tables are locked against writers): the service answers 503 with Retry-After
+/// within its short timeout, writes nothing, keeps serving reads, and works again the moment
+/// the lock is released.
 @Suite struct DatabaseOutageTests {
+    protocol Lock: Sendable { func unlock() }
+
+    /// Another session of the test PostgreSQL holds `LOCK TABLE … IN EXCLUSIVE MODE` (reads
+    /// pass, writes wait) until `unlock`.
+    final class PostgresWriteLock: Lock, @unchecked Sendable {
+        let process: Process
+        let input = Pipe()
+
+        init(url: String) throws {
+            // psql from Debian's postgresql-client: a separate client, as an administrator's would be.
+            let components = URLComponents(string: url)!
+            let schema = components.queryItems?.first { $0.name == "schema" }?.value ?? "public"
+            var plain = components
+            plain.queryItems = nil
+            process = Process()
+            process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            process.arguments = ["psql", plain.string!, "-q", "-v", "ON_ERROR_STOP=1"]
+            process.standardInput = input
+            let output = Pipe()
+            process.standardOutput = output
+            try process.run()
+            input.fileHandleForWriting.write(Data("""
+                BEGIN;
+                LOCK TABLE \(schema).users, \(schema).sessions IN EXCLUSIVE MODE;
+                SELECT 'locked';
+
+                """.utf8))
+            // Wait until psql says the lock is held.
+            var seen = Data()
+            while !String(decoding: seen, as: UTF8.self).contains("locked") {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { throw CancellationError() }
+                seen += chunk
+            }
+        }
+
+        func unlock() {
+            input.fileHandleForWriting.write(Data("ROLLBACK;\n\\q\n".utf8))
+            try? input.fileHandleForWriting.close()
+            process.waitUntilExit()
+        }
+    }
+
     /// Holds `BEGIN IMMEDIATE` on `path` from another connection until `release` is signalled.
-    final class WriteLock: @unchecked Sendable {
+    final class WriteLock: Lock, @unchecked Sendable {
         let release = DispatchSemaphore(value: 0)
         let done = DispatchSemaphore(value: 0)
 
@@ -37,13 +81,14 @@ import Testing
         }
     }
 
-    @Test func writesFailFastWith503AndNothingIsLost() async throws {
-        let path = temporaryDatabase()
-        let service = try await makeService(path: path)
+    @Test(arguments: StoreKind.available) func writesFailFastWith503AndNothingIsLost(store: StoreKind) async throws {
+        let database = temporaryDatabase(store)
+        let service = try await makeService(database: database)
         try await application(service).test(.live) { client async throws in
             #expect(try await client.register("alice").status == .created)
             let token = try await client.token("alice")
-            let lock = try WriteLock(path: path)
+            let lock: any Lock = store == .sqlite ? try WriteLock(path: String(database.dropFirst("sqlite:".count)))
+                : try PostgresWriteLock(url: database)
             let clock = ContinuousClock()
             let start = clock.now
             let refused = try await client.register("bob")
@@ -51,7 +96,7 @@ import Testing
             #expect(refused.status == .serviceUnavailable)
             #expect(refused.headers[.retryAfter] == "1")
             #expect(decode(refused.body)["error"] as? String == "unavailable")
-            #expect(!String(buffer: refused.body).contains("SQLITE"))  // no internals leak
+            #expect(!String(buffer: refused.body).contains("SQLITE") && !String(buffer: refused.body).contains("postgres"))  // no internals leak
             #expect(waited < .seconds(6))  // the short busy timeout, not a long hang
             #expect(try await client.login("alice").status == .serviceUnavailable)  // a session is a write
             // Reads still work: the existing session is valid.

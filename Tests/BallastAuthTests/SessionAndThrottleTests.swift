@@ -6,12 +6,12 @@ import HummingbirdTesting
 import Testing
 
 @Suite struct SessionLifetimeTests {
-    @Test func idleSessionsExpireAndUseKeepsThemAlive() async throws {
+    @Test(arguments: StoreKind.available) func idleSessionsExpireAndUseKeepsThemAlive(store: StoreKind) async throws {
         let clock = TestClock()
         var settings = AuthSettings()
         settings.idleTimeout = 30 * 60
         settings.lifetime = 12 * 3600
-        let service = try await makeService(path: temporaryDatabase(), clock: clock, settings: settings)
+        let service = try await makeService(database: temporaryDatabase(store), clock: clock, settings: settings)
         _ = try await service.register(username: "ivan", password: "correct horse battery")
         let session = try await service.login(username: "ivan", password: "correct horse battery", clientIP: "1.1.1.1")
         clock.advance(29 * 60)
@@ -23,9 +23,9 @@ import Testing
         #expect(try await service.activeSessionCount() == 0)
     }
 
-    @Test func theAbsoluteLifetimeEndsEvenABusySession() async throws {
+    @Test(arguments: StoreKind.available) func theAbsoluteLifetimeEndsEvenABusySession(store: StoreKind) async throws {
         let clock = TestClock()
-        let service = try await makeService(path: temporaryDatabase(), clock: clock)
+        let service = try await makeService(database: temporaryDatabase(store), clock: clock)
         _ = try await service.register(username: "judy", password: "correct horse battery")
         let session = try await service.login(username: "judy", password: "correct horse battery", clientIP: "1.1.1.1")
         for _ in 0..<47 {
@@ -37,8 +37,8 @@ import Testing
         await #expect(throws: AuthError.unauthenticated) { try await service.authenticate(token: session.token) }
     }
 
-    @Test func tokensAreStoredOnlyAsHashesAndEveryLoginGetsANewOne() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func tokensAreStoredOnlyAsHashesAndEveryLoginGetsANewOne(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         _ = try await service.register(username: "ken", password: "correct horse battery")
         let a = try await service.login(username: "ken", password: "correct horse battery", clientIP: "1.1.1.1")
         let b = try await service.login(username: "ken", password: "correct horse battery", clientIP: "1.1.1.1")
@@ -75,9 +75,9 @@ import Testing
         #expect(throttle.retryAfter(records([("acct:a", 99, 10)]), now: t0.addingTimeInterval(60)) == nil)
     }
 
-    @Test func throttlingIsSharedByTwoReplicasOfOneDatabase() async throws {
-        let path = temporaryDatabase()
-        let replicaA = try await makeService(path: path), replicaB = try await makeService(path: path)
+    @Test(arguments: StoreKind.available) func throttlingIsSharedByTwoReplicasOfOneDatabase(store: StoreKind) async throws {
+        let database = temporaryDatabase(store)
+        let replicaA = try await makeService(database: database), replicaB = try await makeService(database: database)
         _ = try await replicaA.register(username: "mallory", password: "correct horse battery")
         try await application(replicaA).test(.live) { a async throws in
             try await application(replicaB).test(.live) { b async throws in
@@ -98,8 +98,8 @@ import Testing
         #expect(kinds.filter { $0 == "login_throttled" }.count == 2)
     }
 
-    @Test func anUntrustedPeerCannotPickItsAddressWithXForwardedFor() async throws {
-        let service = try await makeService(path: temporaryDatabase())
+    @Test(arguments: StoreKind.available) func anUntrustedPeerCannotPickItsAddressWithXForwardedFor(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
         _ = try await service.register(username: "oscar", password: "correct horse battery")
         // Only 10.9.9.9 is trusted here, so the test client's X-Forwarded-For is ignored.
         let app = Application(router: AuthAPI(service: service, trustedProxies: ["10.9.9.9"]).router())

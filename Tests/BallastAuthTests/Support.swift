@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Synchronization
+import Testing
 
 /// A clock the test moves by hand.
 final class TestClock: Sendable {
@@ -12,15 +13,34 @@ final class TestClock: Sendable {
     func advance(_ seconds: TimeInterval) { current.withLock { $0 = $0.addingTimeInterval(seconds) } }
 }
 
-/// A fresh SQLite file in a temporary directory.
-func temporaryDatabase() -> String {
-    let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-auth-\(UUID().uuidString)")
-    return directory.appendingPathComponent("auth.sqlite").path
+/// The stores every auth test runs against: SQLite always, PostgreSQL when `BALLAST_TEST_POSTGRES`
+/// names a server (scripts/test starts one and sets it).
+enum StoreKind: String, Sendable, CaseIterable, CustomTestStringConvertible {
+    case sqlite, postgres
+
+    static var available: [StoreKind] {
+        ProcessInfo.processInfo.environment["BALLAST_TEST_POSTGRES"] == nil ? [.sqlite] : allCases
+    }
+
+    var testDescription: String { rawValue }
 }
 
-/// One replica's service over `path` (cost 4 keeps bcrypt quick in tests).
-func makeService(path: String, clock: TestClock? = nil, settings: AuthSettings = AuthSettings(), cost: UInt8 = 4) async throws -> AuthService {
-    let store = try SQLiteAuthStore(path: path)
+/// A fresh database of `kind`: a SQLite file in a temporary directory, or a new schema in the test PostgreSQL.
+func temporaryDatabase(_ kind: StoreKind = .sqlite) -> String {
+    switch kind {
+    case .sqlite:
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-auth-\(UUID().uuidString)")
+        return "sqlite:" + directory.appendingPathComponent("auth.sqlite").path
+    case .postgres:
+        let base = ProcessInfo.processInfo.environment["BALLAST_TEST_POSTGRES"]!
+        let schema = "t_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "")
+        return base + (base.contains("?") ? "&" : "?") + "schema=\(schema)"
+    }
+}
+
+/// One replica's service over the database `url` (cost 4 keeps bcrypt quick in tests).
+func makeService(database url: String, clock: TestClock? = nil, settings: AuthSettings = AuthSettings(), cost: UInt8 = 4) async throws -> AuthService {
+    let store = try AuthStores.open(url)
     try await store.migrate()
     if let clock {
         return try await AuthService(store: store, hasher: PasswordHasher(cost: cost), settings: settings, clock: { clock.now })

@@ -1,0 +1,246 @@
+import BallastStorage
+import Foundation
+import PostgresNIO
+
+/// The shared store for replicas on several hosts: the same tables as SQLite in PostgreSQL.
+///
+/// Every write is one statement or one transaction, so a lost connection leaves nothing
+/// half-written; a database that does not answer within the operation timeout is
+/// `AuthStoreError.unavailable` (503 + Retry-After), the same contract as a locked SQLite file.
+public final class PostgresAuthStore: AuthStore {
+    let database: SharedDatabase
+
+    public init(url: PostgresURL) {
+        database = SharedDatabase(url: url, logger: .init(label: "ballast.auth.postgres"))
+    }
+
+    public init(database: SharedDatabase) {
+        self.database = database
+    }
+
+    static let migrations: [(id: String, sql: String)] = [
+        ("v1", """
+            CREATE TABLE users (
+                id TEXT PRIMARY KEY,
+                username TEXT NOT NULL,
+                username_key TEXT NOT NULL UNIQUE,
+                password_hash TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL
+            );
+            CREATE TABLE sessions (
+                id TEXT PRIMARY KEY,
+                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                token_hash TEXT NOT NULL UNIQUE,
+                created_at TIMESTAMPTZ NOT NULL,
+                last_seen_at TIMESTAMPTZ NOT NULL,
+                expires_at TIMESTAMPTZ NOT NULL
+            );
+            CREATE INDEX sessions_user ON sessions(user_id);
+            CREATE INDEX sessions_active ON sessions(expires_at, last_seen_at);
+            CREATE TABLE login_throttle (
+                key TEXT PRIMARY KEY,
+                failures INTEGER NOT NULL,
+                window_start TIMESTAMPTZ NOT NULL,
+                last_failure TIMESTAMPTZ NOT NULL
+            );
+            CREATE TABLE audit_log (
+                id BIGSERIAL PRIMARY KEY,
+                at TIMESTAMPTZ NOT NULL,
+                kind TEXT NOT NULL,
+                username TEXT,
+                user_id TEXT,
+                client_ip TEXT,
+                detail TEXT
+            )
+            """),
+    ]
+
+    /// Runs `body`, turning an unreachable database into `AuthStoreError.unavailable`.
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        do { return try await database.run(body) } catch let error as StorageUnavailable {
+            throw AuthStoreError.unavailable(error.reason)
+        }
+    }
+
+    private func execute(_ query: PostgresQuery) async throws {
+        do { try await database.execute(query) } catch let error as StorageUnavailable {
+            throw AuthStoreError.unavailable(error.reason)
+        }
+    }
+
+    private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+        do { return try await database.transaction(body) } catch let error as StorageUnavailable {
+            throw AuthStoreError.unavailable(error.reason)
+        }
+    }
+
+    public func migrate() async throws {
+        do { try await database.migrate("auth", Self.migrations) } catch let error as StorageUnavailable {
+            throw AuthStoreError.unavailable(error.reason)
+        }
+    }
+
+    public func ping() async throws {
+        do { try await database.ping() } catch let error as StorageUnavailable {
+            throw AuthStoreError.unavailable(error.reason)
+        }
+    }
+
+    public func createUser(_ user: UserRecord) async throws {
+        do {
+            try await execute("""
+                    INSERT INTO users (id, username, username_key, password_hash, created_at)
+                    VALUES (\(user.id), \(user.username), \(user.username.lowercased()), \(user.passwordHash), \(user.createdAt))
+                    """)
+        } catch where SharedDatabase.isUniqueViolation(error) {
+            throw AuthStoreError.usernameTaken
+        }
+    }
+
+    private static func users(_ rows: PostgresRowSequence) async throws -> [UserRecord] {
+        var users: [UserRecord] = []
+        for try await (id, username, hash, created) in rows.decode((String, String, String, Date).self) {
+            users.append(UserRecord(id: id, username: username, passwordHash: hash, createdAt: created))
+        }
+        return users
+    }
+
+    public func user(named username: String) async throws -> UserRecord? {
+        try await run { client in
+            try await Self.users(client.query(
+                "SELECT id, username, password_hash, created_at FROM users WHERE username_key = \(username.lowercased())")).first
+        }
+    }
+
+    public func user(id: String) async throws -> UserRecord? {
+        try await run { client in
+            try await Self.users(client.query("SELECT id, username, password_hash, created_at FROM users WHERE id = \(id)")).first
+        }
+    }
+
+    public func setPassword(userID: String, hash: String) async throws {
+        try await execute("UPDATE users SET password_hash = \(hash) WHERE id = \(userID)")
+    }
+
+    private static let sessionColumns = "id, user_id, token_hash, created_at, last_seen_at, expires_at"
+
+    private static func sessions(_ rows: PostgresRowSequence) async throws -> [SessionRecord] {
+        var sessions: [SessionRecord] = []
+        for try await (id, user, hash, created, seen, expires) in rows.decode((String, String, String, Date, Date, Date).self) {
+            sessions.append(SessionRecord(id: id, userID: user, tokenHash: hash, createdAt: created, lastSeenAt: seen, expiresAt: expires))
+        }
+        return sessions
+    }
+
+    public func createSession(_ session: SessionRecord) async throws {
+        try await execute("""
+                INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at)
+                VALUES (\(session.id), \(session.userID), \(session.tokenHash), \(session.createdAt), \(session.lastSeenAt), \(session.expiresAt))
+                """)
+    }
+
+    public func session(tokenHash: String) async throws -> SessionRecord? {
+        try await run { client in
+            try await Self.sessions(client.query(PostgresQuery(
+                unsafeSQL: "SELECT \(Self.sessionColumns) FROM sessions WHERE token_hash = $1", binds: Self.binds(tokenHash)))).first
+        }
+    }
+
+    public func touchSession(id: String, at: Date) async throws {
+        try await execute("UPDATE sessions SET last_seen_at = \(at) WHERE id = \(id)")
+    }
+
+    public func sessions(userID: String) async throws -> [SessionRecord] {
+        try await run { client in
+            try await Self.sessions(client.query(PostgresQuery(
+                unsafeSQL: "SELECT \(Self.sessionColumns) FROM sessions WHERE user_id = $1 ORDER BY created_at", binds: Self.binds(userID))))
+        }
+    }
+
+    public func deleteSession(id: String, userID: String) async throws -> Bool {
+        try await run { client in
+            var deleted = 0
+            for try await _ in try await client.query("DELETE FROM sessions WHERE id = \(id) AND user_id = \(userID) RETURNING id") {
+                deleted += 1
+            }
+            return deleted > 0
+        }
+    }
+
+    public func deleteSessions(userID: String, except keptID: String?) async throws {
+        try await execute("DELETE FROM sessions WHERE user_id = \(userID) AND id IS DISTINCT FROM \(keptID)")
+    }
+
+    public func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
+        try await run { client in
+            var count = 0
+            for try await value in try await client.query(
+                "SELECT COUNT(*) FROM sessions WHERE expires_at > \(now) AND last_seen_at > \(idleSince)").decode(Int.self) {
+                count = value
+            }
+            return count
+        }
+    }
+
+    public func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
+        let windowOpen = now.addingTimeInterval(-window)
+        return try await transaction { connection in
+            var records: [String: ThrottleRecord] = [:]
+            for key in keys {
+                // One statement per key: replicas on several hosts counting at once lose no increment.
+                let rows = try await connection.query("""
+                    INSERT INTO login_throttle AS t (key, failures, window_start, last_failure) VALUES (\(key), 1, \(now), \(now))
+                    ON CONFLICT (key) DO UPDATE SET
+                        failures = CASE WHEN t.window_start <= \(windowOpen) THEN 1 ELSE t.failures + 1 END,
+                        window_start = CASE WHEN t.window_start <= \(windowOpen) THEN excluded.window_start ELSE t.window_start END,
+                        last_failure = excluded.last_failure
+                    RETURNING failures, window_start, last_failure
+                    """, logger: .init(label: "ballast.auth.postgres"))
+                for try await (failures, start, last) in rows.decode((Int, Date, Date).self) {
+                    records[key] = ThrottleRecord(failures: failures, windowStart: start, lastFailure: last)
+                }
+            }
+            return records
+        }
+    }
+
+    public func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
+        try await run { client in
+            var records: [String: ThrottleRecord] = [:]
+            let rows = try await client.query("SELECT key, failures, window_start, last_failure FROM login_throttle WHERE key = ANY(\(keys))")
+            for try await (key, failures, start, last) in rows.decode((String, Int, Date, Date).self) {
+                records[key] = ThrottleRecord(failures: failures, windowStart: start, lastFailure: last)
+            }
+            return records
+        }
+    }
+
+    public func clearThrottle(key: String) async throws {
+        try await execute("DELETE FROM login_throttle WHERE key = \(key)")
+    }
+
+    public func audit(_ event: AuditEvent) async throws {
+        try await execute("""
+                INSERT INTO audit_log (at, kind, username, user_id, client_ip, detail)
+                VALUES (\(event.at), \(event.kind), \(event.username), \(event.userID), \(event.clientIP), \(event.detail))
+                """)
+    }
+
+    public func auditEvents(limit: Int) async throws -> [AuditEvent] {
+        try await run { client in
+            var events: [AuditEvent] = []
+            let rows = try await client.query(
+                "SELECT at, kind, username, user_id, client_ip, detail FROM audit_log ORDER BY id DESC LIMIT \(limit)")
+            for try await (at, kind, username, userID, ip, detail) in rows.decode((Date, String, String?, String?, String?, String?).self) {
+                events.append(AuditEvent(at: at, kind: kind, username: username, userID: userID, clientIP: ip, detail: detail))
+            }
+            return events
+        }
+    }
+
+    private static func binds(_ values: String...) -> PostgresBindings {
+        var binds = PostgresBindings()
+        for value in values { binds.append(value) }
+        return binds
+    }
+}
