@@ -1,5 +1,6 @@
 import BallastConfig
 import BallastProxy
+import BallastStorage
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -20,6 +21,7 @@ import Prometheus
 /// GET  /api/v1/status            upstreams, traffic, sessions, firing alerts, versions at a glance
 /// GET  /api/v1/series            the last ten minutes of the dashboard's charts
 /// GET  /api/v1/runbook?path=P    a runbook named by an alert rule, as text
+/// GET  /api/v1/ready             200 when the state database answers, 503 with the reason when not
 /// GET  /metrics                  Prometheus text format
 /// GET  /                         the dashboard
 /// ```
@@ -31,14 +33,18 @@ public struct AdminAPI: Sendable {
     public let timeline: Timeline
     /// The alert engine, when one runs (ballast lb and up always run one).
     public let alerts: AlertEngine?
+    /// Whether the state database answers, and the balancers sharing it.
+    public let state: StateMonitor
     /// Called after a config was applied (e.g. to write it back to the config file).
     public var onApplied: @Sendable (Config) async -> Void = { _ in }
     private let applies: @Sendable (String) -> Metrics.Counter
     private let versionGauge: Metrics.Gauge
 
     public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry,
-                timeline: Timeline = Timeline(store: MemoryTimelineStore()), alerts: AlertEngine? = nil) {
+                timeline: Timeline = Timeline(store: MemoryTimelineStore()), alerts: AlertEngine? = nil,
+                state: StateMonitor? = nil) {
         self.balancer = balancer
+        self.state = state ?? StateMonitor(store: "memory", instance: history.instance)
         self.alerts = alerts
         self.history = history
         self.registry = registry
@@ -73,13 +79,17 @@ public struct AdminAPI: Sendable {
         }
         api.post("config/rollback") { _, _ in
             let current = balancer.version
-            guard let previous = await history.previousApplied(before: current) else {
+            let found: ConfigHistory.Entry?
+            do { found = try await history.previousApplied(before: current) } catch {
+                return stateUnavailable(error)
+            }
+            guard let previous = found else {
                 return jsonError(.conflict, "no_previous_version", "there is no earlier applied version to roll back to")
             }
             return await apply(text: previous.source, author: "rollback to v\(previous.version)")
         }
         api.get("config/history") { _, _ in
-            try jsonResponse(.ok, ["versions": await history.all()])
+            do { return try jsonResponse(.ok, ["versions": try await history.all()]) } catch { return stateUnavailable(error) }
         }
         api.get("upstreams") { _, _ in
             try jsonResponse(.ok, UpstreamsReport(runtime: balancer.runtime))
@@ -96,17 +106,11 @@ public struct AdminAPI: Sendable {
         addIncidentRoutes(to: router)
     }
 
-    private struct Refusal: Error { var response: Response }
+    struct Refusal: Error { var response: Response }
 
     /// Loads a config sent to the API; an invalid one is answered 422 with every finding.
-    private func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
-        var result = ConfigLoader.load(text: text, file: "<admin>")
-        // The TLS files and runbooks a config names must be usable before it may replace the one in force.
-        if case .success(let loaded) = result {
-            let files = TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
-            if files.contains(where: { $0.severity == .error }) { result = .failure(ConfigError(findings: loaded.warnings + files)) }
-        }
-        switch result {
+    func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
+        switch Self.validate(text, file: "<admin>") {
         case .success(let loaded):
             return .success(loaded)
         case .failure(let error):
@@ -118,6 +122,17 @@ public struct AdminAPI: Sendable {
                 ?? Response(status: .unprocessableContent)
             return .failure(Refusal(response: response))
         }
+    }
+
+    /// Every check a config passes before it may replace the one in force: the loader's rules,
+    /// then the TLS files and runbooks it names, which must be usable on this host.
+    static func validate(_ text: String, file: String) -> Result<ConfigLoader.Loaded, ConfigError> {
+        let result = ConfigLoader.load(text: text, file: file)
+        if case .success(let loaded) = result {
+            let files = TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
+            if files.contains(where: { $0.severity == .error }) { return .failure(ConfigError(findings: loaded.warnings + files)) }
+        }
+        return result
     }
 
     /// Validates `text`, then rolls it out in stages; answers when the rollout has an outcome:
@@ -137,6 +152,8 @@ public struct AdminAPI: Sendable {
             return try jsonResponse(.conflict, outcome)
         } catch is RolloutController.Busy {
             return jsonError(.conflict, "rollout_in_progress", "another rollout is being watched; try again when it ends")
+        } catch let error as StorageUnavailable {
+            return stateUnavailable(error)
         } catch {
             applies("failed").increment()
             return jsonError(.unprocessableContent, "apply_failed", "\(error)")
@@ -150,12 +167,21 @@ public struct AdminAPI: Sendable {
         case .failure(let refusal): return refusal.response
         case .success(let value): loaded = value
         }
+        let previous = balancer.runtime
+        let version: Int
+        do { version = try await history.reserve(after: previous.version) } catch { return stateUnavailable(error) }
         do {
-            let changes = ConfigDiff(old: balancer.runtime.config, new: loaded.config).changes
-            let runtime = try await balancer.apply(loaded.config)
+            let changes = ConfigDiff(old: previous.config, new: loaded.config).changes
+            let runtime = try await balancer.apply(loaded.config, version: version)
+            do {
+                try await history.record(version: runtime.version, author: author, outcome: "applied", source: text, changes: changes)
+            } catch {
+                // Stored nowhere, so no other balancer could follow: the previous config goes back in force.
+                _ = try? await balancer.apply(previous.config, version: previous.version)
+                return stateUnavailable(error)
+            }
             applies("applied").increment()
             versionGauge.record(runtime.version)
-            await history.record(version: runtime.version, author: author, outcome: "applied", source: text, changes: changes)
             await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v\(runtime.version)",
                                                 message: "config v\(runtime.version) applied by \(author)" + summary(changes),
                                                 details: diffDetails(changes)))
@@ -167,6 +193,14 @@ public struct AdminAPI: Sendable {
             return jsonError(.unprocessableContent, "apply_failed", "\(error)")
         }
     }
+}
+
+/// 503: the shared state (config versions) could not be read or written; nothing changed.
+func stateUnavailable(_ error: any Error) -> Response {
+    var response = jsonError(.serviceUnavailable, "state_unavailable",
+                             "the state database did not answer; nothing changed (\(error))")
+    response.headers[.retryAfter] = "5"
+    return response
 }
 
 /// `: change; change` for timeline messages, or nothing when nothing changed.

@@ -23,6 +23,14 @@ public struct StatusReport: Codable, Sendable {
     public var alerts: [AlertStatus]
     public var rollout: Rollout
     public var history: [ConfigHistory.Entry]
+    /// The shared state and every balancer on it (absent in reports from older balancers).
+    public var state: StateMonitor.Report?
+
+    /// Balancers that run another version than the newest applied one, with what they run.
+    public var disagreements: [BalancerInstance] {
+        guard let state, let latest = state.latestVersion else { return [] }
+        return state.balancers.filter { $0.version != latest }
+    }
 }
 
 extension AdminAPI {
@@ -40,6 +48,13 @@ extension AdminAPI {
         }
         api.get("status") { _, _ in
             try jsonResponse(.ok, await self.status())
+        }
+        api.get("ready") { _, _ in
+            // The data plane serves whatever happens here; readiness says whether this balancer
+            // can take and follow config changes.
+            let report = await self.state.report()
+            return try jsonResponse(report.reachable ? .ok : .serviceUnavailable,
+                                    ReadyBody(ready: report.reachable, version: self.balancer.version, store: report.store, error: report.error))
         }
         api.get("runbook") { request, _ in
             guard let path = request.uri.queryParameters["path"].map(String.init) else {
@@ -69,6 +84,13 @@ extension AdminAPI {
             version: runtime.version, upstreams: UpstreamsReport(runtime: runtime).upstreams, traffic: latest?.traffic ?? [:],
             activeSessions: latest?.activeSessions ?? nil, alerts: await alerts?.alerts() ?? [],
             rollout: StatusReport.Rollout(canaryVersion: await rollouts.canaryVersion),
-            history: Array(await history.all().suffix(10)))
+            history: Array(((try? await history.all()) ?? []).suffix(10)), state: await state.report())
     }
+}
+
+struct ReadyBody: Codable {
+    var ready: Bool
+    var version: Int
+    var store: String
+    var error: String?
 }

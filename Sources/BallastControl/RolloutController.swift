@@ -54,7 +54,7 @@ public actor RolloutController {
             if findings.contains(where: { $0.severity == .error }) {
                 logger.error("rollout refused by preflight", metadata: ["author": .string(author)])
                 Counter(label: "ballast_config_applies_total", dimensions: [("result", "refused")]).increment()
-                await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText, changes: changes)
+                try? await history.record(version: 0, author: author, outcome: "refused: preflight", source: config.sourceText, changes: changes)
                 await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.refused",
                                                     message: "rollout by \(author) refused by preflight: \(findings.filter { $0.severity == .error }.map(\.message).joined(separator: "; "))" + summary(changes),
                                                     details: diffDetails(changes)))
@@ -62,7 +62,7 @@ public actor RolloutController {
                                seconds: seconds(), findings: findings, changes: changes)
             }
         }
-        let version = try await balancer.startCanary(config, percent: config.rollout.canaryPercent)
+        let version = try await balancer.startCanary(config, percent: config.rollout.canaryPercent, version: try await history.reserve(after: balancer.version))
         canaryVersion = version
         defer { canaryVersion = nil }
         await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.canary_started", subject: "v\(version)",
@@ -83,10 +83,18 @@ public actor RolloutController {
         Gauge(label: "ballast_rollout_canary_version").record(0)
         switch verdict {
         case .promote:
+            let stable = balancer.runtime
             _ = try await balancer.promoteCanary()
+            do {
+                try await history.record(version: version, author: author, outcome: "applied", source: config.sourceText, changes: changes)
+            } catch {
+                // A version no other balancer can learn of must not stay in force here either.
+                _ = try? await balancer.apply(stable.config, version: stable.version)
+                logger.error("canary promoted but not stored; stable config put back", metadata: ["error": "\(error)"])
+                throw error
+            }
             Counter(label: "ballast_config_applies_total", dimensions: [("result", "promoted")]).increment()
             Gauge(label: "ballast_config_version").record(version)
-            await history.record(version: version, author: author, outcome: "applied", source: config.sourceText, changes: changes)
             logger.info("canary promoted", metadata: ["version": .stringConvertible(version)])
             await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.promoted", subject: "v\(version)",
                                                 message: "canary v\(version) promoted: \(stats.canary.requests) canary requests, \(stats.canary.errors) errors"))
@@ -95,7 +103,7 @@ public actor RolloutController {
         case .rollBack(let reason):
             await balancer.abortCanary()
             Counter(label: "ballast_config_applies_total", dimensions: [("result", "rolled_back")]).increment()
-            await history.record(version: version, author: author, outcome: "rolled back: \(reason)", source: config.sourceText, changes: changes)
+            try? await history.record(version: version, author: author, outcome: "rolled back: \(reason)", source: config.sourceText, changes: changes)
             logger.error("canary rolled back", metadata: ["version": .stringConvertible(version), "reason": .string(reason)])
             await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.rolled_back", subject: "v\(version)",
                                                 message: "canary v\(version) rolled back after \(String(format: "%.1f", seconds())) s: \(reason)"))

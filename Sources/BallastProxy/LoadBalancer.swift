@@ -47,14 +47,14 @@ public actor LoadBalancer {
     private var ownsGroup: Bool
 
     /// Compiles `config` (resolving every server) but binds nothing until `start()`.
-    public init(config: Config, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
+    public init(config: Config, version: Int = 1, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
                 events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let eventLoops = Array(group.makeIterator())
         let compiler = RuntimeCompiler(loopCount: eventLoops.count, events: events)
         let runtime: ProxyRuntime
         do {
-            runtime = try compiler.compile(config, version: 1)
+            runtime = try compiler.compile(config, version: version)
         } catch {
             try? group.syncShutdownGracefully()
             throw ApplyError(description: "\(error)")
@@ -73,7 +73,7 @@ public actor LoadBalancer {
         self.compiler = compiler
         self.logger = logger
         self.health = HealthChecker(eventLoop: eventLoops[0], logger: logger, events: events)
-        self.nextVersion = 2
+        self.nextVersion = version + 1
         self.ownsGroup = true
     }
 
@@ -112,23 +112,25 @@ public actor LoadBalancer {
 
     /// Validates nothing (the caller has a loaded `Config`) but compiles, binds new listeners,
     /// then swaps the runtime on every loop at once. Requests in flight finish on the old one.
+    /// `version` is the number shared state gave it; without one, the next local number.
     @discardableResult
-    public func apply(_ config: Config) async throws -> ProxyRuntime {
+    public func apply(_ config: Config, version: Int? = nil) async throws -> ProxyRuntime {
         if canary != nil { await abortCanary() }
-        let runtime = try compileNextVersion(config)
+        let runtime = try compileNextVersion(config, version: version)
         try await install(runtime)
         return runtime
     }
 
     /// Compiles `config` as the next version; a config that cannot compile uses no version.
-    private func compileNextVersion(_ config: Config) throws -> ProxyRuntime {
+    private func compileNextVersion(_ config: Config, version: Int?) throws -> ProxyRuntime {
         let runtime: ProxyRuntime
+        let number = version ?? nextVersion
         do {
-            runtime = try compiler.compile(config, version: nextVersion)
+            runtime = try compiler.compile(config, version: number)
         } catch {
             throw ApplyError(description: "\(error)")
         }
-        nextVersion += 1
+        nextVersion = max(nextVersion, number + 1)
         return runtime
     }
 
@@ -166,9 +168,9 @@ public actor LoadBalancer {
 
     /// Routes `percent`% of new requests by `config` on every loop, keeping the rest on the
     /// stable config; returns the canary's version. Its servers are health-checked at once.
-    public func startCanary(_ config: Config, percent: Double) async throws -> Int {
+    public func startCanary(_ config: Config, percent: Double, version: Int? = nil) async throws -> Int {
         if canary != nil { await abortCanary() }
-        let runtime = try compileNextVersion(config)
+        let runtime = try compileNextVersion(config, version: version)
         canary = runtime
         health.run([self.runtime, runtime])
         for (loop, context) in loopList {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import BallastAuth
 import BallastConfig
+import BallastControl
 import Foundation
 import Hummingbird
 import Logging
@@ -54,7 +55,7 @@ struct Auth: AsyncParsableCommand {
             services: [.init(service: app), .init(service: ReplicaHousekeeping(service: service, parentPID: parentPid, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        say("auth replica on http://\(address) (database \(database))")
+        say("auth replica on http://\(address) (database \(StateStores.redact(database)))")
         try await group.run()
     }
 }

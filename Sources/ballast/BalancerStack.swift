@@ -13,9 +13,21 @@ struct BalancerStack {
     let configPath: String
     let threads: Int
     let drain: Duration
+    let state: StateStores
     let timeline: Timeline
     /// True when `up` runs the defaults it wrote itself.
     var embeddedDefaults = false
+    /// The name this balancer reports to shared state.
+    var instance: String?
+
+    init(loaded: ConfigLoader.Loaded, configPath: String, threads: Int, drain: Duration, state: StateStores, timeline: Timeline? = nil) {
+        self.loaded = loaded
+        self.configPath = configPath
+        self.threads = threads
+        self.drain = drain
+        self.state = state
+        self.timeline = timeline ?? Timeline(store: state.timeline)
+    }
 
     /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
     func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
@@ -40,10 +52,21 @@ struct BalancerStack {
             printError("error: \(error)")
             throw ExitCode(2)
         }
+        let instance = self.instance ?? "\(ProcessInfo.processInfo.hostName):\(loaded.config.admin.listen.port)"
+        let history = ConfigHistory(store: state.versions, instance: instance)
+        let startup: StartupConfig
+        do {
+            startup = try await StartupConfig.decide(file: loaded, path: configPath, history: history, shared: state.shared)
+        } catch {
+            printError("error: the state database \(state.description): \(error)")
+            throw ExitCode(2)
+        }
+        for note in startup.notes { printError("warning: \(note)") }
+        let loaded = startup.loaded
         let balancer: LoadBalancer
         do {
             let timeline = self.timeline
-            balancer = try LoadBalancer(config: loaded.config, threads: threads, logger: logger) { event in
+            balancer = try LoadBalancer(config: loaded.config, version: startup.version, threads: threads, logger: logger) { event in
                 timeline.post(TimelineEvent(event))
             }
             try await balancer.start()
@@ -51,15 +74,16 @@ struct BalancerStack {
             printError("error: \(error)")
             throw ExitCode(2)
         }
-        let history = ConfigHistory()
-        await history.record(version: 1, author: "ballast --config \(configPath)", outcome: "applied", source: loaded.config.sourceText)
         let engine = AlertEngine(config: loaded.config, timeline: timeline, logger: Logger(label: "ballast.alerts"),
                                  externalURL: "http://\(loaded.config.admin.listen)") {
             PromText.parse(String(decoding: registry.emitToBuffer(), as: UTF8.self))
         }
-        let api = AdminAPI(balancer: balancer, history: history, registry: registry, timeline: timeline, alerts: engine)
-        await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v1",
-                                            message: "balancer started with \(configPath) as config v1"))
+        let monitor = StateMonitor(store: state.description, instance: instance)
+        let api = AdminAPI(balancer: balancer, history: history, registry: registry, timeline: timeline, alerts: engine, state: monitor)
+        await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v\(startup.version)",
+                                            message: "balancer \(instance) started with config v\(startup.version)"
+                                                + (startup.loaded.config.sourceText == self.loaded.config.sourceText ? " (\(configPath))" : " (shared state)")))
+        let follower = ConfigFollower(api: api, adminAddress: "http://\(loaded.config.admin.listen)")
         let app = AdminServer.application(api: api, admin: loaded.config.admin, token: token, logger: logger)
         let reloader = SignalReloader(file: configPath, api: api, logger: logger).install()
         defer { reloader.cancel() }
@@ -69,10 +93,12 @@ struct BalancerStack {
             say("listener \(listener.name) on http://\(Address(host: listener.listen.host, port: port))")
         }
         say("dashboard, admin API and metrics on http://\(loaded.config.admin.listen)")
+        say("config v\(startup.version); state \(state.description) as \(instance)")
         afterStart()
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
             [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: drain)),
-             .init(service: AlertService(engine: engine, balancer: balancer))]
+             .init(service: AlertService(engine: engine, balancer: balancer)),
+             .init(service: FollowerService(follower: follower))]
             + extraServices.map { .init(service: $0) }
         let group = ServiceGroup(configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
@@ -101,5 +127,16 @@ struct AlertService: Service {
         try? await gracefulShutdown()
         task.cancel()
         await engine.stop()
+    }
+}
+
+/// Follows the shared config versions until graceful shutdown.
+struct FollowerService: Service {
+    let follower: ConfigFollower
+
+    func run() async throws {
+        let task = Task { await follower.run() }
+        try? await gracefulShutdown()
+        task.cancel()
     }
 }

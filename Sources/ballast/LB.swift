@@ -19,7 +19,9 @@ struct LB: AsyncParsableCommand {
     @Option(help: "The config file.") var config: String
     @Option(help: "Event loops (default: one per core).") var threads: Int = System.coreCount
     @Option(help: "Seconds to let requests in flight finish on shutdown.") var drainSeconds: Int = 10
-    @Option(help: "Where the timeline is kept: sqlite:PATH (default: in memory).") var state: String?
+    @Option(help: "Where config versions and the timeline are kept: sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE shared with other balancers (default: in memory).")
+    var state: String?
+    @Option(help: "This balancer's name in the shared state (default: HOST:ADMIN_PORT).") var instance: String?
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be from 1 to 256") }
@@ -28,25 +30,16 @@ struct LB: AsyncParsableCommand {
     func run() async throws {
         let loaded = try loadConfigOrExit(config, printWarnings: true)
         let logger = LogSetup.bootstrapOnce()
-        let timeline: Timeline
+        let stores: StateStores
         do {
-            timeline = Timeline(store: try TimelineDatabase.open(state))
+            stores = try await StateStores.open(state)
         } catch {
-            printError("error: --state '\(state ?? "")': \(error)")
+            printError("error: --state '\(state.map(StateStores.redact) ?? "")': \(error)")
             throw ExitCode(2)
         }
-        try await BalancerStack(loaded: loaded, configPath: config, threads: threads, drain: .seconds(drainSeconds), timeline: timeline)
-            .run(logger: logger)
-    }
-}
-
-enum TimelineDatabase {
-    struct Unsupported: Error, CustomStringConvertible { var description: String }
-
-    static func open(_ url: String?) throws -> any TimelineStore {
-        guard let url else { return MemoryTimelineStore() }
-        guard url.hasPrefix("sqlite:"), url.count > 7 else { throw Unsupported(description: "write sqlite:PATH") }
-        return try SQLiteTimelineStore(path: String(url.dropFirst(7)))
+        var stack = BalancerStack(loaded: loaded, configPath: config, threads: threads, drain: .seconds(drainSeconds), state: stores)
+        stack.instance = instance
+        try await stack.run(logger: logger)
     }
 }
 

@@ -20,7 +20,10 @@ struct Status: AsyncParsableCommand {
         decoder.dateDecodingStrategy = ISOTime.decoding
         let status = try decoder.decode(StatusReport.self, from: reply.body)
         for line in StatusText.render(status, admin: client.base) { say(line) }
-        if status.alerts.contains(where: { $0.state == .firing && $0.severity == .page }) { throw ExitCode(1) }
+        if status.alerts.contains(where: { $0.state == .firing && $0.severity == .page }) || !status.disagreements.isEmpty
+            || status.state?.reachable == false {
+            throw ExitCode(1)
+        }
     }
 }
 
@@ -30,6 +33,20 @@ enum StatusText {
         let rollout = status.rollout.canaryVersion.map { "canary v\($0) being watched" } ?? "no rollout running"
         lines.append("Ballast at \(admin): config v\(status.version), \(rollout)")
         lines.append("active sessions: \(status.activeSessions.map { String(Int($0.rounded())) } ?? "no data")")
+        if let state = status.state {
+            lines.append("state: \(state.store) as \(state.instance), " + (state.reachable ? "reachable" : "UNREACHABLE: \(state.error ?? "")"))
+            if state.balancers.count > 1 || !status.disagreements.isEmpty {
+                let latest = state.latestVersion.map { "v\($0)" } ?? "none"
+                lines.append(status.disagreements.isEmpty
+                    ? "balancers: \(state.balancers.count), all on the newest version \(latest)"
+                    : "balancers DISAGREE: the newest applied version is \(latest)")
+                for balancer in state.balancers {
+                    let mark = balancer.version == state.latestVersion ? "=" : "≠"
+                    lines.append("  \(mark) \(balancer.id) (\(balancer.admin)) runs v\(balancer.version)"
+                        + (balancer.note.map { ": \($0)" } ?? ""))
+                }
+            }
+        }
         for upstream in status.upstreams {
             let traffic = status.traffic[upstream.name]
             let healthy = upstream.servers.count { $0.healthy && !$0.ejected }

@@ -50,7 +50,8 @@ struct Up: AsyncParsableCommand {
         let databasePath = "\(data)/auth.sqlite"
         // Migrate once here, so three replicas do not race to create the schema.
         try await SQLiteAuthStore(path: databasePath).migrate()
-        let timeline = Timeline(store: try SQLiteTimelineStore(path: databasePath))
+        let stores = try await StateStores.open("sqlite:\(databasePath)")
+        let timeline = Timeline(store: stores.timeline)
         let supervisor = ReplicaSupervisor(logger: logger, timeline: timeline)
         do {
             for (index, address) in replicas.enumerated() {
@@ -68,7 +69,7 @@ struct Up: AsyncParsableCommand {
         }
         let publicAddress = loaded.config.listeners.first.map { "http://\($0.listen)" } ?? "http://127.0.0.1:8080"
         do {
-            var stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), timeline: timeline)
+            var stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), state: stores, timeline: timeline)
             stack.embeddedDefaults = config == nil
             try await stack
                 .run(logger: logger, extraServices: [supervisor] + (parentPid.map { [ParentWatch(parentPID: $0, logger: logger)] } ?? [])) {

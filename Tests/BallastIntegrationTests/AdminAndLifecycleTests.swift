@@ -16,7 +16,7 @@ import Testing
         let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
         let proxy = try await ProxyHarness.start { port in simpleConfig(port: port, servers: [a.address]) }
         let history = ConfigHistory()
-        await history.record(version: 1, author: "test", outcome: "applied", source: proxy.balancer.runtime.config.sourceText)
+        try await history.record(version: 1, author: "test", outcome: "applied", source: proxy.balancer.runtime.config.sourceText)
         let api = AdminAPI(balancer: proxy.balancer, history: history, registry: registry)
         let router = Router()
         api.addRoutes(to: router)

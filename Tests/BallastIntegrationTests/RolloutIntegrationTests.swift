@@ -75,7 +75,7 @@ import Testing
         #expect(ok > 100)
         #expect(proxy.balancer.version == 1)
         #expect(proxy.balancer.runtime.config.upstreams[0].servers.map(\.address.description) == backends.map(\.address))
-        #expect(await history.all().last?.outcome.hasPrefix("rolled back") == true)
+        #expect(try await history.all().last?.outcome.hasPrefix("rolled back") == true)
         // "What changed just before?": the timeline has the change and its blast radius.
         let events = try await timeline.store.events(since: nil, limit: 10)
         #expect(events.map(\.kind) == ["rollout.canary_started", "rollout.rolled_back"])

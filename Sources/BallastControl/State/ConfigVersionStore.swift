@@ -1,0 +1,106 @@
+import Foundation
+
+/// One config version as stored: who applied it, when, from which balancer, how it went, and its YAML.
+public struct ConfigVersion: Sendable, Codable, Equatable {
+    public var version: Int
+    public var appliedAt: Date
+    public var author: String
+    /// `applied`, `rolled back: …`, `refused: …`.
+    public var outcome: String
+    public var source: String
+    /// What the version changed, in `ballast diff`'s words.
+    public var changes: [String]
+    /// The balancer instance that applied it first.
+    public var origin: String?
+
+    public init(version: Int, appliedAt: Date = Date(), author: String, outcome: String, source: String,
+                changes: [String] = [], origin: String? = nil) {
+        self.version = version
+        self.appliedAt = appliedAt
+        self.author = author
+        self.outcome = outcome
+        self.source = source
+        self.changes = changes
+        self.origin = origin
+    }
+
+    public var isApplied: Bool { outcome == "applied" }
+}
+
+/// A balancer instance as the shared state knows it: which version it runs, and when it last said so.
+public struct BalancerInstance: Sendable, Codable, Equatable {
+    public var id: String
+    public var admin: String
+    public var version: Int
+    /// The sha256 of the YAML it runs.
+    public var configHash: String
+    public var seenAt: Date
+    /// Why it does not run the newest applied version, when it does not.
+    public var note: String?
+
+    public init(id: String, admin: String, version: Int, configHash: String, seenAt: Date = Date(), note: String? = nil) {
+        self.id = id
+        self.admin = admin
+        self.version = version
+        self.configHash = configHash
+        self.seenAt = seenAt
+        self.note = note
+    }
+}
+
+/// Where config versions live: in memory (a lone `ballast lb`), in the stack's SQLite file
+/// (`ballast up`, `--state sqlite:`), or in PostgreSQL shared by every balancer (`--state postgres://`),
+/// which also tells each balancer when another one stored a version.
+public protocol ConfigVersionStore: Sendable {
+    /// Creates or upgrades the schema.
+    func migrate() async throws
+    /// A version number no balancer has used, taken before the version is applied.
+    func reserveVersion() async throws -> Int
+    /// Stores `entry`; for an applied version every other balancer is told.
+    func record(_ entry: ConfigVersion) async throws
+    /// The newest `limit` entries, oldest first.
+    func history(limit: Int) async throws -> [ConfigVersion]
+    /// The newest applied version, if any.
+    func latestApplied() async throws -> ConfigVersion?
+    /// Says which version `instance` runs (a heartbeat).
+    func report(_ instance: BalancerInstance) async throws
+    /// Every balancer that reported within `within` seconds.
+    func instances(within: TimeInterval) async throws -> [BalancerInstance]
+    /// Version numbers other balancers stored, as they are stored; ends when the store closes.
+    /// A store without notifications yields nothing (callers also poll).
+    func notifications() -> AsyncStream<Int>
+}
+
+/// Config versions of a balancer that shares nothing: kept in memory, lost at exit.
+public actor MemoryConfigVersionStore: ConfigVersionStore {
+    private var entries: [ConfigVersion] = []
+    private var next = 1
+    private var reported: [String: BalancerInstance] = [:]
+
+    public init() {}
+
+    public func migrate() {}
+
+    public func reserveVersion() -> Int {
+        defer { next += 1 }
+        return next
+    }
+
+    public func record(_ entry: ConfigVersion) {
+        entries.append(entry)
+        next = max(next, entry.version + 1)
+    }
+
+    public func history(limit: Int) -> [ConfigVersion] { Array(entries.suffix(limit)) }
+
+    public func latestApplied() -> ConfigVersion? { entries.last { $0.isApplied } }
+
+    public func report(_ instance: BalancerInstance) { reported[instance.id] = instance }
+
+    public func instances(within: TimeInterval) -> [BalancerInstance] {
+        let since = Date().addingTimeInterval(-within)
+        return reported.values.filter { $0.seenAt >= since }.sorted { $0.id < $1.id }
+    }
+
+    public nonisolated func notifications() -> AsyncStream<Int> { AsyncStream { $0.finish() } }
+}
