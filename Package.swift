@@ -116,7 +116,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BallastConfigTests", dependencies: ["BallastConfig"]),
-        .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig"],
+        .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig", "BallastStorage"],
                     exclude: ["Golden"]),  // read by DocsTests at run time
         .testTarget(
             name: "BallastProxyTests",

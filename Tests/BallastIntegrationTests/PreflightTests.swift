@@ -50,7 +50,9 @@ private final class SSHGreeter: ChannelInboundHandler, Sendable {
 
     @Test func anUpstreamWithNoHealthyServerIsAnError() async throws {
         // The seed incident: every server moved to a port where nothing answers.
-        let dead1 = try await freePort(), dead2 = try await freePort()
+        let holders = [try DeadPort(), try DeadPort()]
+        defer { holders.forEach { $0.release() } }
+        let (dead1, dead2) = (holders[0].port, holders[1].port)
         let findings = await Preflight.run(try config(["127.0.0.1:\(dead1)", "127.0.0.1:\(dead2)"]))
         #expect(findings.map(\.ruleID) == ["BL034", "BL034", "BL035"])
         #expect(findings.last?.severity == .error)

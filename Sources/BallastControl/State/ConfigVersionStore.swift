@@ -71,6 +71,12 @@ public protocol ConfigVersionStore: Sendable {
     func notifications() -> AsyncStream<Int>
 }
 
+/// A version number is stored once (SQLite and PostgreSQL enforce it with a unique index).
+public struct DuplicateVersion: Error, CustomStringConvertible {
+    public var version: Int
+    public var description: String { "config version \(version) is already stored" }
+}
+
 /// Config versions of a balancer that shares nothing: kept in memory, lost at exit.
 public actor MemoryConfigVersionStore: ConfigVersionStore {
     private var entries: [ConfigVersion] = []
@@ -86,7 +92,10 @@ public actor MemoryConfigVersionStore: ConfigVersionStore {
         return next
     }
 
-    public func record(_ entry: ConfigVersion) {
+    public func record(_ entry: ConfigVersion) throws {
+        if entry.version > 0, entries.contains(where: { $0.version == entry.version }) {
+            throw DuplicateVersion(version: entry.version)
+        }
         entries.append(entry)
         next = max(next, entry.version + 1)
     }
