@@ -207,6 +207,13 @@ extension ClientConnection {
 
     func responseTimedOut() {
         guard let exchange, let server = exchange.server else { return }
+        if !exchange.requestComplete {
+            // The client has not finished sending its body (a slow-body client): its fault, not
+            // the server's. Counting it against the server would let a few slow clients get
+            // healthy servers ejected.
+            respondLocally(status: 408, error: "request_timeout", message: "the request body did not arrive in time", close: true)
+            return
+        }
         exchange.route.upstream.recordFailure(server, now: loop.now)
         release(exchange, close: true)
         if exchange.responseStarted {
