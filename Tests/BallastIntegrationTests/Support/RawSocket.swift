@@ -50,12 +50,6 @@ struct RawSocket {
         return received
     }
 
-    /// True once the peer has closed its side (a read returns end of file).
-    func isClosedByPeer() -> Bool {
-        var byte: UInt8 = 0
-        return recv(descriptor, &byte, 1, 0) == 0
-    }
-
     func close() { _ = Foundation.close(descriptor) }
 
     /// The status codes of every response in `bytes`, in order (responses may follow a body
