@@ -1,5 +1,6 @@
 import BallastStorage
 import Foundation
+import Logging
 import PostgresNIO
 
 /// The shared store for replicas on several hosts: the same tables as SQLite in PostgreSQL.
@@ -55,35 +56,33 @@ public final class PostgresAuthStore: AuthStore {
             """),
     ]
 
-    /// Runs `body`, turning an unreachable database into `AuthStoreError.unavailable`.
-    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
-        do { return try await database.run(body) } catch let error as StorageUnavailable {
+    private let logger = Logger(label: "ballast.auth.postgres")
+
+    /// Runs `operation`, turning an unreachable database into `AuthStoreError.unavailable`.
+    private func guarded<T: Sendable>(_ operation: () async throws -> T) async throws -> T {
+        do { return try await operation() } catch let error as StorageUnavailable {
             throw AuthStoreError.unavailable(error.reason)
         }
+    }
+
+    private func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        try await guarded { try await database.run(body) }
     }
 
     private func execute(_ query: PostgresQuery) async throws {
-        do { try await database.execute(query) } catch let error as StorageUnavailable {
-            throw AuthStoreError.unavailable(error.reason)
-        }
+        try await guarded { try await database.execute(query) }
     }
 
     private func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
-        do { return try await database.transaction(body) } catch let error as StorageUnavailable {
-            throw AuthStoreError.unavailable(error.reason)
-        }
+        try await guarded { try await database.transaction(body) }
     }
 
     public func migrate() async throws {
-        do { try await database.migrate("auth", Self.migrations) } catch let error as StorageUnavailable {
-            throw AuthStoreError.unavailable(error.reason)
-        }
+        try await guarded { try await database.migrate("auth", Self.migrations) }
     }
 
     public func ping() async throws {
-        do { try await database.ping() } catch let error as StorageUnavailable {
-            throw AuthStoreError.unavailable(error.reason)
-        }
+        try await guarded { try await database.ping() }
     }
 
     public func createUser(_ user: UserRecord) async throws {
@@ -184,6 +183,7 @@ public final class PostgresAuthStore: AuthStore {
 
     public func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
         let windowOpen = now.addingTimeInterval(-window)
+        let logger = self.logger
         return try await transaction { connection in
             var records: [String: ThrottleRecord] = [:]
             for key in keys {
@@ -195,7 +195,7 @@ public final class PostgresAuthStore: AuthStore {
                         window_start = CASE WHEN t.window_start <= \(windowOpen) THEN excluded.window_start ELSE t.window_start END,
                         last_failure = excluded.last_failure
                     RETURNING failures, window_start, last_failure
-                    """, logger: .init(label: "ballast.auth.postgres"))
+                    """, logger: logger)
                 for try await (failures, start, last) in rows.decode((Int, Date, Date).self) {
                     records[key] = ThrottleRecord(failures: failures, windowStart: start, lastFailure: last)
                 }

@@ -45,6 +45,16 @@ extension TimelineStore {
     }
 }
 
+/// A WAL pool on the SQLite file at `path`, creating its directory; a writer waits
+/// `busyTimeout` seconds for another's lock.
+func openSQLitePool(path: String, busyTimeout: TimeInterval) throws -> DatabasePool {
+    var configuration = Configuration()
+    configuration.busyMode = .timeout(busyTimeout)
+    let directory = (path as NSString).deletingLastPathComponent
+    if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
+    return try DatabasePool(path: path, configuration: configuration)
+}
+
 /// The timeline in the stack's SQLite database (the auth service's file under `ballast up`).
 public final class SQLiteTimelineStore: TimelineStore {
     /// Vital signs older than this are pruned.
@@ -58,11 +68,7 @@ public final class SQLiteTimelineStore: TimelineStore {
     }()
 
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        pool = try openSQLitePool(path: path, busyTimeout: 10)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("timeline-v1") { db in
             try db.execute(sql: """

@@ -62,9 +62,15 @@ public struct TopologyFacts: Codable, Equatable, Sendable {
     public var rollout: String
     public var alerts: [Alert]
 
+    /// The first 12 hex digits of the SHA-256 of `config`'s text: what documents and balancer
+    /// heartbeats name a config by.
+    public static func hash(of config: Config) -> String {
+        SHA256.hash(data: Array(config.sourceText.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+    }
+
     public init(config: Config, version: Int? = nil) {
         configVersion = version
-        configHash = SHA256.hash(data: Array(config.sourceText.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
+        configHash = Self.hash(of: config)
         admin = config.admin.listen.description
         listeners = config.listeners.map { listener in
             Listener(name: listener.name, listen: listener.listen.description, tls: listener.tls != nil,

@@ -1,7 +1,6 @@
 import BallastConfig
 import BallastProxy
 import BallastStorage
-import Crypto
 import Foundation
 import Logging
 import Metrics
@@ -136,8 +135,8 @@ public actor ConfigFollower {
     /// Says which version this balancer runs, and reads what the others run.
     func heartbeat() async {
         let runtime = api.balancer.runtime
-        let hash = SHA256.hash(data: Array(runtime.config.sourceText.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
-        let me = BalancerInstance(id: api.state.instance, admin: adminAddress, version: runtime.version, configHash: hash, note: note)
+        let me = BalancerInstance(id: api.state.instance, admin: adminAddress, version: runtime.version,
+                                  configHash: TopologyFacts.hash(of: runtime.config), note: note)
         do {
             try await api.history.store.report(me)
             await api.state.succeeded(balancers: try await api.history.store.instances(within: 10))

@@ -1,11 +1,13 @@
 import BallastStorage
 import Foundation
+import Logging
 import PostgresNIO
 
 /// The timeline and vital signs in PostgreSQL, shared by every balancer and read by any of them
 /// (incidents are replayed from it). `details` and vitals are JSON text, as in SQLite.
 public final class PostgresTimelineStore: TimelineStore {
     let database: SharedDatabase
+    private let logger = Logger(label: "ballast.timeline.postgres")
     static let vitalsRetention: TimeInterval = 7 * 86_400
     private static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
@@ -84,11 +86,12 @@ public final class PostgresTimelineStore: TimelineStore {
     public func appendVitals(_ vitals: Vitals) async throws {
         let body = String(decoding: try Self.encoder.encode(vitals), as: UTF8.self)
         let horizon = vitals.at.addingTimeInterval(-Self.vitalsRetention)
+        let logger = self.logger
         try await database.transaction { connection in
             try await connection.query("""
                 INSERT INTO vitals (at, body) VALUES (\(vitals.at), \(body)) ON CONFLICT (at) DO UPDATE SET body = excluded.body
-                """, logger: .init(label: "ballast.timeline.postgres"))
-            try await connection.query("DELETE FROM vitals WHERE at < \(horizon)", logger: .init(label: "ballast.timeline.postgres"))
+                """, logger: logger)
+            try await connection.query("DELETE FROM vitals WHERE at < \(horizon)", logger: logger)
         }
     }
 

@@ -7,11 +7,7 @@ public final class SQLiteConfigVersionStore: ConfigVersionStore {
     private let pool: DatabasePool
 
     public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(2)
-        let directory = (path as NSString).deletingLastPathComponent
-        if !directory.isEmpty { try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true) }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        pool = try openSQLitePool(path: path, busyTimeout: 2)
     }
 
     public func migrate() async throws {
