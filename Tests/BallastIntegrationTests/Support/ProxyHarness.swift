@@ -33,8 +33,10 @@ struct ProxyHarness: Sendable {
 }
 
 /// A config with one listener on `port` routing everything to one upstream of `servers`.
+/// `route` and `upstream` name the series this balancer adds to the process-wide metrics; a test
+/// that reads those metrics back (an alert engine) must pick names no parallel test uses.
 func simpleConfig(port: Int, servers: [String], balance: String = "round_robin", extraUpstream: String = "",
-                  extraRoute: String = "", listenerExtra: String = "") -> String {
+                  extraRoute: String = "", listenerExtra: String = "", route: String = "all", upstream: String = "app") -> String {
     """
     version: 1
     admin: { listen: 127.0.0.1:1 }
@@ -43,12 +45,12 @@ func simpleConfig(port: Int, servers: [String], balance: String = "round_robin",
         listen: 127.0.0.1:\(port)
     \(listenerExtra)
         routes:
-          - name: all
+          - name: \(route)
             match: { path_prefix: / }
-            upstream: app
+            upstream: \(upstream)
     \(extraRoute)
     upstreams:
-      - name: app
+      - name: \(upstream)
         balance: \(balance)
         servers:
     \(servers.map { "      - \($0)" }.joined(separator: "\n"))
