@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "ballast", targets: ["ballast"]),
+        .executable(name: "ballast-fuzz", targets: ["ballast-fuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -97,6 +98,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Fuzz targets (properties over any input) and their driver: a corpus replayer, or
+        // libFuzzer when built by fuzz/run with -sanitize=fuzzer -DBALLAST_LIBFUZZER.
+        .target(
+            name: "BallastFuzz",
+            dependencies: ["BallastConfig", "BallastProxy", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(name: "CLibFuzzer"),
+        .executableTarget(name: "ballast-fuzz", dependencies: ["BallastFuzz", "CLibFuzzer"]),
         .executableTarget(
             name: "ballast",
             dependencies: [
@@ -116,6 +125,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BallastConfigTests", dependencies: ["BallastConfig"]),
+        .testTarget(name: "BallastFuzzTests", dependencies: ["BallastFuzz"]),
         .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig", "BallastStorage"],
                     exclude: ["Golden"]),  // read by DocsTests at run time
         .testTarget(

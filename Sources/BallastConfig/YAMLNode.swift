@@ -26,17 +26,43 @@ public struct YAMLNode: Sendable {
 
     /// Parses `text`; a syntax error becomes a BL001 finding with the parser's position.
     public static func parse(_ text: String, file: String) -> Result<YAMLNode?, ConfigError> {
+        if let finding = strayLineBreak(text, file: file) { return .failure(ConfigError(findings: [finding])) }
         do {
             guard let node = try Yams.compose(yaml: text) else { return .success(nil) }
             return .success(YAMLNode(node, file: file))
         } catch let error as YamlError {
-            return .failure(ConfigError(findings: [syntaxFinding(error, file: file)]))
+            return .failure(ConfigError(findings: [syntaxFinding(error, file: file, text: text)]))
         } catch {
             let finding = Finding(
                 rule: .yamlSyntax, message: "cannot parse YAML: \(error)",
                 at: SourceLocation(file: file, line: 1, column: 1))
             return .failure(ConfigError(findings: [finding]))
         }
+    }
+
+    /// libyaml also ends a line at a lone CR, NEL, LINE SEPARATOR or PARAGRAPH SEPARATOR, where
+    /// editors and `wc -l` do not: positions after one would name lines the file does not seem to
+    /// have (found by fuzzing: "114:6" in a 44-line file). Such a file is refused, at the break.
+    static func strayLineBreak(_ text: String, file: String) -> Finding? {
+        var line = 1, column = 1
+        var previousWasCR = false
+        for scalar in text.unicodeScalars {
+            if previousWasCR, scalar != "\n" { return stray("a carriage return not followed by a line feed", line, column - 1, file) }
+            previousWasCR = scalar == "\r"
+            switch scalar.value {
+            case 0x0A: line += 1; column = 1; continue
+            case 0x85: return stray("a NEXT LINE character (U+0085)", line, column, file)
+            case 0x2028, 0x2029: return stray("a Unicode line or paragraph separator (U+\(String(scalar.value, radix: 16, uppercase: true)))", line, column, file)
+            default: column += 1
+            }
+        }
+        return previousWasCR ? stray("a carriage return not followed by a line feed", line, column - 1, file) : nil
+    }
+
+    private static func stray(_ what: String, _ line: Int, _ column: Int, _ file: String) -> Finding {
+        Finding(rule: .yamlSyntax, message: "YAML syntax: \(what) breaks the line where editors do not",
+                at: SourceLocation(file: file, line: line, column: column),
+                fix: "save the file with LF or CRLF line endings and without U+0085, U+2028 or U+2029")
     }
 
     init(_ node: Node, file: String) {
@@ -64,9 +90,15 @@ public struct YAMLNode: Sendable {
         }
     }
 
-    private static func syntaxFinding(_ error: YamlError, file: String) -> Finding {
+    private static func syntaxFinding(_ error: YamlError, file: String, text: String) -> Finding {
         func at(_ mark: Mark) -> SourceLocation {
-            SourceLocation(file: file, line: mark.line, column: mark.column)
+            // At the end of a file without a final newline libyaml moves to a line past the
+            // last (found by fuzzing: "10:1" in a 9-line file); say the end of the last line.
+            let lines = text.unicodeScalars.split(separator: "\n", omittingEmptySubsequences: false)
+            if mark.line > lines.count, let last = lines.last {
+                return SourceLocation(file: file, line: lines.count, column: last.count + 1)
+            }
+            return SourceLocation(file: file, line: mark.line, column: mark.column)
         }
         switch error {
         case .scanner(let context, let problem, let mark, _),

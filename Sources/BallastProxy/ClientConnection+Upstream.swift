@@ -37,27 +37,11 @@ extension ClientConnection {
             return
         }
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
-            exchange.hashKey = hashKey(key, head)
+            exchange.hashKey = head.hashKey(key, peerIP: peerIP)
         }
         selectServer(exchange, now: now)
         // Body bytes that arrived with the head go on now (or wait for the connection).
         if !exchange.requestComplete { processInput() }
-    }
-
-    private func hashKey(_ key: HashKey, _ head: RequestHead) -> UInt64? {
-        switch key {
-        case .clientIP:
-            return fnv1a(peerIP.utf8)
-        case .header(let name):
-            return head.value(named: name).map { fnv1a($0.utf8) }
-        case .cookie(let name):
-            guard let cookies = head.firstValue(.cookie) else { return nil }
-            for pair in cookies.split(separator: ";") {
-                let trimmed = pair.drop { $0 == " " }
-                if trimmed.hasPrefix(name + "=") { return fnv1a(trimmed.dropFirst(name.count + 1).utf8) }
-            }
-            return nil
-        }
     }
 
     func balancer(for exchange: Exchange) -> Balancer {
@@ -150,7 +134,7 @@ extension ClientConnection {
         exchange.retries = 0
         exchange.staleRetryUsed = false
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
-            exchange.hashKey = hashKey(key, exchange.head)
+            exchange.hashKey = exchange.head.hashKey(key, peerIP: peerIP)
         }
         selectServer(exchange, now: now)
         return true

@@ -1,3 +1,4 @@
+import BallastConfig
 import NIOCore
 
 /// A parsed request head: offsets into its bytes plus what routing and framing need.
@@ -79,6 +80,23 @@ struct RequestHead {
     }
 
     var isIdempotent: Bool { methodKind.isIdempotent }
+
+    /// The consistent-hash key of this request, or nil when it lacks the header or cookie.
+    func hashKey(_ key: HashKey, peerIP: String) -> UInt64? {
+        switch key {
+        case .clientIP:
+            return fnv1a(peerIP.utf8)
+        case .header(let name):
+            return value(named: name).map { fnv1a($0.utf8) }
+        case .cookie(let name):
+            guard let cookies = firstValue(.cookie) else { return nil }
+            for pair in cookies.split(separator: ";") {
+                let trimmed = pair.drop { $0 == " " }
+                if trimmed.hasPrefix(name + "=") { return fnv1a(trimmed.dropFirst(name.count + 1).utf8) }
+            }
+            return nil
+        }
+    }
 
     var hasBody: Bool {
         switch framing {

@@ -74,6 +74,27 @@ func findings(_ text: String) -> [Finding] {
         #expect(unknown.description.hasPrefix("test.yaml:5:5: error: [BL002] unknown key 'listne' in a listener"))
     }
 
+    /// Found by fuzzing: libyaml breaks lines at a lone CR (and NEL, U+2028, U+2029), so the
+    /// positions it reported named lines the file did not seem to have.
+    @Test(arguments: ["\r", "\u{85}", "\u{2028}", "\u{2029}"])
+    func aLineBreakEditorsDoNotShowIsRefusedWhereItIs(_ stray: String) {
+        let text = goodConfig.replacingOccurrences(of: "    listen: 127.0.0.1:8080", with: "    listen: 127.0.0.1:8080" + stray + "x: 1")
+        let all = findings(text)
+        #expect(all.count == 1)
+        #expect(all.first?.ruleID == "BL001")
+        #expect(all.first?.location == SourceLocation(file: "test.yaml", line: 5, column: 27))   // just after "    listen: 127.0.0.1:8080"
+        #expect(findings(goodConfig.replacingOccurrences(of: "\n", with: "\r\n")).isEmpty, "CRLF line endings stay valid")
+    }
+
+    /// Found by fuzzing: at the end of a file without a final newline libyaml reports a line
+    /// past the last one.
+    @Test(arguments: ["version: 1\nlisteners: [", "version: 1\r\nlisteners: ["])
+    func aSyntaxErrorAtTheEndOfTheFileIsPlacedOnItsLastLine(_ text: String) {
+        let all = findings(text)
+        #expect(all.map(\.ruleID) == ["BL001"])
+        #expect(all.first?.location == SourceLocation(file: "test.yaml", line: 2, column: 13))
+    }
+
     @Test func reportsEveryProblemOfAFileInOneRun() {
         let text = goodConfig
             .replacingOccurrences(of: "connect: 1s", with: "connect: 5")
