@@ -142,6 +142,7 @@ let package = Package(
             name: "BallastAuthTests",
             dependencies: [
                 "BallastAuth",
+                "BallastDrill",   // its SQLiteWriteLock stands in for a stuck transaction
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -106,6 +106,17 @@ public struct YAMLNode: Sendable {
              .composer(let context, let problem, let mark, _):
             let detail = context.map { "\(problem) \($0.text)" } ?? problem
             return Finding(rule: .yamlSyntax, message: "YAML syntax: \(detail)", at: at(mark))
+        case .duplicatedKeysInMapping(let duplicates, let context):
+            // Yams names the keys it can print and places the error at the first in sort order;
+            // for list or mapping keys that order is not stable (found by fuzzing: two loads of
+            // one file gave two positions). Config keys are names, so those get one finding.
+            if duplicates.contains("<uncovertable>") {
+                return Finding(rule: .yamlSyntax, message: "YAML syntax: a mapping key is a list or a mapping, and is repeated",
+                               at: SourceLocation(file: file, line: 1, column: 1), fix: "config keys are plain names such as `listen`")
+            }
+            let names = duplicates.map { "'\($0.prefix(60))'" }.joined(separator: ", ")
+            return Finding(rule: .yamlSyntax, message: "YAML syntax: a mapping repeats the key \(names)", at: at(context.mark),
+                           fix: "keep one of them")
         case .reader(let problem, _, _, _):
             return Finding(
                 rule: .yamlSyntax, message: "YAML cannot be read: \(problem)",

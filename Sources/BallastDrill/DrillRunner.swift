@@ -44,7 +44,7 @@ public struct DrillRunner: Sendable {
     }
 
     private func cleanUp(_ stack: DrillStack, _ context: DrillContext, work: URL, keep: Bool) async {
-        context.release?.signal()
+        context.writeLock?.unlock()
         if let pid = context.pid { kill(pid, SIGCONT) }
         for task in context.tasks { task.cancel() }
         await stack.stop()

@@ -34,8 +34,8 @@ public struct Scenario: Sendable {
 /// What a scenario keeps between its steps (a held database lock, a proxy, a stopped pid).
 final class DrillContext: @unchecked Sendable {
     var proxy: LatencyProxy?
-    /// Signalled to end the database outage (the transaction holding the lock rolls back).
-    var release: DispatchSemaphore?
+    /// The database outage's stuck transaction, rolled back by the fix.
+    var writeLock: SQLiteWriteLock?
     var pid: Int32?
     var server: String?
     var tasks: [Task<Void, Never>] = []
@@ -158,28 +158,12 @@ extension Scenario {
         detectors: ["alert:*"], expected: ["alert:ErrorRateHigh", "alert:ErrorBudgetBurn", "alert:LoginFailuresRising"],
         runbook: nil, restoredBy: ["drill"],
         inject: { stack, context in
-            var configuration = Configuration()
-            configuration.busyMode = .timeout(5)
-            let queue = try DatabaseQueue(path: stack.databasePath, configuration: configuration)
-            let locked = DispatchSemaphore(value: 0)
-            let release = DispatchSemaphore(value: 0)
-            // GRDB refuses to leave a transaction open after an access, so one access holds it
-            // on its own thread until the fix.
-            Thread.detachNewThread {
-                try? queue.inDatabase { db in
-                    try db.execute(sql: "BEGIN IMMEDIATE")
-                    locked.signal()
-                    release.wait()
-                    try db.execute(sql: "ROLLBACK")
-                }
-            }
-            guard locked.wait(timeout: .now() + 10) == .success else { throw DrillError("could not take the database's write lock") }
-            context.release = release
+            context.writeLock = try SQLiteWriteLock(path: stack.databasePath)
             return "BEGIN IMMEDIATE on \(stack.databasePath), never committed: every write waits out the busy timeout, then fails"
         },
         fix: { _, context in
-            context.release?.signal()
-            context.release = nil
+            context.writeLock?.unlock()
+            context.writeLock = nil
             return "the stuck transaction rolled back"
         })
 }

@@ -198,11 +198,16 @@ extension ClientConnection {
             respondLocally(status: 408, error: "request_timeout", message: "the request body did not arrive in time", close: true)
             return
         }
-        exchange.route.upstream.recordFailure(server, now: loop.now)
+        let now = loop.now
+        exchange.route.upstream.recordFailure(server, now: now)
         release(exchange, close: true)
         if exchange.responseStarted {
             finishExchange(exchange, code: exchange.status)
             closeNow()
+        } else if exchange.route.retryStatuses.contains(504), exchange.head.isIdempotent, !exchange.bodySent, canRetry(exchange) {
+            // A server that stopped answering (a frozen process) would have said 504: retried
+            // like one, on another server, as HAProxy's `retry-on response-timeout` does.
+            retry(exchange, now: now)
         } else {
             respondLocally(status: 504, error: "upstream_timeout", message: "the server did not answer in time",
                            close: !exchange.requestComplete)

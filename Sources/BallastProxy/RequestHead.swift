@@ -126,12 +126,15 @@ struct RequestHeadParser {
             buffer.moveReaderIndex(forwardBy: 2)
         }
         let searchFrom = max(0, scanned - 3)
+        // Only the bytes a head may fill are scanned: a flaw beyond the limit must not turn a 431
+        // into a 400 when the bytes happen to arrive in one read (found by fuzzing).
+        let limit = maxHeadBytes
         let end: Int? = try buffer.withUnsafeReadableBytes { raw throws(HTTPHeadError) in
-            try HeadScanner.findHeadEnd(raw, from: searchFrom)
+            try HeadScanner.findHeadEnd(UnsafeRawBufferPointer(rebasing: raw.prefix(limit)), from: searchFrom)
         }
         guard let end else {
+            if buffer.readableBytes > maxHeadBytes { throw .headersTooLarge }
             scanned = buffer.readableBytes
-            if scanned > maxHeadBytes { throw .headersTooLarge }
             return nil
         }
         scanned = 0

@@ -1,4 +1,5 @@
 import BallastAuth
+import BallastDrill
 import Foundation
 import GRDB
 import HTTPTypes
@@ -54,40 +55,13 @@ import Testing
         }
     }
 
-    /// Holds `BEGIN IMMEDIATE` on `path` from another connection until `release` is signalled.
-    final class WriteLock: Lock, @unchecked Sendable {
-        let release = DispatchSemaphore(value: 0)
-        let done = DispatchSemaphore(value: 0)
-
-        init(path: String) throws {
-            let queue = try DatabaseQueue(path: path)
-            let locked = DispatchSemaphore(value: 0)
-            let (release, done) = (release, done)
-            Thread.detachNewThread {
-                try? queue.inDatabase { db in
-                    try db.execute(sql: "BEGIN IMMEDIATE")
-                    locked.signal()
-                    release.wait()
-                    try db.execute(sql: "ROLLBACK")
-                }
-                done.signal()
-            }
-            guard locked.wait(timeout: .now() + 5) == .success else { throw CancellationError() }
-        }
-
-        func unlock() {
-            release.signal()
-            done.wait()
-        }
-    }
-
     @Test(arguments: StoreKind.available) func writesFailFastWith503AndNothingIsLost(store: StoreKind) async throws {
         let database = temporaryDatabase(store)
         let service = try await makeService(database: database)
         try await application(service).test(.live) { client async throws in
             #expect(try await client.register("alice").status == .created)
             let token = try await client.token("alice")
-            let lock: any Lock = store == .sqlite ? try WriteLock(path: String(database.dropFirst("sqlite:".count)))
+            let lock: any Lock = store == .sqlite ? try SQLiteWriteLock(path: String(database.dropFirst("sqlite:".count)))
                 : try PostgresWriteLock(url: database)
             let clock = ContinuousClock()
             let start = clock.now
@@ -109,3 +83,6 @@ import Testing
         }
     }
 }
+
+/// The drill's stuck SQLite transaction, as one of the locks this suite holds.
+extension SQLiteWriteLock: DatabaseOutageTests.Lock {}

@@ -95,6 +95,16 @@ func findings(_ text: String) -> [Finding] {
         #expect(all.first?.location == SourceLocation(file: "test.yaml", line: 2, column: 13))
     }
 
+    /// Found by fuzzing: Yams placed a repeated list key at an unstable position, and printed
+    /// the whole file into the message.
+    @Test func aRepeatedKeyIsOneShortFindingAtTheKey() {
+        let repeated = findings("version: 1\nadmin: { listen: 127.0.0.1:9900 }\nversion: 1\n")
+        #expect(repeated.map(\.description) == ["test.yaml:1:1: error: [BL001] YAML syntax: a mapping repeats the key 'version'; fix: keep one of them"])
+        let listKeys = "? [a]\n: 1\n? [a]\n: 2\n"
+        #expect(findings(listKeys) == findings(listKeys))
+        #expect(findings(listKeys).first?.message == "YAML syntax: a mapping key is a list or a mapping, and is repeated")
+    }
+
     @Test func reportsEveryProblemOfAFileInOneRun() {
         let text = goodConfig
             .replacingOccurrences(of: "connect: 1s", with: "connect: 5")

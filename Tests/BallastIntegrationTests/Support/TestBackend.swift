@@ -18,6 +18,10 @@ final class TestBackend: Sendable {
     let connections = Atomic<Int>(0)
     let healthStatus = Atomic<Int>(200)
     let slowForMilliseconds = Atomic<Int>(2000)
+    /// When 0 or more: a connection is closed this many milliseconds after each response unless
+    /// another request began, without a `Connection: close` (a server whose keep-alive timeout
+    /// is shorter than the balancer's, racing its next request).
+    let closeKeptAliveAfterMilliseconds = Atomic<Int>(-1)
     /// Every request line seen, for tests that check what reached the server.
     let seen = NIOLockedValueBox<[String]>([])
 
@@ -67,6 +71,7 @@ private final class BackendHandler: ChannelInboundHandler {
 
     let backend: TestBackend
     var head: HTTPRequestHead?
+    var exchanges = 0
     var bodyBytes = 0
     var bodySum = 0
 
@@ -76,6 +81,7 @@ private final class BackendHandler: ChannelInboundHandler {
         switch unwrapInboundIn(data) {
         case .head(let head):
             self.head = head
+            exchanges += 1
             bodyBytes = 0
             bodySum = 0
         case .body(let buffer):
@@ -135,5 +141,12 @@ private final class BackendHandler: ChannelInboundHandler {
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
+        let closeAfter = backend.closeKeptAliveAfterMilliseconds.load(ordering: .relaxed)
+        if closeAfter >= 0 {
+            let exchange = exchanges
+            context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(Int64(closeAfter))) {
+                if self.exchanges == exchange { context.close(promise: nil) }
+            }
+        }
     }
 }
