@@ -188,6 +188,8 @@ enum RequestProperties {
         return nil
     }
 
+    /// RFC 9110's token characters, written out here rather than taken from the parser: the
+    /// property must not share the code it judges.
     static func isTchar(_ b: UInt8) -> Bool {
         switch b {
         case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "0")...UInt8(ascii: "9"): true

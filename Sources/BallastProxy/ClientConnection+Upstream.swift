@@ -145,6 +145,13 @@ extension ClientConnection {
             && (exchange.isRetry || loop.retryAllowed(budgetPercent: exchange.route.config.retries.budgetPercent))
     }
 
+    /// Whether a server's `status` (or a timeout, as 504) sends the request to another server:
+    /// the route lists it, and the request is idempotent and whole with no body bytes sent.
+    private func mayRetry(after status: Int, _ exchange: Exchange) -> Bool {
+        exchange.route.retryStatuses.contains(status) && exchange.head.isIdempotent && !exchange.bodySent
+            && exchange.requestComplete && canRetry(exchange)
+    }
+
     private func retry(_ exchange: Exchange, now: Int64) {
         exchange.retries += 1
         if !exchange.isRetry {
@@ -204,7 +211,7 @@ extension ClientConnection {
         if exchange.responseStarted {
             finishExchange(exchange, code: exchange.status)
             closeNow()
-        } else if exchange.route.retryStatuses.contains(504), exchange.head.isIdempotent, !exchange.bodySent, canRetry(exchange) {
+        } else if mayRetry(after: 504, exchange) {
             // A server that stopped answering (a frozen process) would have said 504: retried
             // like one, on another server, as HAProxy's `retry-on response-timeout` does.
             retry(exchange, now: now)
@@ -242,8 +249,7 @@ extension ClientConnection {
         let upstream = exchange.route.upstream
         if head.status >= 500 {
             upstream.recordFailure(server, now: now)
-            if exchange.route.retryStatuses.contains(head.status), exchange.head.isIdempotent, !exchange.bodySent,
-               exchange.requestComplete, canRetry(exchange) {
+            if mayRetry(after: head.status, exchange) {
                 release(exchange, close: true)
                 retry(exchange, now: now)
                 return .abandoned

@@ -137,8 +137,7 @@ struct RequestHeadParser {
             scanned = buffer.readableBytes
             return nil
         }
-        scanned = 0
-        if end > maxHeadBytes { throw .headersTooLarge }
+        scanned = 0   // `end` is within the limit: only that much was scanned
         // Move the spare array in (no copy: it is uniquely referenced once `fields` is emptied).
         var head = RequestHead(bytes: buffer.readSlice(length: end)!, fields: fields)
         fields = []

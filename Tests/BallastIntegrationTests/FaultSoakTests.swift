@@ -158,7 +158,9 @@ final class SoakStack: @unchecked Sendable {
         let process = Process()
         process.executableURL = ballastExecutable
         process.arguments = arguments
-        _ = FileManager.default.createFile(atPath: work + "/" + log, contents: nil)
+        if !FileManager.default.fileExists(atPath: work + "/" + log) {   // a restarted replica appends to its log
+            _ = FileManager.default.createFile(atPath: work + "/" + log, contents: nil)
+        }
         let output = try FileHandle(forWritingTo: URL(fileURLWithPath: work + "/" + log))
         output.seekToEndOfFile()
         process.standardOutput = output
