@@ -208,6 +208,9 @@ public struct Keepalive: Sendable, Hashable {
     public var idleTimeout: Duration = .seconds(50)
     /// The servers' own keep-alive timeout, so `ballast check` can see the 502 trap.
     public var serverIdleTimeout: Duration?
+    /// Requests that may share one kept-alive connection in a single write (HTTP/1.1
+    /// pipelining); 1 means never. Only bodiless idempotent requests that arrive together.
+    public var pipelineDepth = 1
     public init() {}
 }
 

@@ -165,7 +165,7 @@ public struct ConfigDiff: Sendable {
                 add(subject, "outlier detection \(newUpstream.outlier.consecutiveFailures) failures, eject \(newUpstream.outlier.ejectFor.configText), max \(Int(newUpstream.outlier.maxEjectedPercent))%", impact: .low)
             }
             if oldUpstream.keepalive != newUpstream.keepalive {
-                add(subject, "keep-alive idle \(oldUpstream.keepalive.idleTimeout.configText) → \(newUpstream.keepalive.idleTimeout.configText)", impact: .low)
+                add(subject, "keep-alive " + Self.keepaliveChanges(oldUpstream.keepalive, newUpstream.keepalive), impact: .low)
             }
             if oldUpstream.panicThresholdPercent != newUpstream.panicThresholdPercent {
                 add(subject, "panic threshold \(Int(oldUpstream.panicThresholdPercent))% → \(Int(newUpstream.panicThresholdPercent))%", impact: .low)
@@ -218,5 +218,19 @@ public struct ConfigDiff: Sendable {
 
     private func percent(_ weight: Int, of total: Int) -> String {
         total == 0 ? "0%" : "\(Int((Double(weight) / Double(total) * 100).rounded()))%"
+    }
+}
+
+extension ConfigDiff {
+    /// The keep-alive settings that changed, each as `name old → new`.
+    static func keepaliveChanges(_ old: Keepalive, _ new: Keepalive) -> String {
+        var parts: [String] = []
+        if old.idleTimeout != new.idleTimeout { parts.append("idle \(old.idleTimeout.configText) → \(new.idleTimeout.configText)") }
+        if old.maxIdlePerServer != new.maxIdlePerServer { parts.append("max idle per server \(old.maxIdlePerServer) → \(new.maxIdlePerServer)") }
+        if old.serverIdleTimeout != new.serverIdleTimeout {
+            parts.append("server idle \(old.serverIdleTimeout?.configText ?? "unset") → \(new.serverIdleTimeout?.configText ?? "unset")")
+        }
+        if old.pipelineDepth != new.pipelineDepth { parts.append("pipeline depth \(old.pipelineDepth) → \(new.pipelineDepth)") }
+        return parts.joined(separator: ", ")
     }
 }

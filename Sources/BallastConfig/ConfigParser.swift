@@ -202,10 +202,11 @@ struct ConfigParser {
             if let v = o.duration("eject_for") { upstream.outlier.ejectFor = v }
             if let v = o.percent("max_ejected_percent") { upstream.outlier.maxEjectedPercent = v }
         }
-        if let k = f.mapping("keepalive", allowed: ["max_idle_per_server", "idle_timeout", "server_idle_timeout"]) {
+        if let k = f.mapping("keepalive", allowed: ["max_idle_per_server", "idle_timeout", "server_idle_timeout", "pipeline_depth"]) {
             if let v = k.int("max_idle_per_server", in: 0...100_000) { upstream.keepalive.maxIdlePerServer = v }
             if let v = k.duration("idle_timeout") { upstream.keepalive.idleTimeout = v }
             if let v = k.duration("server_idle_timeout") { upstream.keepalive.serverIdleTimeout = v }
+            if let v = k.int("pipeline_depth", in: 1...32) { upstream.keepalive.pipelineDepth = v }
         }
         if let v = f.percent("panic_threshold_percent") { upstream.panicThresholdPercent = v }
         return upstream

@@ -64,8 +64,19 @@ extension ClientConnection {
         if server.index < 64 { exchange.tried |= 1 << UInt64(server.index) }
         exchange.server = server
         balancer.requestStarted(server.index)
+        // Bodiless idempotent requests to the same server in the same loop tick may share one
+        // connection and one write (pipelining), when the upstream allows it.
+        let depth = exchange.route.upstream.config.keepalive.pipelineDepth
+        // A retry goes alone: it may have failed as part of a pipeline.
+        let pipelinable = depth > 1 && exchange.requestComplete && !exchange.head.hasBody && exchange.head.isIdempotent
+            && !exchange.isRetry && !exchange.staleRetryUsed
+        if pipelinable, let connection = loop.pool.joinable(server, depth: depth) {
+            attach(connection, to: exchange)
+            return
+        }
         if let connection = loop.pool.take(server) {
             attach(connection, to: exchange)
+            if pipelinable { loop.pool.offer(connection) }
             return
         }
         loop.pool.connect(to: server, timeout: exchange.route.connectTimeout).assumeIsolated().whenComplete { result in
@@ -97,7 +108,7 @@ extension ClientConnection {
             exchange.pendingBodyBytes = 0
         }
         loop.flushSoon(connection)
-        if let context, !context.channel.isWritable { connection.readsPaused = true }
+        if connection.owner === self, let context, !context.channel.isWritable { connection.readsPaused = true }
         setDeadline(.response, after: Int64(exchange.route.responseTimeout.nanoseconds))
     }
 
@@ -164,9 +175,11 @@ extension ClientConnection {
     /// Detaches the server side of `exchange` without a response (retry or failure).
     func release(_ exchange: Exchange, close: Bool) {
         if let server = exchange.server { balancer(for: exchange).requestFinished(server.index) }
-        if close { exchange.upstream?.close() }
+        if close { exchange.upstream?.close(by: self) }
         exchange.upstream = nil
         exchange.server = nil
+        // A new server connection sets its own; a connect attempt has its connect timeout.
+        setDeadline(.none)
     }
 
     func upstreamFailed(_ failure: UpstreamFailure, from connection: UpstreamConnection) {
@@ -198,6 +211,12 @@ extension ClientConnection {
 
     func responseTimedOut() {
         guard let exchange, let server = exchange.server else { return }
+        if let upstream = exchange.upstream, upstream.isBusy, upstream.owner !== self {
+            // Pipelined behind another client's response: that one times out first (and this
+            // request is retried), or it ends and this one gets a whole timeout of its own.
+            setDeadline(.response, after: Int64(exchange.route.responseTimeout.nanoseconds))
+            return
+        }
         if !exchange.requestComplete {
             // The client has not finished sending its body (a slow-body client): its fault, not
             // the server's. Counting it against the server would let a few slow clients get
@@ -307,10 +326,16 @@ extension ClientConnection {
     func completeExchange(_ exchange: Exchange) {
         if let connection = exchange.upstream {
             exchange.upstream = nil
+            // Still answering pipelined requests of other clients: the last of them returns it.
+            if connection.isBusy { return finishAndContinue(exchange) }
             let keepalive = exchange.route.upstream.config.keepalive
             loop.pool.giveBack(connection, maxIdle: keepalive.maxIdlePerServer,
                                idleTimeoutNanos: keepalive.idleTimeout.milliseconds * 1_000_000, now: loop.now)
         }
+        finishAndContinue(exchange)
+    }
+
+    private func finishAndContinue(_ exchange: Exchange) {
         finishExchange(exchange, code: exchange.status)
         if exchange.closeAfter {
             closeNow()

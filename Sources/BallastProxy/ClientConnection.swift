@@ -109,7 +109,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         loop.clients[ObjectIdentifier(self)] = nil
         if let exchange {
             // The client left mid-exchange: the server connection is in an unknown state.
-            exchange.upstream?.close()
+            exchange.upstream?.close(by: self)
             exchange.upstream = nil
             if !exchange.responseComplete { finishExchange(exchange, code: 499) }
         }
@@ -308,7 +308,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     /// A request that cannot go on (bad body framing, too large): answer if nothing was sent yet,
     /// and close either way, since the rest of the stream cannot be trusted.
     func abortRequest(_ exchange: Exchange, status: Int, error: String, message: String) {
-        exchange.upstream?.close()
+        exchange.upstream?.close(by: self)
         exchange.upstream = nil
         if exchange.responseStarted {
             finishExchange(exchange, code: exchange.status)
@@ -324,6 +324,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         guard let upstream = exchange?.upstream else { return }
         if context.channel.isWritable { upstream.resumeReads() } else { upstream.readsPaused = true }
     }
+
+    var isClientWritable: Bool { context?.channel.isWritable ?? false }
 
     func upstreamWritabilityChanged(writable: Bool) {
         if writable { resumeReadingIfWanted() }

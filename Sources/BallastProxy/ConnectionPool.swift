@@ -6,6 +6,8 @@ import NIOPosix
 final class ConnectionPool {
     let eventLoop: any EventLoop
     private var idle: [ObjectIdentifier: [UpstreamConnection]] = [:]
+    /// Per server, the connection taken this tick that later requests may pipeline onto.
+    private var pipelining: [ObjectIdentifier: UpstreamConnection] = [:]
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
@@ -19,6 +21,21 @@ final class ConnectionPool {
             if connection.isUsable { return connection }
         }
         return nil
+    }
+
+    /// The connection to `server` that a request arriving now may be pipelined onto, if any.
+    func joinable(_ server: ServerTarget, depth: Int) -> UpstreamConnection? {
+        let key = ObjectIdentifier(server.state)
+        guard let connection = pipelining[key] else { return nil }
+        if connection.canPipeline(depth: depth) { return connection }
+        pipelining[key] = nil
+        return nil
+    }
+
+    /// Lets requests that arrive in this tick pipeline onto `connection`.
+    func offer(_ connection: UpstreamConnection) {
+        connection.acceptsPipelining = true
+        pipelining[ObjectIdentifier(connection.server.state)] = connection
     }
 
     func giveBack(_ connection: UpstreamConnection, maxIdle: Int, idleTimeoutNanos: Int64, now: Int64) {
@@ -50,6 +67,7 @@ final class ConnectionPool {
     func closeAll() {
         for connections in idle.values { for connection in connections { connection.close() } }
         idle.removeAll()
+        pipelining.removeAll()
     }
 
     /// Opens a new connection to `server` on this loop.

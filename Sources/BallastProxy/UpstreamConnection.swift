@@ -25,8 +25,14 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     let server: ServerTarget
     private(set) var context: ChannelHandlerContext?
     private(set) var state: State = .idle
-    /// The client connection whose request this connection is serving.
-    var owner: ClientConnection?
+    /// The client connection whose response this connection is reading.
+    private(set) var owner: ClientConnection?
+    /// Requests written behind the owner's (pipelining), answered in this order.
+    private var queued = CircularBuffer<Queued>(initialCapacity: 0)
+    private struct Queued {
+        let owner: ClientConnection
+        let isHead: Bool
+    }
     var idleDeadline: Int64 = 0
     /// Requests served before this one; a failure on a reused connection may be a stale close.
     private(set) var exchanges = 0
@@ -55,17 +61,38 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
 
+    /// Set when the request being written may have others pipelined behind it (bodiless,
+    /// idempotent); cleared when a new first request begins.
+    var acceptsPipelining = false
+
+    /// Serving a request, possibly of another client (pipelined): not to be pooled yet.
+    var isBusy: Bool { owner != nil }
+
+    /// Whether one more request may be written behind those in flight. Only while the earlier
+    /// ones still sit in the write buffer of this loop tick: a request never waits behind a
+    /// response the server is already working on, only beside requests that arrived with it.
+    func canPipeline(depth: Int) -> Bool {
+        guard acceptsPipelining, flushQueued, reusable, owner != nil, 1 + queued.count < depth, let context, context.channel.isActive
+        else { return false }
+        return true
+    }
+
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
 
     // MARK: Exchange
 
     /// Starts an exchange: the caller writes the request next.
     func begin(owner: ClientConnection, isHead: Bool) {
+        exchanges += 1
+        if self.owner != nil {
+            queued.append(Queued(owner: owner, isHead: isHead))
+            return
+        }
         self.owner = owner
+        acceptsPipelining = false
         state = .awaitingHead
         requestIsHead = isHead
         sawResponseBytes = false
-        exchanges += 1
     }
 
     func write(_ buffer: ByteBuffer) {
@@ -79,11 +106,22 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// Marks the connection as not to be pooled (the exchange ended abnormally).
     func poison() { reusable = false }
 
-    func close() {
+    /// Closes the connection; the other clients with a request on it (pipelined) hear of it
+    /// as a failure and retry. `client` is the caller, which already knows.
+    func close(by client: ClientConnection? = nil) {
+        let current = owner
         state = .closed
         reusable = false
         owner = nil
         context?.close(promise: nil)
+        if let current, current !== client { current.upstreamFailed(sawResponseBytes ? .closedMidResponse : .closedBeforeResponse, from: self) }
+        failQueued(except: client)
+    }
+
+    private func failQueued(except client: ClientConnection? = nil) {
+        while let next = queued.popFirst() {
+            if next.owner !== client { next.owner.upstreamFailed(.closedBeforeResponse, from: self) }
+        }
     }
 
     func resumeReads() {
@@ -102,13 +140,19 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        guard let owner else {
+        guard owner != nil else {
             // A server talking while idle has broken framing: never reuse it.
             close()
             return
         }
-        sawResponseBytes = true
         defer { emitPendingHead() }
+        // One read may hold the ends of several pipelined responses.
+        while let owner, readResponse(&buffer, owner: owner), buffer.readableBytes > 0 {}
+    }
+
+    /// Reads `owner`'s response from `buffer`; true when it ended with bytes left for the next.
+    private func readResponse(_ buffer: inout ByteBuffer, owner: ClientConnection) -> Bool {
+        sawResponseBytes = true
         while case .awaitingHead = state {
             if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
             let whole = input!
@@ -118,9 +162,9 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
                                                      reusing: &spareFields)
             } catch {
                 fail(.malformedResponse(error.reason))
-                return
+                return false
             }
-            guard let head = parsed else { return }
+            guard let head = parsed else { return false }
             buffer = input!
             input = nil
             // The head's fields are only read before this call returns; the storage comes back
@@ -140,7 +184,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             }
             switch owner.upstreamResponseHead(head, from: self) {
             case .abandoned:
-                return
+                return false
             case .written:
                 break
             case .verbatim:
@@ -148,40 +192,40 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
                 pendingWhole = whole
             }
             if case .none = head.framing {
-                finishResponse(leftover: buffer.readableBytes)
-                return
+                return finishResponse(leftover: buffer.readableBytes)
             }
         }
-        guard case .body(let framing) = state else { return }
-        forwardBody(&buffer, framing: framing, to: owner)
+        guard case .body(let framing) = state else { return false }
+        return forwardBody(&buffer, framing: framing, to: owner)
     }
 
-    private func forwardBody(_ buffer: inout ByteBuffer, framing: BodyFraming, to owner: ClientConnection) {
+    private func forwardBody(_ buffer: inout ByteBuffer, framing: BodyFraming, to owner: ClientConnection) -> Bool {
         guard buffer.readableBytes > 0 else {
-            if case .contentLength = framing, remaining == 0 { finishResponse(leftover: 0) }
-            return
+            if case .contentLength = framing, remaining == 0 { return finishResponse(leftover: 0) }
+            return false
         }
         switch framing {
         case .none:
-            finishResponse(leftover: buffer.readableBytes)
+            return finishResponse(leftover: buffer.readableBytes)
         case .contentLength:
             let take = min(remaining, buffer.readableBytes)
             remaining -= take
             emit(buffer.readSlice(length: take)!, to: owner)
-            if remaining == 0 { finishResponse(leftover: buffer.readableBytes) }
+            if remaining == 0 { return finishResponse(leftover: buffer.readableBytes) }
         case .chunked:
             let consumed: Int
             do {
                 consumed = try buffer.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try chunked.consume(raw) }
             } catch {
                 fail(.malformedResponse("invalid chunked framing from server"))
-                return
+                return false
             }
             emit(buffer.readSlice(length: consumed)!, to: owner)
-            if chunked.isDone { finishResponse(leftover: buffer.readableBytes) }
+            if chunked.isDone { return finishResponse(leftover: buffer.readableBytes) }
         case .untilClose:
             emit(buffer, to: owner)
         }
+        return false
     }
 
     /// Sends body bytes, in one slice with the held-back head when they directly follow it.
@@ -205,15 +249,35 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         owner?.upstreamBody(head)
     }
 
-    private func finishResponse(leftover: Int) {
+    /// Ends the owner's response and moves on to the next pipelined request, if any. True when
+    /// `leftover` bytes belong to that next response.
+    private func finishResponse(leftover: Int) -> Bool {
         emitPendingHead()
-        // Bytes after the end of a response mean the server broke framing: do not reuse.
-        if leftover > 0 { reusable = false }
-        let owner = self.owner
-        state = .idle
+        let done = self.owner
         input = nil
-        self.owner = nil
-        owner?.upstreamResponseEnd(from: self)
+        let more: Bool
+        if let next = queued.popFirst() {
+            owner = next.owner
+            requestIsHead = next.isHead
+            state = .awaitingHead
+            sawResponseBytes = false
+            // Back-pressure follows the client now being answered.
+            readsPaused = false
+            more = leftover > 0
+        } else {
+            // Bytes after the end of a response mean the server broke framing: do not reuse.
+            if leftover > 0 { reusable = false }
+            owner = nil
+            state = .idle
+            more = false
+        }
+        done?.upstreamResponseEnd(from: self)
+        if let owner, !owner.isClientWritable { readsPaused = true }
+        if !readsPaused, pendingRead, let context {
+            pendingRead = false
+            context.read()
+        }
+        return more && owner != nil
     }
 
     private func fail(_ failure: UpstreamFailure) {
@@ -223,6 +287,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         reusable = false
         context?.close(promise: nil)
         owner?.upstreamFailed(failure, from: self)
+        failQueued()
     }
 
     func channelReadComplete(context: ChannelHandlerContext) {
@@ -233,7 +298,9 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         reusable = false
         switch state {
         case .body(.untilClose):
-            finishResponse(leftover: 0)
+            // The close ends this response; pipelined requests behind it were never answered.
+            _ = finishResponse(leftover: 0)
+            if owner != nil { fail(.closedBeforeResponse) }
         case .awaitingHead:
             fail(sawResponseBytes ? .closedMidResponse : .closedBeforeResponse)
         case .body:

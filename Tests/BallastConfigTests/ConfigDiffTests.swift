@@ -29,6 +29,16 @@ import Testing
         #expect(d.changes.first?.description.contains("127.0.0.1:9101 33% → 50%") == true)
     }
 
+    @Test func keepaliveChangesNameEachSettingThatMoved() throws {
+        let d = try diff {
+            $0.replacingOccurrences(of: "keepalive: { max_idle_per_server: 64, idle_timeout: 50s, server_idle_timeout: 60s }",
+                                    with: "keepalive: { max_idle_per_server: 32, idle_timeout: 50s, server_idle_timeout: 60s, pipeline_depth: 4 }")
+        }
+        let change = try #require(d.changes.first { $0.subject == "upstream auth" })
+        #expect(change.description == "keep-alive max idle per server 64 → 32, pipeline depth 1 → 4")
+        #expect(d.impact == .low)
+    }
+
     @Test func weightChangesShowTrafficShares() throws {
         let d = try diff { $0.replacingOccurrences(of: "{ address: 127.0.0.1:9101, weight: 1 }", with: "{ address: 127.0.0.1:9101, weight: 2 }") }
         let change = try #require(d.changes.first)

@@ -115,6 +115,18 @@ func findings(_ text: String) -> [Finding] {
         #expect(ids == ["BL004", "BL005", "BL007", "BL010"])
     }
 
+    @Test func pipelineDepthIsOneUnlessSetAndBounded() throws {
+        let plain = try #require(try? ConfigLoader.load(text: goodConfig, file: "test.yaml").get().config)
+        #expect(plain.upstreams.allSatisfy { $0.keepalive.pipelineDepth == 1 })
+        let set = goodConfig.replacingOccurrences(of: "server_idle_timeout: 60s }", with: "server_idle_timeout: 60s, pipeline_depth: 8 }")
+        let loaded = try #require(try? ConfigLoader.load(text: set, file: "test.yaml").get().config)
+        #expect(loaded.upstreams.first { $0.name == "auth" }?.keepalive.pipelineDepth == 8)
+        for bad in ["0", "33", "eight"] {
+            let f = findings(goodConfig.replacingOccurrences(of: "server_idle_timeout: 60s }", with: "server_idle_timeout: 60s, pipeline_depth: \(bad) }"))
+            #expect(f.count == 1 && f[0].message.contains("pipeline_depth"), "pipeline_depth: \(bad) gave \(f.map(\.description))")
+        }
+    }
+
     @Test func badDurationSaysWhichUnitToAdd() {
         let f = findings(goodConfig.replacingOccurrences(of: "connect: 1s", with: "connect: 5"))
         #expect(f.count == 1)

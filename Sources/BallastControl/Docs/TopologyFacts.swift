@@ -103,7 +103,8 @@ public struct TopologyFacts: Codable, Equatable, Sendable {
                 } ?? "none",
                 outlier: "eject after \(upstream.outlier.consecutiveFailures) consecutive failures for \(upstream.outlier.ejectFor.configText), at most \(Self.number(upstream.outlier.maxEjectedPercent))% ejected",
                 keepalive: "≤ \(upstream.keepalive.maxIdlePerServer) idle per server, closed after \(upstream.keepalive.idleTimeout.configText)"
-                    + (upstream.keepalive.serverIdleTimeout.map { " (servers close after \($0.configText))" } ?? ""),
+                    + (upstream.keepalive.serverIdleTimeout.map { " (servers close after \($0.configText))" } ?? "")
+                    + (upstream.keepalive.pipelineDepth > 1 ? ", up to \(upstream.keepalive.pipelineDepth) requests pipelined" : ""),
                 panicThreshold: "\(Self.number(upstream.panicThresholdPercent))%")
         }
         let r = config.rollout
