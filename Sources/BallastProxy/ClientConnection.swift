@@ -109,7 +109,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         loop.clients[ObjectIdentifier(self)] = nil
         if let exchange {
             // The client left mid-exchange: the server connection is in an unknown state.
-            exchange.upstream?.close(by: self)
+            exchange.upstream?.leave(by: self)
             exchange.upstream = nil
             if !exchange.responseComplete { finishExchange(exchange, code: 499) }
         }

@@ -30,9 +30,12 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// Requests written behind the owner's (pipelining), answered in this order.
     private var queued = CircularBuffer<Queued>(initialCapacity: 0)
     private struct Queued {
-        let owner: ClientConnection
+        /// Nil once its client has left: the response is read and dropped.
+        var owner: ClientConnection?
         let isHead: Bool
     }
+    /// Reading a response whose client has left (it was pipelined behind another).
+    private var discarding = false
     var idleDeadline: Int64 = 0
     /// Requests served before this one; a failure on a reused connection may be a stale close.
     private(set) var exchanges = 0
@@ -66,7 +69,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     var acceptsPipelining = false
 
     /// Serving a request, possibly of another client (pipelined): not to be pooled yet.
-    var isBusy: Bool { owner != nil }
+    var isBusy: Bool { owner != nil || discarding }
 
     /// Whether one more request may be written behind those in flight. Only while the earlier
     /// ones still sit in the write buffer of this loop tick: a request never waits behind a
@@ -84,7 +87,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// Starts an exchange: the caller writes the request next.
     func begin(owner: ClientConnection, isHead: Bool) {
         exchanges += 1
-        if self.owner != nil {
+        if isBusy {
             queued.append(Queued(owner: owner, isHead: isHead))
             return
         }
@@ -113,14 +116,26 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         state = .closed
         reusable = false
         owner = nil
+        discarding = false
         context?.close(promise: nil)
         if let current, current !== client { current.upstreamFailed(sawResponseBytes ? .closedMidResponse : .closedBeforeResponse, from: self) }
         failQueued(except: client)
     }
 
+    /// `client` leaves before its response ended. A request still waiting in a pipeline keeps
+    /// its place and its response is dropped, so a client that hangs up cannot cut the response
+    /// of another; otherwise the connection closes (the requests behind are retried).
+    func leave(by client: ClientConnection) {
+        if owner !== client, let index = queued.firstIndex(where: { $0.owner === client }) {
+            queued[index].owner = nil
+        } else {
+            close(by: client)
+        }
+    }
+
     private func failQueued(except client: ClientConnection? = nil) {
         while let next = queued.popFirst() {
-            if next.owner !== client { next.owner.upstreamFailed(.closedBeforeResponse, from: self) }
+            if let owner = next.owner, owner !== client { owner.upstreamFailed(.closedBeforeResponse, from: self) }
         }
     }
 
@@ -140,18 +155,18 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        guard owner != nil else {
+        guard isBusy else {
             // A server talking while idle has broken framing: never reuse it.
             close()
             return
         }
         defer { emitPendingHead() }
         // One read may hold the ends of several pipelined responses.
-        while let owner, readResponse(&buffer, owner: owner), buffer.readableBytes > 0 {}
+        while isBusy, readResponse(&buffer, owner: owner), buffer.readableBytes > 0 {}
     }
 
     /// Reads `owner`'s response from `buffer`; true when it ended with bytes left for the next.
-    private func readResponse(_ buffer: inout ByteBuffer, owner: ClientConnection) -> Bool {
+    private func readResponse(_ buffer: inout ByteBuffer, owner: ClientConnection?) -> Bool {
         sawResponseBytes = true
         while case .awaitingHead = state {
             if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
@@ -172,7 +187,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             defer { spareFields = head.fields }
             if head.isInterim {
                 // 100 Continue and friends: pass on, then wait for the final head.
-                owner.upstreamInterimResponse(head.bytes)
+                owner?.upstreamInterimResponse(head.bytes)
                 continue
             }
             if head.serverCloses { reusable = false }
@@ -182,7 +197,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             case .chunked: chunked = ChunkedFraming()
             default: break
             }
-            switch owner.upstreamResponseHead(head, from: self) {
+            switch owner?.upstreamResponseHead(head, from: self) ?? .written {
             case .abandoned:
                 return false
             case .written:
@@ -199,7 +214,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         return forwardBody(&buffer, framing: framing, to: owner)
     }
 
-    private func forwardBody(_ buffer: inout ByteBuffer, framing: BodyFraming, to owner: ClientConnection) -> Bool {
+    private func forwardBody(_ buffer: inout ByteBuffer, framing: BodyFraming, to owner: ClientConnection?) -> Bool {
         guard buffer.readableBytes > 0 else {
             if case .contentLength = framing, remaining == 0 { return finishResponse(leftover: 0) }
             return false
@@ -229,7 +244,8 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     }
 
     /// Sends body bytes, in one slice with the held-back head when they directly follow it.
-    private func emit(_ slice: ByteBuffer, to owner: ClientConnection) {
+    private func emit(_ slice: ByteBuffer, to owner: ClientConnection?) {
+        guard let owner else { return }
         if let head = pendingHead, let whole = pendingWhole {
             pendingHead = nil
             pendingWhole = nil
@@ -258,6 +274,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         let more: Bool
         if let next = queued.popFirst() {
             owner = next.owner
+            discarding = next.owner == nil
             requestIsHead = next.isHead
             state = .awaitingHead
             sawResponseBytes = false
@@ -270,6 +287,12 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             owner = nil
             state = .idle
             more = false
+            if discarding {
+                // The last response had no client to give the connection back to the pool.
+                discarding = false
+                close()
+                return false
+            }
         }
         done?.upstreamResponseEnd(from: self)
         if let owner, !owner.isClientWritable { readsPaused = true }
@@ -277,12 +300,13 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             pendingRead = false
             context.read()
         }
-        return more && owner != nil
+        return more && isBusy
     }
 
     private func fail(_ failure: UpstreamFailure) {
         let owner = self.owner
         self.owner = nil
+        discarding = false
         state = .closed
         reusable = false
         context?.close(promise: nil)
@@ -300,7 +324,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         case .body(.untilClose):
             // The close ends this response; pipelined requests behind it were never answered.
             _ = finishResponse(leftover: 0)
-            if owner != nil { fail(.closedBeforeResponse) }
+            if isBusy { fail(.closedBeforeResponse) }
         case .awaitingHead:
             fail(sawResponseBytes ? .closedMidResponse : .closedBeforeResponse)
         case .body:
