@@ -218,10 +218,12 @@ final class SoakStack: @unchecked Sendable {
         \(replicaPorts.enumerated().map { "      - { address: 127.0.0.1:\($1), weight: \($0 == 2 ? 1 + variant : 1) }" }.joined(separator: "\n"))
             health: { path: /healthz, interval: \(200 + 50 * variant)ms, timeout: 150ms, healthy_after: 1, unhealthy_after: 2 }
             outlier: { consecutive_failures: 2, eject_for: 2s }
+            keepalive: { pipeline_depth: 4 }   # pipelines that meet kill -9, SIGSTOP and early closes
           - name: early
             balance: round_robin
             servers: [127.0.0.1:\(early)]
             health: { path: /healthz, interval: \(300 + 50 * variant)ms, timeout: 150ms }
+            keepalive: { pipeline_depth: 4 }
         """
     }
 }
