@@ -56,6 +56,8 @@ final class ConnectionPool {
     }
 
     func closeIdle(now: Int64) {
+        // Pipelining offers last one loop tick; clearing them also drops servers a reload removed.
+        pipelining.removeAll(keepingCapacity: true)
         for (key, connections) in idle {
             let expired = connections.filter { $0.idleDeadline <= now || !$0.isUsable }
             guard !expired.isEmpty else { continue }

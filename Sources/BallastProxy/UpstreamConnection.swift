@@ -96,6 +96,9 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         state = .awaitingHead
         requestIsHead = isHead
         sawResponseBytes = false
+        // A previous client's back-pressure does not carry over (its response may have ended
+        // in the read that paused it).
+        if readsPaused { resumeReads() }
     }
 
     func write(_ buffer: ByteBuffer) {
@@ -126,10 +129,10 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// its place and its response is dropped, so a client that hangs up cannot cut the response
     /// of another; otherwise the connection closes (the requests behind are retried).
     func leave(by client: ClientConnection) {
-        if owner !== client, let index = queued.firstIndex(where: { $0.owner === client }) {
-            queued[index].owner = nil
-        } else {
+        if owner === client {
             close(by: client)
+        } else if let index = queued.firstIndex(where: { $0.owner === client }) {
+            queued[index].owner = nil
         }
     }
 

