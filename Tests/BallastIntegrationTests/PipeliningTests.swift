@@ -23,7 +23,7 @@ import Testing
                 default: Burst.Request(method: "GET", path: "/c/\(round)/\(index)", close: true)
                 }
             }
-            let answers = try Burst.send(requests, port: proxy.port)
+            let answers = try await Burst.send(requests, port: proxy.port)
             for (request, answer) in zip(requests, answers) {
                 #expect(answer.status == 200, "\(request.method) \(request.path)")
                 #expect(answer.body == (request.method == "HEAD" ? "" : "\(request.method) \(request.path)"))
@@ -39,7 +39,7 @@ import Testing
         defer { Task { await proxy.stop(); await backend.stop() } }
         for round in 0..<6 {
             let requests = (0..<16).map { Burst.Request(method: "GET", path: "/r/\(round)/\($0)") }
-            let answers = try Burst.send(requests, port: proxy.port)
+            let answers = try await Burst.send(requests, port: proxy.port)
             #expect(answers.map(\.body) == requests.map { "GET \($0.path)" })
         }
         #expect(backend.mostPerRead == 1)
@@ -57,7 +57,7 @@ import Testing
                 default: Burst.Request(method: "GET", path: "/g/\(round)/\(index)")
                 }
             }
-            let answers = try Burst.send(requests, port: proxy.port)
+            let answers = try await Burst.send(requests, port: proxy.port)
             #expect(answers.map(\.body) == requests.map { "\($0.method) \($0.path)" })
         }
         let shared = backend.reads.withLockedValue { $0 }.filter { $0.count > 1 }
@@ -75,7 +75,7 @@ import Testing
         defer { Task { await proxy.stop(); await backend.stop() } }
         for round in 0..<8 {
             let requests = (0..<16).map { Burst.Request(method: "GET", path: "/r/\(round)/\($0)") }
-            let answers = try Burst.send(requests, port: proxy.port)
+            let answers = try await Burst.send(requests, port: proxy.port)
             #expect(answers.map(\.status) == Array(repeating: 200, count: 16))
             #expect(answers.map(\.body) == requests.map { "GET \($0.path)" })
         }
@@ -94,7 +94,7 @@ import Testing
             let requests = [Burst.Request(method: "GET", path: "/slow/\(round)")] + (1..<16).map {
                 Burst.Request(method: "GET", path: "/r/\(round)/\($0)", leaves: $0 % 4 == 2)
             }
-            let answers = try Burst.send(requests, port: proxy.port)
+            let answers = try await Burst.send(requests, port: proxy.port)
             for (request, answer) in zip(requests, answers) where !request.leaves {
                 #expect(answer.body == "GET \(request.path)")
             }
@@ -118,7 +118,7 @@ import Testing
         for round in 0..<4 {
             let requests = [Burst.Request(method: "GET", path: "/slow/\(round)")]
                 + (1..<12).map { Burst.Request(method: "GET", path: "/r/\(round)/\($0)") }
-            let answers = try Burst.send(requests, port: proxy.port)
+            let answers = try await Burst.send(requests, port: proxy.port)
             #expect(answers[0].status == 504)
             #expect(Array(answers.dropFirst().map(\.body)) == requests.dropFirst().map { "GET \($0.path)" })
             sawQueuedBehindSlow = sawQueuedBehindSlow || backend.reads.withLockedValue {
@@ -145,7 +145,15 @@ enum Burst {
         var body: String
     }
 
-    static func send(_ requests: [Request], port: Int) throws -> [Answer] {
+    /// Runs on a thread of its own: the sockets block, and a blocked thread of the concurrency
+    /// pool (two on this machine) would stall the suites running in parallel.
+    static func send(_ requests: [Request], port: Int) async throws -> [Answer] {
+        try await withCheckedThrowingContinuation { continuation in
+            Thread { continuation.resume(with: Result { try sendBlocking(requests, port: port) }) }.start()
+        }
+    }
+
+    private static func sendBlocking(_ requests: [Request], port: Int) throws -> [Answer] {
         let sockets = try requests.map { _ in try RawSocket(port: port, timeout: 5) }
         defer { zip(sockets, requests).forEach { socket, request in if !request.leaves { socket.close() } } }
         for (socket, request) in zip(sockets, requests) {
