@@ -12,6 +12,7 @@ public enum MetricCatalogue {
         "ballast_upstream_healthy_share": "Share of an upstream's servers that are healthy and not ejected.",
         "ballast_upstream_requests_in_flight": "Requests on their way to or from a server of the upstream.",
         "ballast_upstream_pool_connections": "Kept-alive idle connections to the upstream's servers, over all event loops.",
+        "ballast_upstream_pipelined_requests_total": "Requests written behind another on one server connection (keepalive.pipeline_depth).",
         "ballast_listener_connections": "Client connections open on the listener.",
         "ballast_listener_connections_limit": "The listener's max_connections.",
         "ballast_config_version": "Version of the config in force.",

@@ -48,8 +48,9 @@ extension ClientConnection {
         exchange.route.upstream.balancers[loop.index].value
     }
 
-    /// Picks a server and a connection to it: a kept-alive one from this loop's pool, or a new one.
-    func selectServer(_ exchange: Exchange, now: Int64) {
+    /// Picks a server and a connection to it: a kept-alive one from this loop's pool, or a new
+    /// one (always, when `fresh`).
+    func selectServer(_ exchange: Exchange, now: Int64, fresh: Bool = false) {
         let balancer = balancer(for: exchange)
         // A retry prefers servers not tried yet, but may go back to one when no other is left
         // (a reset on a one-server upstream is still worth a second try).
@@ -70,11 +71,12 @@ extension ClientConnection {
         // A retry goes alone: it may have failed as part of a pipeline.
         let pipelinable = depth > 1 && exchange.requestComplete && !exchange.head.hasBody && exchange.head.isIdempotent
             && !exchange.isRetry && !exchange.staleRetryUsed
-        if pipelinable, let connection = loop.pool.joinable(server, depth: depth) {
+        if pipelinable, !fresh, let connection = loop.pool.joinable(server, depth: depth) {
+            exchange.route.upstream.pipelined[loop.index].value += 1
             attach(connection, to: exchange)
             return
         }
-        if let connection = loop.pool.take(server) {
+        if !fresh, let connection = loop.pool.take(server) {
             attach(connection, to: exchange)
             if pipelinable { loop.pool.offer(connection) }
             return
@@ -195,10 +197,12 @@ extension ClientConnection {
             return
         }
         if failure == .closedBeforeResponse, !exchange.bodySent, exchange.head.isIdempotent {
-            // A kept-alive connection the server had already closed: one free retry.
+            // A kept-alive connection the server had already closed: one free retry, on a new
+            // connection (another pooled one may have been closed by the same server as well,
+            // and a pipeline that broke sends all its requests here at once).
             if reused, !exchange.staleRetryUsed {
                 exchange.staleRetryUsed = true
-                selectServer(exchange, now: now)
+                selectServer(exchange, now: now, fresh: true)
                 return
             }
             if canRetry(exchange) {

@@ -124,6 +124,7 @@ final class LoopContext {
         for upstream in runtime.upstreams.values {
             seen.inFlight[upstream.name] = upstream.balancers[index].value.active.reduce(0, +)
             seen.idle[upstream.name] = upstream.servers.reduce(0) { $0 + pool.idleCount($1) }
+            seen.pipelined[upstream.name] = upstream.pipelined[index].value
         }
         usage.withLockedValue { $0 = seen }
     }

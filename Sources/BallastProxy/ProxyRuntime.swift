@@ -93,6 +93,8 @@ public final class UpstreamRuntime: Sendable {
     public let config: Upstream
     public let servers: [ServerTarget]
     let balancers: [LoopLocal<Balancer>]
+    /// Requests pipelined per event loop (published by `UsageGauges`).
+    let pipelined: [LoopLocal<Int>]
     let outlier: NIOLockedValueBox<OutlierDetector>
     let events: @Sendable (ProxyEvent) -> Void
 
@@ -106,6 +108,7 @@ public final class UpstreamRuntime: Sendable {
             LoopLocal(Balancer(algorithm: config.balance, servers: servers, maglev: maglev,
                                panicThresholdPercent: config.panicThresholdPercent))
         }
+        pipelined = (0..<max(1, loopCount)).map { _ in LoopLocal(0) }
         outlier = NIOLockedValueBox(OutlierDetector(
             serverCount: servers.count, consecutiveFailures: config.outlier.consecutiveFailures,
             ejectForNanos: config.outlier.ejectFor.milliseconds * 1_000_000,

@@ -7,6 +7,8 @@ struct LoopUsage: Sendable {
     var connections: [String: Int] = [:]
     var inFlight: [String: Int] = [:]
     var idle: [String: Int] = [:]
+    /// Requests pipelined on this loop since its upstream runtime was built (a reload restarts it).
+    var pipelined: [String: Int] = [:]
 }
 
 /// Gauge handles created once per label set and reused, for gauges written every second.
@@ -29,6 +31,8 @@ final class GaugeCache: Sendable {
 /// connections per upstream, and each upstream's healthy share and ejections.
 final class UsageGauges: Sendable {
     private let cache = GaugeCache()
+    /// Per upstream: the pipelined total last published, and its counter.
+    private let pipelined = NIOLockedValueBox<[String: (seen: Int, counter: Counter)]>([:])
 
     private func gauge(_ label: String, _ dimensions: [(String, String)]) -> Gauge { cache.gauge(label, dimensions) }
 
@@ -47,10 +51,22 @@ final class UsageGauges: Sendable {
             let available = upstream.servers.count { $0.state.isAvailable(now: now) }
             gauge("ballast_upstream_healthy_share", [("upstream", name)])
                 .record(upstream.servers.isEmpty ? 0 : Double(available) / Double(upstream.servers.count))
+            publishPipelined(name, total: loops.reduce(0) { $0 + ($1.pipelined[name] ?? 0) })
             for server in upstream.servers {
                 gauge("ballast_upstream_server_ejected", [("upstream", name), ("server", server.key)])
                     .record(server.state.isEjected(now: now) ? 1 : 0)
             }
+        }
+    }
+
+    /// Adds what was pipelined since the last refresh. The loops count from zero again when a
+    /// reload builds a new upstream runtime, so a smaller total is all new.
+    private func publishPipelined(_ upstream: String, total: Int) {
+        pipelined.withLockedValue { state in
+            let entry = state[upstream] ?? (0, Counter(label: "ballast_upstream_pipelined_requests_total", dimensions: [("upstream", upstream)]))
+            let added = total >= entry.seen ? total - entry.seen : total
+            if added > 0 { entry.counter.increment(by: added) }
+            state[upstream] = (total, entry.counter)
         }
     }
 }

@@ -52,6 +52,7 @@ import Testing
 
         let load = SoakLoad(port: port, tokens: tokens)
         let workers = (0..<4).map { worker in Task { await load.run(worker: worker) } }
+            + [Task { await load.runBursts() }]
         try await Task.sleep(for: .seconds(2))
         let before = try stack.balancerUsage()
 
@@ -119,6 +120,13 @@ import Testing
                                 body: ByteBuffer(string: #"{"username":"after","password":"correct horse battery"}"#)).status == 201)
         // Nothing leaked: descriptors back to where they were with warm pools, memory close to it.
         try await Task.sleep(for: .seconds(2))
+        // The faults met pipelines: some requests went out behind others (the counter is
+        // published once a second; a reload restarts the loops' counts, not the counter).
+        let metrics = try await fetch(port: admin, .GET, "/metrics").text
+        let pipelined = metrics.split(separator: "\n").filter { $0.hasPrefix("ballast_upstream_pipelined_requests_total{") }
+            .compactMap { $0.split(separator: " ").last.flatMap { Double($0) } }.reduce(0, +)
+        print("fault soak: \(Int(pipelined)) requests pipelined")
+        #expect(pipelined > 0, "no request was pipelined during the soak")
         let after = try stack.balancerUsage()
         print("fault soak: balancer fds \(before.fds) -> \(after.fds), RSS \(before.rssKiB / 1024) -> \(after.rssKiB / 1024) MiB")
         #expect(after.fds <= before.fds + 8, "descriptors \(before.fds) -> \(after.fds)")
@@ -268,6 +276,35 @@ final class SoakLoad: Sendable {
             } catch {
                 let phase = state.withLockedValue { $0.phase }
                 state.withLockedValue { $0.failures.append("\(phase): connection failed: \(error)") }
+            }
+        }
+    }
+
+    /// Eight requests at once, again and again, each on a new client connection, so they reach
+    /// the balancer together and are pipelined to the servers through every fault.
+    func runBursts() async {
+        var round = 0
+        while !stopped {
+            round += 1
+            let requests = (0..<8).map { i in
+                i % 2 == 0
+                    ? Burst.Request(method: "GET", path: "/auth/me", headers: [("Authorization", "Bearer \(tokens[(round + i) % tokens.count])")])
+                    : Burst.Request(method: "GET", path: "/")
+            }
+            let phase = state.withLockedValue { $0.phase }
+            do {
+                let answers = try await Burst.send(requests, port: port)
+                state.withLockedValue { s in
+                    for (request, answer) in zip(requests, answers) {
+                        if answer.status == 200 {
+                            s.perPhase[phase, default: 0] += 1
+                        } else {
+                            s.failures.append("\(phase): burst GET \(request.path) answered \(answer.status) \(answer.body.prefix(120))")
+                        }
+                    }
+                }
+            } catch {
+                state.withLockedValue { $0.failures.append("\(phase): burst failed: \(error)") }
             }
         }
     }

@@ -135,6 +135,7 @@ enum Burst {
         var method: String
         var path: String
         var body: String? = nil
+        var headers: [(String, String)] = []
         var close = false
         /// Hangs up (a reset) 50 ms after sending, without reading the answer.
         var leaves = false
@@ -160,6 +161,7 @@ enum Burst {
             var text = "\(request.method) \(request.path) HTTP/1.1\r\nHost: test\r\n"
             if let body = request.body { text += "Content-Length: \(body.utf8.count)\r\n" }
             if request.close { text += "Connection: close\r\n" }
+            for (name, value) in request.headers { text += "\(name): \(value)\r\n" }
             text += "\r\n" + (request.body ?? "")
             socket.send(text)
         }
