@@ -7,6 +7,7 @@ extension ClientConnection {
 
     func startExchange(_ head: RequestHead) {
         let now = loop.now
+        answersHTTP10 = head.version == .http10
         let method = head.method
         // During a staged rollout a share of new requests is routed by the canary config.
         var routing = listener
@@ -284,8 +285,11 @@ extension ClientConnection {
         exchange.responseStarted = true
         if head.framing == .untilClose || head.serverCloses && head.framing == .untilClose { exchange.closeAfter = true }
         if !exchange.requestComplete { exchange.closeAfter = true }
-        if !head.needsRewrite, !exchange.closeAfter { return .verbatim }
-        context.write(wrapOutboundOut(renderResponseHead(head, close: exchange.closeAfter, allocator: context.channel.allocator)),
+        // An HTTP/1.0 client keeps its connection only when the response says so.
+        let keepAlive10 = answersHTTP10 && !exchange.closeAfter
+        if !head.needsRewrite, !exchange.closeAfter, !keepAlive10 { return .verbatim }
+        context.write(wrapOutboundOut(renderResponseHead(head, close: exchange.closeAfter, keepAlive: keepAlive10,
+                                                         allocator: context.channel.allocator)),
                       promise: nil)
         needsFlush = true
         return .written

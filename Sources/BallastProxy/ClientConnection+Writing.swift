@@ -97,7 +97,7 @@ extension ClientConnection {
     /// The response head rewritten for the client: hop-by-hop fields dropped, `Connection:
     /// close` added when this exchange ends the connection. (A head with nothing to change is
     /// not rendered at all: the server connection forwards its bytes as received.)
-    func renderResponseHead(_ head: ResponseHead, close: Bool, allocator: ByteBufferAllocator) -> ByteBuffer {
+    func renderResponseHead(_ head: ResponseHead, close: Bool, keepAlive: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: head.bytes.readableBytes + 24)
         head.bytes.withUnsafeReadableBytes { raw in
             var runStart = 0
@@ -112,7 +112,11 @@ extension ClientConnection {
             }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
         }
-        if close { out.writeStaticString("Connection: close\r\n") }
+        if close {
+            out.writeStaticString("Connection: close\r\n")
+        } else if keepAlive {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
         out.writeStaticString(Self.crlf)
         return out
     }
@@ -138,7 +142,11 @@ extension ClientConnection {
         var out = context.channel.allocator.buffer(capacity: 160 + body.utf8.count)
         out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
         if let retryAfter { out.writeString("Retry-After: \(retryAfter)\r\n") }
-        if shouldClose { out.writeStaticString("Connection: close\r\n") }
+        if shouldClose {
+            out.writeStaticString("Connection: close\r\n")
+        } else if answersHTTP10 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
         out.writeStaticString(Self.crlf)
         out.writeString(body)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)

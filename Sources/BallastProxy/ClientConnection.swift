@@ -63,6 +63,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     var spareFields: [HeaderField] = []
     var input: ByteBuffer?
     var exchange: Exchange?
+    /// The current request is HTTP/1.0: a kept connection must say `Connection: keep-alive`.
+    var answersHTTP10 = false
     var peerIP = ""
     var peerTrusted = false
     /// `X-Forwarded-For: IP\r\nX-Forwarded-Proto: http\r\nX-Request-Id: `, built once per

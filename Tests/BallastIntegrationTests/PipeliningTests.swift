@@ -144,6 +144,8 @@ enum Burst {
     struct Answer {
         var status: Int
         var body: String
+        /// The response head, lowercased.
+        var head = ""
     }
 
     /// Runs on a thread of its own: the sockets block, and a blocked thread of the concurrency
@@ -196,12 +198,12 @@ enum Burst {
         }
         let head = String(decoding: bytes[..<headEnd!], as: UTF8.self).lowercased()
         let status = Int(head.split(separator: " ").dropFirst().first ?? "") ?? 0
-        if isHead { return Answer(status: status, body: "") }
+        if isHead { return Answer(status: status, body: "", head: head) }
         if head.contains("transfer-encoding: chunked") {
             while bytes[headEnd!...].firstRange(of: Array("\r\n0\r\n\r\n".utf8)) == nil {
                 if !more() { return Answer(status: status, body: "chunked body cut short") }
             }
-            return Answer(status: status, body: dechunk(Array(bytes[headEnd!...])))
+            return Answer(status: status, body: dechunk(Array(bytes[headEnd!...])), head: head)
         }
         let length = head.split(separator: "\r\n").first { $0.hasPrefix("content-length:") }
             .flatMap { Int($0.dropFirst("content-length:".count).trimmingCharacters(in: .whitespaces)) } ?? 0
@@ -209,7 +211,7 @@ enum Burst {
             if !more() { return Answer(status: status, body: "body cut short") }
         }
         let body = String(decoding: bytes[headEnd!..<(headEnd! + length)], as: UTF8.self)
-        return Answer(status: status, body: status == 200 ? body : "status \(status)")
+        return Answer(status: status, body: status == 200 ? body : "status \(status)", head: head)
     }
 
     private static func dechunk(_ bytes: [UInt8]) -> String {

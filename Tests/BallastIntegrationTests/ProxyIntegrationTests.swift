@@ -173,6 +173,32 @@ import Testing
         await b.stop()
     }
 
+    @Test func anHTTP10ClientAskingForKeepAliveIsToldItGotIt() async throws {
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { simpleConfig(port: $0, servers: [a.address]) }
+        defer { Task { await proxy.stop(); await a.stop() } }
+        let socket = try RawSocket(port: proxy.port, timeout: 3)
+        defer { socket.close() }
+        // Without `Connection: keep-alive` in the response an HTTP/1.0 client must assume close.
+        for _ in 0..<2 {
+            socket.send("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n")
+            let (status, head) = Self.readHead(socket)
+            #expect(status == 200)
+            #expect(head.contains("\r\nconnection: keep-alive\r\n"), "\(head)")
+        }
+        socket.send("GET / HTTP/1.0\r\n\r\n")
+        let (status, head) = Self.readHead(socket)
+        #expect(status == 200)
+        #expect(head.contains("\r\nconnection: close\r\n"), "\(head)")
+        #expect(a.requestCount == 3)
+    }
+
+    /// One response's head (lowercased) and status, its Content-Length body read and dropped.
+    static func readHead(_ socket: RawSocket) -> (Int, String) {
+        let answer = Burst.read(socket, isHead: false)
+        return (answer.status, answer.head)
+    }
+
     @Test func bodiesStreamBothWaysIntact() async throws {
         let a = try await TestBackend.start("a")
         let proxy = try await ProxyHarness.start { port in
