@@ -20,6 +20,8 @@ final class LoopContext {
     /// Requests and retries in flight on this loop, for the retry budget.
     var activeRequests = 0
     var activeRetries = 0
+    /// Requests pipelined on this loop since it started, per upstream name.
+    private var pipelinedTotals: [String: Int] = [:]
     /// What the last sweep counted, for the USE gauges (read by another thread once a second).
     let usage = NIOLockedValueBox(LoopUsage())
 
@@ -124,7 +126,10 @@ final class LoopContext {
         for upstream in runtime.upstreams.values {
             seen.inFlight[upstream.name] = upstream.balancers[index].value.active.reduce(0, +)
             seen.idle[upstream.name] = upstream.servers.reduce(0) { $0 + pool.idleCount($1) }
-            seen.pipelined[upstream.name] = upstream.pipelined[index].value
+            // Moved into a total of the loop's own, which a reload (a new runtime) does not reset.
+            pipelinedTotals[upstream.name, default: 0] += upstream.pipelined[index].value
+            upstream.pipelined[index].value = 0
+            seen.pipelined[upstream.name] = pipelinedTotals[upstream.name]
         }
         usage.withLockedValue { $0 = seen }
     }

@@ -93,7 +93,7 @@ public final class UpstreamRuntime: Sendable {
     public let config: Upstream
     public let servers: [ServerTarget]
     let balancers: [LoopLocal<Balancer>]
-    /// Requests pipelined per event loop (published by `UsageGauges`).
+    /// Requests pipelined per event loop since its last sweep (which moves them to the loop's total).
     let pipelined: [LoopLocal<Int>]
     let outlier: NIOLockedValueBox<OutlierDetector>
     let events: @Sendable (ProxyEvent) -> Void

@@ -281,8 +281,6 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             requestIsHead = next.isHead
             state = .awaitingHead
             sawResponseBytes = false
-            // Back-pressure follows the client now being answered.
-            readsPaused = false
             more = leftover > 0
         } else {
             // Bytes after the end of a response mean the server broke framing: do not reuse.
@@ -298,11 +296,8 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
             }
         }
         done?.upstreamResponseEnd(from: self)
-        if let owner, !owner.isClientWritable { readsPaused = true }
-        if !readsPaused, pendingRead, let context {
-            pendingRead = false
-            context.read()
-        }
+        // Back-pressure follows the client now being answered.
+        if let owner, !owner.isClientWritable { readsPaused = true } else { resumeReads() }
         return more && isBusy
     }
 

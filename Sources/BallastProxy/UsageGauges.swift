@@ -7,7 +7,7 @@ struct LoopUsage: Sendable {
     var connections: [String: Int] = [:]
     var inFlight: [String: Int] = [:]
     var idle: [String: Int] = [:]
-    /// Requests pipelined on this loop since its upstream runtime was built (a reload restarts it).
+    /// Requests pipelined on this loop since it started.
     var pipelined: [String: Int] = [:]
 }
 
@@ -59,12 +59,11 @@ final class UsageGauges: Sendable {
         }
     }
 
-    /// Adds what was pipelined since the last refresh. The loops count from zero again when a
-    /// reload builds a new upstream runtime, so a smaller total is all new.
+    /// Adds what was pipelined since the last refresh (the loops' totals only grow).
     private func publishPipelined(_ upstream: String, total: Int) {
         pipelined.withLockedValue { state in
             let entry = state[upstream] ?? (0, Counter(label: "ballast_upstream_pipelined_requests_total", dimensions: [("upstream", upstream)]))
-            let added = total >= entry.seen ? total - entry.seen : total
+            let added = total - entry.seen
             if added > 0 { entry.counter.increment(by: added) }
             state[upstream] = (total, entry.counter)
         }
