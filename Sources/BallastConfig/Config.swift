@@ -121,7 +121,8 @@ public struct Retries: Sendable, Hashable {
 
     public var attempts = 1
     public var on: [Condition] = [.connectFailure]
-    /// Retries in flight may be at most this share of requests in flight (Envoy's budget).
+    /// Retries to the upstream may be at most this share of its requests over the last 10 s
+    /// (at least 10 per event loop), as Finagle's retry budget; 0 allows none.
     public var budgetPercent: Double = 20
     public init() {}
 }

@@ -31,7 +31,6 @@ extension ClientConnection {
         default: exchange.requestComplete = true
         }
         self.exchange = exchange
-        loop.activeRequests += 1
         if let limiter = route.rateLimiter, let wait = limiter.take(client: peerIP, now: now) {
             respondLocally(status: 429, error: "rate_limited", message: "too many requests from this client",
                            close: head.hasBody, retryAfter: max(1, Int(wait.rounded(.up))))
@@ -40,6 +39,7 @@ extension ClientConnection {
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
             exchange.hashKey = head.hashKey(key, peerIP: peerIP)
         }
+        route.upstream.retryBudgets[loop.index].value.requestStarted()
         selectServer(exchange, now: now)
         // Body bytes that arrived with the head go on now (or wait for the connection).
         if !exchange.requestComplete { processInput() }
@@ -156,7 +156,7 @@ extension ClientConnection {
 
     private func canRetry(_ exchange: Exchange) -> Bool {
         exchange.retries < exchange.route.config.retries.attempts
-            && (exchange.isRetry || loop.retryAllowed(budgetPercent: exchange.route.config.retries.budgetPercent))
+            && exchange.route.upstream.retryBudgets[loop.index].value.allowsRetry(percent: exchange.route.config.retries.budgetPercent)
     }
 
     /// Whether a server's `status` (or a timeout, as 504) sends the request to another server:
@@ -168,10 +168,8 @@ extension ClientConnection {
 
     private func retry(_ exchange: Exchange, now: Int64) {
         exchange.retries += 1
-        if !exchange.isRetry {
-            exchange.isRetry = true
-            loop.activeRetries += 1
-        }
+        exchange.isRetry = true
+        exchange.route.upstream.retryBudgets[loop.index].value.retryStarted()
         selectServer(exchange, now: now)
     }
 
@@ -362,8 +360,6 @@ extension ClientConnection {
             balancer(for: exchange).requestFinished(server.index)
             exchange.server = nil
         }
-        loop.activeRequests -= 1
-        if exchange.isRetry { loop.activeRetries -= 1 }
         let elapsed = loop.now - exchange.start
         if loop.canary != nil {
             if exchange.isCanary {

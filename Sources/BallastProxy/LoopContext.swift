@@ -4,7 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 
 /// Everything one event loop owns: the runtime it serves, its connection pool, its metric
-/// handles, its client connections (for the timeout sweep) and its retry budget.
+/// handles and its client connections (for the timeout sweep).
 final class LoopContext {
     let index: Int
     let eventLoop: any EventLoop
@@ -17,9 +17,6 @@ final class LoopContext {
     var rng = Xoshiro()
     private var counters: [CounterKey: Counter] = [:]
     var clients: [ObjectIdentifier: ClientConnection] = [:]
-    /// Requests and retries in flight on this loop, for the retry budget.
-    var activeRequests = 0
-    var activeRetries = 0
     /// Requests pipelined on this loop since it started, per upstream name.
     private var pipelinedTotals: [String: Int] = [:]
     /// What the last sweep counted, for the USE gauges (read by another thread once a second).
@@ -107,13 +104,6 @@ final class LoopContext {
         counters.removeAll()
     }
 
-    /// Whether a retry fits Envoy's budget: retries in flight ≤ budget% of requests in flight,
-    /// with a floor of 3 so a quiet service can still retry.
-    func retryAllowed(budgetPercent: Double) -> Bool {
-        let allowed = max(3, Int(Double(activeRequests) * budgetPercent / 100))
-        return activeRetries < allowed
-    }
-
     /// Runs every 250 ms: enforces client timeouts and closes idle upstream connections.
     func sweep() {
         let now = tick()
@@ -130,6 +120,10 @@ final class LoopContext {
             pipelinedTotals[upstream.name, default: 0] += upstream.pipelined[index].value
             upstream.pipelined[index].value = 0
             seen.pipelined[upstream.name] = pipelinedTotals[upstream.name]
+            upstream.retryBudgets[index].value.advance()
+        }
+        if let canary {
+            for upstream in canary.runtime.upstreams.values { upstream.retryBudgets[index].value.advance() }
         }
         usage.withLockedValue { $0 = seen }
     }

@@ -95,6 +95,8 @@ public final class UpstreamRuntime: Sendable {
     let balancers: [LoopLocal<Balancer>]
     /// Requests pipelined per event loop since its last sweep (which moves them to the loop's total).
     let pipelined: [LoopLocal<Int>]
+    /// The retries this upstream may take, per event loop.
+    let retryBudgets: [LoopLocal<RetryBudget>]
     let outlier: NIOLockedValueBox<OutlierDetector>
     let events: @Sendable (ProxyEvent) -> Void
 
@@ -109,6 +111,7 @@ public final class UpstreamRuntime: Sendable {
                                panicThresholdPercent: config.panicThresholdPercent))
         }
         pipelined = (0..<max(1, loopCount)).map { _ in LoopLocal(0) }
+        retryBudgets = (0..<max(1, loopCount)).map { _ in LoopLocal(RetryBudget()) }
         outlier = NIOLockedValueBox(OutlierDetector(
             serverCount: servers.count, consecutiveFailures: config.outlier.consecutiveFailures,
             ejectForNanos: config.outlier.ejectFor.milliseconds * 1_000_000,

@@ -281,13 +281,18 @@ final class SoakLoad: Sendable {
     }
 
     /// Eight requests at once, again and again, each on a new client connection, so they reach
-    /// the balancer together and are pipelined to the early-closing server through every fault.
-    /// (Not to the auth replicas: in CI a burst there once got a 504 while a replica was frozen,
-    /// most likely the retry budget refusing a fourth simultaneous timeout retry; not yet
-    /// understood, see the note on issue 3.)
+    /// the balancer together and are pipelined to the servers through every fault. Half go to
+    /// the auth replicas: with one frozen, several of them time out together, and each must get
+    /// its retry (a budget of retries in flight once refused one in CI).
     func runBursts() async {
+        var round = 0
         while !stopped {
-            let requests = (0..<8).map { _ in Burst.Request(method: "GET", path: "/") }
+            round += 1
+            let requests = (0..<8).map { i in
+                i % 2 == 0
+                    ? Burst.Request(method: "GET", path: "/auth/me", headers: [("Authorization", "Bearer \(tokens[(round + i) % tokens.count])")])
+                    : Burst.Request(method: "GET", path: "/")
+            }
             let phase = state.withLockedValue { $0.phase }
             do {
                 let answers = try await Burst.send(requests, port: port)

@@ -18,6 +18,8 @@ final class TestBackend: Sendable {
     let connections = Atomic<Int>(0)
     let healthStatus = Atomic<Int>(200)
     let slowForMilliseconds = Atomic<Int>(2000)
+    /// When set, requests are read and never answered, as by a process stopped with SIGSTOP.
+    let frozen = Atomic<Bool>(false)
     /// When 0 or more: a connection is closed this many milliseconds after each response unless
     /// another request began, without a `Connection: close` (a server whose keep-alive timeout
     /// is shorter than the balancer's, racing its next request).
@@ -98,6 +100,7 @@ private final class BackendHandler: ChannelInboundHandler {
     }
 
     private func respond(context: ChannelHandlerContext, head: HTTPRequestHead) {
+        if backend.frozen.load(ordering: .relaxed) { return }
         let uri = head.uri
         if uri == "/healthz" {
             send(context, status: backend.healthStatus.load(ordering: .relaxed), body: "ok")
