@@ -211,7 +211,7 @@ enum Burst {
             if !more() { return Answer(status: status, body: "body cut short") }
         }
         let body = String(decoding: bytes[headEnd!..<(headEnd! + length)], as: UTF8.self)
-        return Answer(status: status, body: status == 200 ? body : "status \(status)", head: head)
+        return Answer(status: status, body: status == 200 ? body : "status \(status): \(body.prefix(120))", head: head)
     }
 
     private static func dechunk(_ bytes: [UInt8]) -> String {
