@@ -41,14 +41,8 @@ import Testing
         try await waitUntilAsync { (try? await fetch(port: admin, .GET, "/api/v1/ready").status) == 200 }
 
         // Sessions made before any fault; each must still be valid after all of them.
+        let tokens = try await makeSessions(port: port, prefix: "soak", count: 16)
         let json = [("Content-Type", "application/json")]
-        var tokens: [String] = []
-        for i in 0..<16 {
-            let body = ByteBuffer(string: #"{"username":"soak\#(i)","password":"correct horse battery"}"#)
-            #expect(try await fetch(port: port, .POST, "/auth/register", headers: json, body: body).status == 201)
-            let login = try await fetch(port: port, .POST, "/auth/login", headers: json, body: body)
-            tokens.append(try #require((try JSONSerialization.jsonObject(with: Data(login.text.utf8)) as? [String: Any])?["token"] as? String))
-        }
 
         let load = SoakLoad(port: port, tokens: tokens)
         let workers = (0..<4).map { worker in Task { await load.run(worker: worker) } }

@@ -84,24 +84,14 @@ func waitUntilAsync(timeout: Duration = .seconds(15), _ condition: () async -> B
                 outlier: { consecutive_failures: 2, eject_for: 30s }
             """
         }
-        let json = [("Content-Type", "application/json")]
-        var tokens: [String] = []
-        for i in 0..<12 {
-            let credentials = ByteBuffer(string: #"{"username":"user\#(i)","password":"correct horse battery"}"#)
-            #expect(try await fetch(port: proxy.port, .POST, "/auth/register", headers: json, body: credentials).status == 201)
-            let login = try await fetch(port: proxy.port, .POST, "/auth/login", headers: json, body: credentials)
-            #expect(login.status == 200)
-            let token = try #require((try JSONSerialization.jsonObject(with: Data(login.text.utf8)) as? [String: Any])?["token"] as? String)
-            tokens.append(token)
-        }
+        let tokens = try await makeSessions(port: proxy.port, prefix: "user", count: 12)
         let failures = Tally(), successes = Tally(), doneAtKill = Tally()
-        let allTokens = tokens
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<4 {
                 group.addTask {
                     try await withConnection(port: proxy.port) { connection in
                         for i in 0..<60 {
-                            let token = allTokens[(worker * 60 + i) % allTokens.count]
+                            let token = tokens[(worker * 60 + i) % tokens.count]
                             let response = try await connection.request(.GET, "/auth/me", headers: [("Authorization", "Bearer \(token)")])
                             if response.status == 200 { successes.add() } else { failures.add() }
                         }

@@ -1,6 +1,8 @@
+import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOPosix
+import Testing
 
 struct TestResponse: Sendable {
     var status: Int
@@ -84,4 +86,19 @@ func rawExchange(port: Int, _ bytes: String, timeout: TimeAmount = .seconds(3)) 
         } catch {}
         return text
     }
+}
+
+/// Registers `count` users (`prefix0`, `prefix1`, ...) through the balancer on `port` and logs
+/// each in once; returns their session tokens, in order.
+func makeSessions(port: Int, prefix: String, count: Int) async throws -> [String] {
+    let json = [("Content-Type", "application/json")]
+    var tokens: [String] = []
+    for i in 0..<count {
+        let credentials = ByteBuffer(string: #"{"username":"\#(prefix)\#(i)","password":"correct horse battery"}"#)
+        #expect(try await fetch(port: port, .POST, "/auth/register", headers: json, body: credentials).status == 201)
+        let login = try await fetch(port: port, .POST, "/auth/login", headers: json, body: credentials)
+        #expect(login.status == 200)
+        tokens.append(try #require((try JSONSerialization.jsonObject(with: Data(login.text.utf8)) as? [String: Any])?["token"] as? String))
+    }
+    return tokens
 }
