@@ -39,7 +39,7 @@ extension ClientConnection {
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
             exchange.hashKey = head.hashKey(key, peerIP: peerIP)
         }
-        route.upstream.retryBudgets[loop.index].value.requestStarted()
+        retryBudget(for: exchange).value.requestStarted()
         selectServer(exchange, now: now)
         // Body bytes that arrived with the head go on now (or wait for the connection).
         if !exchange.requestComplete { processInput() }
@@ -47,6 +47,11 @@ extension ClientConnection {
 
     func balancer(for exchange: Exchange) -> Balancer {
         exchange.route.upstream.balancers[loop.index].value
+    }
+
+    /// This loop's retry budget for the exchange's upstream (mutated through the box).
+    func retryBudget(for exchange: Exchange) -> LoopLocal<RetryBudget> {
+        exchange.route.upstream.retryBudgets[loop.index]
     }
 
     /// Picks a server and a connection to it: a kept-alive one from this loop's pool, or a new
@@ -156,7 +161,7 @@ extension ClientConnection {
 
     private func canRetry(_ exchange: Exchange) -> Bool {
         exchange.retries < exchange.route.config.retries.attempts
-            && exchange.route.upstream.retryBudgets[loop.index].value.allowsRetry(percent: exchange.route.config.retries.budgetPercent)
+            && retryBudget(for: exchange).value.allowsRetry(percent: exchange.route.config.retries.budgetPercent)
     }
 
     /// Whether a server's `status` (or a timeout, as 504) sends the request to another server:
@@ -169,7 +174,7 @@ extension ClientConnection {
     private func retry(_ exchange: Exchange, now: Int64) {
         exchange.retries += 1
         exchange.isRetry = true
-        exchange.route.upstream.retryBudgets[loop.index].value.retryStarted()
+        retryBudget(for: exchange).value.retryStarted()
         selectServer(exchange, now: now)
     }
 
