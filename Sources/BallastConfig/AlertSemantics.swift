@@ -58,29 +58,47 @@ extension AlertCondition {
 
 /// BL042: every alert's runbook must exist, so that the page says where to look.
 public enum RunbookCheck {
-    /// Findings for runbooks that are neither an http(s) URL nor a readable file (paths are
-    /// relative to `directory`, by default the working directory).
-    public static func check(_ config: Config, directory: String = FileManager.default.currentDirectoryPath) -> [Finding] {
+    /// Findings for runbooks that are neither an http(s) URL, nor a shipped runbook
+    /// (`builtin:NAME`), nor a readable file. Relative paths are relative to `directory`, by
+    /// default the config's own directory.
+    public static func check(_ config: Config, directory: String? = nil) -> [Finding] {
+        let base = directory ?? config.baseDirectory
         var findings: [Finding] = []
         var reported: Set<String> = []
         for (i, rule) in config.alerts.rules.enumerated() {
-            guard resolve(rule.runbook, directory: directory) == nil, reported.insert(rule.runbook).inserted else { continue }
+            guard resolve(rule.runbook, directory: base) == nil, reported.insert(rule.runbook).inserted else { continue }
+            let what: String
+            if rule.runbook.hasPrefix(ShippedRunbooks.scheme) {
+                what = "runbook '\(rule.runbook)' of alert '\(rule.name)' is not one of the shipped runbooks (\(ShippedRunbooks.files.keys.sorted().joined(separator: ", ")))"
+            } else {
+                let resolved = Config.resolve(rule.runbook, against: base)
+                what = "runbook '\(rule.runbook)'\(resolved == rule.runbook ? "" : " (\(resolved))") of alert '\(rule.name)' does not exist"
+            }
             findings.append(Finding(
-                rule: .runbookMissing,
-                message: "runbook '\(rule.runbook)' of alert '\(rule.name)' does not exist",
+                rule: .runbookMissing, message: what,
                 at: config.location(of: "alerts.rules[\(i)].runbook") ?? config.location(of: "alerts"),
-                fix: "write the runbook there (paths are relative to the working directory), or point at an existing one"))
+                fix: "write the runbook there (relative paths are relative to the config file's directory), point at an existing one, or use a shipped one (`builtin:NAME`)"))
         }
         return findings
     }
 
-    /// The runbook's URL as given, or the absolute path of its file; nil when it is missing.
-    public static func resolve(_ runbook: String, directory: String = FileManager.default.currentDirectoryPath) -> String? {
+    /// The runbook's URL or shipped reference as given, or the absolute path of its file; nil
+    /// when it is missing.
+    public static func resolve(_ runbook: String, directory: String) -> String? {
         if runbook.hasPrefix("http://") || runbook.hasPrefix("https://") { return runbook }
-        let path = runbook.hasPrefix("/") ? runbook : "\(directory)/\(runbook)"
+        if runbook.hasPrefix(ShippedRunbooks.scheme) { return ShippedRunbooks.text(runbook) == nil ? nil : runbook }
+        let path = Config.resolve(runbook, against: directory)
         var isDirectory: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
               FileManager.default.isReadableFile(atPath: path) else { return nil }
         return path
+    }
+
+    /// The Markdown text of a runbook the config names (shipped or a file); nil for a URL or a
+    /// missing file.
+    public static func text(of runbook: String, in config: Config) -> String? {
+        if let shipped = ShippedRunbooks.text(runbook) { return shipped }
+        guard let path = resolve(runbook, directory: config.baseDirectory), path.hasPrefix("/") else { return nil }
+        return try? String(contentsOfFile: path, encoding: .utf8)
     }
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A whole Ballast configuration (`version: 1`), typed and validated.
 ///
 /// Every field has the default that design.md documents; `sourceMap` keeps the position of
@@ -18,6 +20,11 @@ public struct Config: Sendable {
     public var sourceMap: [String: SourceLocation] = [:]
     /// The exact text this config was loaded from, for history and diffs.
     public var sourceText: String = ""
+    /// The absolute directory relative paths are resolved against (`resolvePath`): the config
+    /// file's directory, or the running config's for a config sent to the admin API.
+    public var baseDirectory: String = FileManager.default.currentDirectoryPath
+    /// The name findings give the file this config came from.
+    public var sourceFile: String = ""
 
     public init() {}
 
@@ -54,18 +61,28 @@ public struct Listener: Sendable {
 }
 
 public struct TLSFiles: Sendable, Hashable {
+    /// The paths as written in the config.
     public var certificate: String
     public var key: String
+    /// The same, resolved against the config's directory when it was loaded.
+    public var certificatePath: String
+    public var keyPath: String
     public init(certificate: String, key: String) {
         self.certificate = certificate
         self.key = key
+        self.certificatePath = certificate
+        self.keyPath = key
     }
 }
 
 public struct Limits: Sendable, Hashable {
     public var maxHeaderBytes = 16_384
     public var maxBodyBytes = 1_048_576
+    /// Without `max_connections` in the file: derived from the open-file limit (see
+    /// `FileDescriptorLimit.defaultMaxConnections`), at most 10,000.
     public var maxConnections = 10_000
+    /// True when `max_connections` was not written and the loader derived it.
+    public var maxConnectionsDerived = false
     public init() {}
 }
 

@@ -198,7 +198,7 @@ public struct ConfigDiff: Sendable {
             "\(address) \(percent(oldServers[address] ?? 0, of: oldTotal)) → \(percent(newServers[address] ?? 0, of: newTotal))"
         }
         parts.append("traffic shares: " + shares.joined(separator: ", "))
-        let who = routes.isEmpty ? "upstream \(new.name)" : "route \(routes.joined(separator: ", "))"
+        let who = routes.isEmpty ? "upstream \(new.name)" : routes.count == 1 ? "route \(routes[0])" : "routes \(routes.joined(separator: ", ")) (upstream \(new.name))"
         var blast: String?
         var impact: Impact = .low
         let kept = old.servers.count - removed.count

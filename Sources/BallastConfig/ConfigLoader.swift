@@ -13,6 +13,26 @@ public enum ConfigLoader {
         public var config: Config
         /// Findings of severity warning; a config with an error is never returned.
         public var warnings: [Finding]
+        /// The file's `# ballast: ignore` comments, the warnings they suppressed, and which of
+        /// them matched (a later check, `ballast check`, applies the rest to the file rules).
+        public var suppressions: [Suppression] = []
+        public var suppressed: [Finding] = []
+        public var usedSuppressions: Set<Suppression> = []
+
+        /// Applies the file's suppressions to findings of the later checks (TLS files,
+        /// runbooks, preflight); returns what is still reported, and records what was suppressed.
+        public mutating func suppress(_ findings: [Finding]) -> [Finding] {
+            let split = Suppressions.apply(suppressions, file: config.sourceFile, to: findings, used: &usedSuppressions)
+            suppressed += split.suppressed
+            return split.kept
+        }
+
+        /// Suppressions of the later checks' rules that matched nothing (call after `suppress`);
+        /// `skipping`: rules whose check did not run (the preflight without `--preflight`).
+        public func staleLaterSuppressions(skipping: Set<String> = []) -> [Finding] {
+            let judged = Suppressions.laterRules.subtracting(skipping)
+            return Suppressions.stale(suppressions.filter { judged.contains($0.rule) }, used: usedSuppressions, file: config.sourceFile)
+        }
     }
 
     public static func load(file path: String) -> Result<Loaded, ConfigError> {
@@ -30,10 +50,12 @@ public enum ConfigLoader {
                 rule: .yamlSyntax, message: "config file '\(path)' is not UTF-8 text",
                 at: SourceLocation(file: path, line: 1, column: 1), fix: "save the file as UTF-8")]))
         }
-        return load(text: text, file: path)
+        return load(text: text, file: path, baseDirectory: Config.directory(ofFile: path))
     }
 
-    public static func load(text: String, file: String) -> Result<Loaded, ConfigError> {
+    /// `baseDirectory`: what relative paths in the text are relative to (default: the working
+    /// directory); `load(file:)` passes the file's own directory.
+    public static func load(text: String, file: String, baseDirectory: String? = nil) -> Result<Loaded, ConfigError> {
         let root: YAMLNode?
         switch YAMLNode.parse(text, file: file) {
         case .success(let node): root = node
@@ -47,17 +69,26 @@ public enum ConfigLoader {
         }
         let reader = NodeReader()
         var config = ConfigParser(reader: reader).parse(root)
+        config.baseDirectory = baseDirectory ?? FileManager.default.currentDirectoryPath
+        config.resolvePaths()
+        FileDescriptorLimit.deriveMaxConnections(&config, written: { reader.sourceMap["listeners[\($0)].limits.max_connections"] != nil })
         if !config.alertsGiven { config.alerts = AlertsConfig.defaults(for: config) }
         ConfigSemantics.check(config, reader: reader)
         AlertSemantics.check(config, reader: reader)
         config.sourceMap = reader.sourceMap
         config.sourceText = text
+        config.sourceFile = file
         reader.findings += LintCatalogue.check(config)
-        let errors = reader.findings.filter { $0.severity == .error }
-        if !errors.isEmpty {
-            return .failure(ConfigError(findings: sorted(reader.findings)))
+        let (suppressions, bad) = Suppressions.parse(text, file: file)
+        var used = Set<Suppression>()
+        let split = Suppressions.apply(suppressions, file: file, to: reader.findings, used: &used)
+        let findings = split.kept + bad
+            + Suppressions.stale(suppressions.filter { !Suppressions.laterRules.contains($0.rule) }, used: used, file: file)
+        if findings.contains(where: { $0.severity == .error }) {
+            return .failure(ConfigError(findings: sorted(findings)))
         }
-        return .success(Loaded(config: config, warnings: sorted(reader.findings)))
+        return .success(Loaded(config: config, warnings: sorted(findings), suppressions: suppressions,
+                               suppressed: split.suppressed, usedSuppressions: used))
     }
 
     static func sorted(_ findings: [Finding]) -> [Finding] {

@@ -16,6 +16,7 @@ public enum MetricCatalogue {
         "ballast_listener_connections": "Client connections open on the listener.",
         "ballast_listener_connections_limit": "The listener's max_connections.",
         "ballast_config_version": "Version of the config in force.",
+        "ballast_build_info": "Always 1; the labels name the version and the commit of the running binary.",
         "ballast_state_up": "1 when the state database (config versions, timeline) answers, else 0.",
         "ballast_config_applies_total": "Config applies by result (applied, refused, promoted, rolled_back).",
         "ballast_rollout_canary_version": "Version under canary, 0 when no rollout is running.",

@@ -81,7 +81,7 @@ extension Rule {
 
     public static let runbookMissing = Rule(
         id: "BL042", severity: .error, title: "alert without an existing runbook",
-        fix: "write the runbook under docs/runbooks/ or point at an existing one")
+        fix: "write the runbook there (relative paths are relative to the config file), point at an existing one, or use a shipped one (`builtin:NAME`)")
     public static let alertTargetMissing = Rule(
         id: "BL043", severity: .error, title: "alert on a missing route, upstream or scrape target")
 
@@ -96,6 +96,16 @@ extension Rule {
         id: "BL047", severity: .warning, title: "runbook naming a route, upstream or server the config does not have")
     public static let runbookReviewOverdue = Rule(
         id: "BL048", severity: .warning, title: "runbook not reviewed within the review interval")
+
+    public static let badSuppression = Rule(
+        id: "BL049", severity: .warning, title: "suppression that cannot apply",
+        fix: "write `# ballast: ignore BL0NN REASON` for a warning")
+    public static let staleSuppression = Rule(
+        id: "BL050", severity: .warning, title: "suppression that matches no finding",
+        fix: "remove the comment")
+
+    /// Rules about the suppression comments themselves.
+    public static let suppressionRules: [Rule] = [.badSuppression, .staleSuppression]
 
     /// Rules that review runbooks as protocols (they read files).
     public static let runbookRules: [Rule] = [.runbookFrontMatter, .runbookNotForAlert, .runbookForMissingAlert,

@@ -84,9 +84,12 @@ public struct Runbook: Sendable, Equatable {
 /// `ballast docs --check`; they read files, so they have no YAML fixture.
 public enum RunbookReview {
     /// Findings for the runbooks the config's alerts name, and for every other runbook in the
-    /// same directories (a runbook whose alert is gone is found there). `today` for tests.
-    public static func check(_ config: Config, directory: String = FileManager.default.currentDirectoryPath,
-                             today: Date = Date()) -> [Finding] {
+    /// same directories (a runbook whose alert is gone is found there). Shipped runbooks
+    /// (`builtin:`) are reviewed with each release and speak of any stack, so they are not
+    /// checked here. Relative paths are relative to `directory`, by default the config's own
+    /// directory. `today` for tests.
+    public static func check(_ config: Config, directory: String? = nil, today: Date = Date()) -> [Finding] {
+        let directory = directory ?? config.baseDirectory
         var findings: [Finding] = []
         let alertNames = Set(config.alerts.rules.map(\.name))
         var byPath: [String: Runbook] = [:]
@@ -94,6 +97,7 @@ public enum RunbookReview {
         var firstAlert: [String: (Int, AlertRule)] = [:]
         for (index, rule) in config.alerts.rules.enumerated() {
             guard !rule.runbook.hasPrefix("http://"), !rule.runbook.hasPrefix("https://"),
+                  !rule.runbook.hasPrefix(ShippedRunbooks.scheme),
                   let path = RunbookCheck.resolve(rule.runbook, directory: directory) else { continue }
             directories.insert((path as NSString).deletingLastPathComponent)
             if firstAlert[path] == nil { firstAlert[path] = (index, rule) }

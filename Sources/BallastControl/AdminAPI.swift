@@ -66,6 +66,8 @@ public struct AdminAPI: Sendable {
             var headers = HTTPFields()
             headers[.contentType] = "application/yaml"
             headers[HTTPField.Name("X-Ballast-Config-Version")!] = String(runtime.version)
+            // What its relative paths (runbooks, TLS files) are relative to.
+            headers[HTTPField.Name("X-Ballast-Config-Directory")!] = runtime.config.baseDirectory
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: runtime.config.sourceText)))
         }
         api.post("config") { request, context in
@@ -110,7 +112,9 @@ public struct AdminAPI: Sendable {
 
     /// Loads a config sent to the API; an invalid one is answered 422 with every finding.
     func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
-        switch Self.validate(text, file: "<admin>") {
+        // Relative paths in a posted config are relative to the directory of the config the
+        // balancer was started with (it passes from version to version).
+        switch Self.validate(text, file: "<admin>", baseDirectory: balancer.runtime.config.baseDirectory) {
         case .success(let loaded):
             return .success(loaded)
         case .failure(let error):
@@ -126,8 +130,8 @@ public struct AdminAPI: Sendable {
 
     /// Every check a config passes before it may replace the one in force: the loader's rules,
     /// then the TLS files and runbooks it names, which must be usable on this host.
-    static func validate(_ text: String, file: String) -> Result<ConfigLoader.Loaded, ConfigError> {
-        let result = ConfigLoader.load(text: text, file: file)
+    static func validate(_ text: String, file: String, baseDirectory: String) -> Result<ConfigLoader.Loaded, ConfigError> {
+        let result = ConfigLoader.load(text: text, file: file, baseDirectory: baseDirectory)
         if case .success(let loaded) = result {
             let files = TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
             if files.contains(where: { $0.severity == .error }) { return .failure(ConfigError(findings: loaded.warnings + files)) }

@@ -7,10 +7,12 @@ import Hummingbird
 /// constant time so the token cannot be guessed byte by byte.
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
     let token: String?
+    static var open: Set<String> { ["/", "/healthz", "/readyz"] }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         // The dashboard page holds no data; its scripts ask for the token and send it.
-        guard let token, !(request.method == .get && request.uri.path == "/") else { return try await next(request, context) }
+        // Probes for systemd, Kubernetes and load balancers in front: they say only alive or ready.
+        guard let token, !(request.method == .get && Self.open.contains(request.uri.path)) else { return try await next(request, context) }
         let presented = request.headers[.authorization].flatMap { value -> String? in
             value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
         }

@@ -49,6 +49,16 @@ extension AdminAPI {
         api.get("status") { _, _ in
             try jsonResponse(.ok, await self.status())
         }
+        // Liveness and readiness of the balancer itself, without a token (no data in them).
+        router.get("/healthz") { _, _ in
+            try jsonResponse(.ok, ["status": "alive"])
+        }
+        router.get("/readyz") { _, _ in
+            let serving = self.balancer.isServing
+            return try jsonResponse(serving ? .ok : .serviceUnavailable,
+                                    ProbeBody(ready: serving, version: self.balancer.version,
+                                              reason: serving ? nil : "the listeners are not bound or are draining"))
+        }
         api.get("ready") { _, _ in
             // The data plane serves whatever happens here; readiness says whether this balancer
             // can take and follow config changes.
@@ -64,8 +74,7 @@ extension AdminAPI {
             guard self.balancer.runtime.config.alerts.rules.contains(where: { $0.runbook == path }) else {
                 return jsonError(.notFound, "unknown_runbook", "no alert rule in force names this runbook")
             }
-            guard let resolved = RunbookCheck.resolve(path), !resolved.hasPrefix("http"),
-                  let text = try? String(contentsOfFile: resolved, encoding: .utf8) else {
+            guard let text = RunbookCheck.text(of: path, in: self.balancer.runtime.config) else {
                 return jsonError(.notFound, "runbook_missing", "the runbook '\(path)' is not readable here")
             }
             return Response(status: .ok, headers: [.contentType: "text/markdown; charset=utf-8"],
@@ -93,4 +102,10 @@ struct ReadyBody: Codable {
     var version: Int
     var store: String
     var error: String?
+}
+
+struct ProbeBody: Encodable {
+    var ready: Bool
+    var version: Int
+    var reason: String?
 }

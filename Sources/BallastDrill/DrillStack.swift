@@ -37,7 +37,7 @@ public final class DrillStack: @unchecked Sendable {
     }
 
     /// The default stack moved to this stack's ports, without the per-client rate limit (the
-    /// virtual users share one address), with runbook paths made absolute.
+    /// virtual users share one address).
     public func configYAML(servers: [String]? = nil, healthPath: String = "/healthz") -> String {
         var yaml = Config.defaultStackYAML
             .replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(listenerPort)")
@@ -48,24 +48,12 @@ public final class DrillStack: @unchecked Sendable {
         }
         yaml = yaml.split(separator: "\n", omittingEmptySubsequences: false)
             .filter { !$0.trimmingCharacters(in: .whitespaces).hasPrefix("rate_limit:") }.joined(separator: "\n")
-        if let root = Self.repositoryRoot(executable: executable) {
-            yaml = yaml.replacingOccurrences(of: "runbook: docs/", with: "runbook: \(root.path)/docs/")
-        }
         return yaml
     }
 
-    /// The checkout that holds `docs/runbooks`: the working directory or one above the executable.
-    static func repositoryRoot(executable: URL) -> URL? {
-        var candidates = [URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
-        var up = executable.deletingLastPathComponent()
-        for _ in 0..<5 {
-            candidates.append(up)
-            up = up.deletingLastPathComponent()
-        }
-        return candidates.first { FileManager.default.fileExists(atPath: $0.appendingPathComponent("docs/runbooks").path) }
-    }
-
     public func start() async throws {
+        // The config's runbooks are relative to it: the shipped ones, copied beside it, as `ballast up` does.
+        try ShippedRunbooks.writeCopies(into: directory.appendingPathComponent("runbooks").path)
         try configYAML().write(toFile: configPath, atomically: true, encoding: .utf8)
         let log = directory.appendingPathComponent("up.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)

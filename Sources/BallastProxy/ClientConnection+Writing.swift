@@ -125,6 +125,9 @@ extension ClientConnection {
     func respondLocally(status: Int, error: String, message: String, close: Bool, retryAfter: Int? = nil) {
         guard let context, !closing else { return }
         var shouldClose = close || draining
+        // Bytes of this request may still be on their way: a body not read to its end, or the
+        // rest of a request whose head was refused.
+        let unread = !inputClosed && (exchange.map { !$0.requestComplete } ?? close)
         if let exchange {
             if exchange.responseStarted {
                 // Too late for a clean answer.
@@ -151,7 +154,7 @@ extension ClientConnection {
         out.writeString(body)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         if shouldClose {
-            closeNow()
+            if unread { lingerThenClose() } else { closeNow() }
         } else {
             setDeadline(.idle)
             if !inputProcessingActive { processInput() }

@@ -51,7 +51,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum DeadlineKind { case none, idle, header, response }
+    enum DeadlineKind { case none, idle, header, response, linger }
 
     let loop: LoopContext
     let listenerName: String
@@ -80,6 +80,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     var inputClosed = false
     /// True while `processInput` runs, so answers given inside it do not re-enter it.
     var inputProcessingActive = false
+    /// Set after an early answer: the client's remaining bytes are read and dropped until then.
+    var lingering: LingeringClose?
     private(set) var deadline: Int64 = .max
     private(set) var deadlineKind: DeadlineKind = .none
 
@@ -122,6 +124,10 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
             inputClosed = true
+            if lingering != nil {
+                closeNow()  // the client sent everything; the answer is out
+                return
+            }
             if let exchange, !exchange.requestComplete {
                 // The body can never be completed: nothing sensible can reach the server.
                 abortRequest(exchange, status: 400, error: "bad_request", message: "the request body ended early")
@@ -141,6 +147,11 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     /// Closes after flushing what was written: a flush deferred to the end of the tick would
     /// come too late, and NIO drops unflushed writes at close.
     func closeNow() {
+        if lingering != nil {
+            lingering = nil
+            context?.close(promise: nil)
+            return
+        }
         guard !closing else { return }
         closing = true
         flushNow()
@@ -171,16 +182,38 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         case .idle: deadline = loop.now + listener.config.timeouts.idle.milliseconds * 1_000_000
         case .header: deadline = loop.now + listener.config.timeouts.clientHeader.milliseconds * 1_000_000
         case .response: deadline = loop.now + (nanos ?? 0)
+        case .linger: deadline = lingering?.deadline ?? loop.now
+        }
+    }
+
+    /// Ends the connection after an answer sent before the request was read to its end,
+    /// without losing that answer to a reset (`LingeringClose`).
+    func lingerThenClose() {
+        guard !closing, let context else { return }
+        closing = true
+        input = nil
+        flushNow()
+        lingering = LingeringClose(now: loop.now)
+        setDeadline(.linger)
+        context.close(mode: .output, promise: nil)
+        if pendingRead {
+            pendingRead = false
+            context.read()
         }
     }
 
     func checkDeadline(now: Int64) {
+        if lingering != nil {
+            if now >= deadline { closeNow() }
+            return
+        }
         guard now >= deadline, !closing else { return }
         switch deadlineKind {
         case .none: break
         case .idle: closeNow()
         case .header: respondLocally(status: 408, error: "request_timeout", message: "the request head did not arrive in time", close: true)
         case .response: responseTimedOut()
+        case .linger: closeNow()
         }
     }
 
@@ -196,6 +229,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     /// waits in `input`, bounded by the header limit. Holding `read()` there would make NIO
     /// unregister and re-register the socket with epoll on every request (two syscalls).
     private var wantsInput: Bool {
+        if lingering != nil { return !inputClosed }
         guard !closing, !inputClosed else { return false }
         guard let exchange else { return true }
         if exchange.requestComplete { return (input?.readableBytes ?? 0) <= parser.maxHeadBytes }
@@ -212,6 +246,14 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        if lingering != nil {
+            if lingering!.received(buffer.readableBytes, now: loop.tick()) == .close {
+                closeNow()
+            } else {
+                deadline = lingering!.deadline
+            }
+            return
+        }
         guard !closing else { return }
         loop.tick()
         if input == nil || input!.readableBytes == 0 {

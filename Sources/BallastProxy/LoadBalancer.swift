@@ -25,11 +25,14 @@ public actor LoadBalancer {
         let name: String
         let address: Address
         let tls: TLSFiles?
+        /// The certificate new connections get; a reload swaps it without unbinding the port.
+        let certificate: NIOLockedValueBox<TLSCheck.Loaded?>
         let channel: any Channel
-        init(name: String, address: Address, tls: TLSFiles?, channel: any Channel) {
+        init(name: String, address: Address, tls: TLSFiles?, certificate: NIOLockedValueBox<TLSCheck.Loaded?>, channel: any Channel) {
             self.name = name
             self.address = address
             self.tls = tls
+            self.certificate = certificate
             self.channel = channel
         }
     }
@@ -40,11 +43,16 @@ public actor LoadBalancer {
     private nonisolated let current: NIOLockedValueBox<ProxyRuntime>
     private nonisolated let compiler: RuntimeCompiler
     private nonisolated let logger: Logger
+    private nonisolated let events: @Sendable (ProxyEvent) -> Void
     private let health: HealthChecker
     private var slots: [String: ListenerSlot] = [:]
     private var sweeps: [RepeatedTask] = []
     private var nextVersion: Int
     private var ownsGroup: Bool
+    private nonisolated let serving = Synchronization.Atomic<Bool>(false)
+
+    /// True from the moment every listener is bound until a drain begins: what `/readyz` says.
+    public nonisolated var isServing: Bool { serving.load(ordering: .relaxed) }
 
     /// Compiles `config` (resolving every server) but binds nothing until `start()`.
     public init(config: Config, version: Int = 1, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
@@ -72,6 +80,7 @@ public actor LoadBalancer {
         self.current = NIOLockedValueBox(runtime)
         self.compiler = compiler
         self.logger = logger
+        self.events = events
         self.health = HealthChecker(eventLoop: eventLoops[0], logger: logger, events: events)
         self.nextVersion = version + 1
         self.ownsGroup = true
@@ -108,6 +117,7 @@ public actor LoadBalancer {
             usage.refresh(runtime, loops: contexts.map { $0.value.usage.withLockedValue { $0 } }, now: now)
         })
         health.run([runtime])
+        serving.store(true, ordering: .relaxed)
     }
 
     /// Validates nothing (the caller has a loaded `Config`) but compiles, binds new listeners,
@@ -137,12 +147,31 @@ public actor LoadBalancer {
     /// Binds the listeners `runtime` adds, swaps it in on every loop, closes listeners it drops.
     private func install(_ runtime: ProxyRuntime) async throws {
         let config = runtime.config
-        // A listener whose address or TLS files changed is bound anew (new certificates load then).
+        // A listener whose address or TLS paths changed is bound anew; one that keeps them keeps
+        // its socket, and its certificate files are read again (a renewal written over the same
+        // paths, as ACME clients do, is served from now on). A renewal that does not load
+        // refuses the whole change: the old certificate stays.
         let unchanged = slots.filter { name, slot in
             config.listeners.contains { $0.name == name && $0.listen == slot.address && $0.tls == slot.tls }
         }
+        var renewals: [(ListenerSlot, TLSCheck.Loaded)] = []
+        for slot in unchanged.values {
+            guard let files = slot.tls else { continue }
+            let loaded: TLSCheck.Loaded
+            do {
+                loaded = try TLSCheck.load(files)
+            } catch {
+                throw ApplyError(description: "listener '\(slot.name)' cannot load its TLS certificate and key (\(files.certificatePath), \(files.keyPath)); it keeps the certificate it serves: \(error)")
+            }
+            if loaded.fingerprint != slot.certificate.withLockedValue({ $0?.fingerprint }) { renewals.append((slot, loaded)) }
+        }
         let added = config.listeners.filter { unchanged[$0.name] == nil }
         let newSlots = try await bind(added)
+        for (slot, loaded) in renewals {
+            slot.certificate.withLockedValue { $0 = loaded }
+            events(.certificateLoaded(listener: slot.name, subject: loaded.subject, notAfter: loaded.notAfter, renewed: true))
+            logger.info("TLS certificate renewed", metadata: ["listener": .string(slot.name), "subject": .string(loaded.subject)])
+        }
         current.withLockedValue { $0 = runtime }
         var swaps: [EventLoopFuture<Void>] = []
         for (loop, context) in loopList {
@@ -243,12 +272,13 @@ public actor LoadBalancer {
         let logger = self.logger
         let name = listener.name
         let connections = ConnectionCounter()
-        let tls: NIOSSLContext?
+        let loaded: TLSCheck.Loaded?
         do {
-            tls = try listener.tls.map(TLSCheck.context(for:))
+            loaded = try listener.tls.map(TLSCheck.load)
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot load its TLS certificate and key: \(error)")
         }
+        let certificate = NIOLockedValueBox(loaded)
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -266,6 +296,7 @@ public actor LoadBalancer {
                         }
                         let open = connections.increment()
                         channel.closeFuture.whenComplete { _ in connections.decrement() }
+                        let tls = certificate.withLockedValue { $0?.context }
                         if open > runtimeListener.config.limits.maxConnections, tls != nil {
                             channel.close(promise: nil)
                             return
@@ -274,8 +305,7 @@ public actor LoadBalancer {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                         }
                         if open > runtimeListener.config.limits.maxConnections {
-                            let refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: 69\r\nConnection: close\r\n\r\n{\"error\":\"overloaded\",\"message\":\"too many connections to this listener\"}"
-                            channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
+                            channel.writeAndFlush(ByteBuffer(string: Self.overloaded)).whenComplete { _ in channel.close(promise: nil) }
                             return
                         }
                         try channel.pipeline.syncOperations.addHandler(
@@ -284,14 +314,24 @@ public actor LoadBalancer {
                 }
                 .bind(host: listener.listen.host, port: listener.listen.port)
                 .get()
-            return ListenerSlot(name: name, address: listener.listen, tls: listener.tls, channel: channel)
+            if let loaded {
+                events(.certificateLoaded(listener: name, subject: loaded.subject, notAfter: loaded.notAfter, renewed: false))
+            }
+            return ListenerSlot(name: name, address: listener.listen, tls: listener.tls, certificate: certificate, channel: channel)
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot listen on \(listener.listen): \(error)")
         }
     }
 
+    /// The answer past `max_connections`.
+    static let overloaded: String = {
+        let body = #"{"error":"overloaded","message":"too many connections to this listener"}"#
+        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+    }()
+
     /// Stops accepting, lets requests in flight finish (up to `timeout`), then closes the rest.
     public func drain(timeout: Duration = .seconds(10)) async {
+        serving.store(false, ordering: .relaxed)
         for slot in slots.values { try? await slot.channel.close() }
         slots = [:]
         health.stop()

@@ -1,3 +1,4 @@
+import Foundation
 import BallastConfig
 import Logging
 import Metrics
@@ -9,6 +10,8 @@ import Synchronization
 public enum ProxyEvent: Sendable, Equatable {
     case serverHealth(upstream: String, server: String, healthy: Bool, reason: String)
     case serverEjected(upstream: String, server: String, seconds: Double)
+    /// A listener's certificate was loaded from its files: at start, or a renewal at a reload.
+    case certificateLoaded(listener: String, subject: String, notAfter: Date, renewed: Bool)
 }
 
 /// A config compiled for the data plane: immutable but for the atomics of server state and

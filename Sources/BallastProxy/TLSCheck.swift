@@ -15,22 +15,22 @@ public enum TLSCheck {
             let chain: [NIOSSLCertificate]
             let key: NIOSSLPrivateKey
             do {
-                chain = try NIOSSLCertificate.fromPEMFile(tls.certificate)
+                chain = try NIOSSLCertificate.fromPEMFile(tls.certificatePath)
                 guard !chain.isEmpty else { throw NIOSSLError.failedToLoadCertificate }
             } catch {
-                findings.append(Finding(rule: .tlsFileUnusable, message: "listener '\(listener.name)': certificate '\(tls.certificate)' \(reason(tls.certificate))", at: at))
+                findings.append(Finding(rule: .tlsFileUnusable, message: "listener '\(listener.name)': certificate \(config.describePath(tls.certificate)) \(reason(tls.certificatePath))", at: at))
                 continue
             }
             do {
-                key = try NIOSSLPrivateKey(file: tls.key, format: .pem)
+                key = try NIOSSLPrivateKey(file: tls.keyPath, format: .pem)
             } catch {
-                findings.append(Finding(rule: .tlsFileUnusable, message: "listener '\(listener.name)': key '\(tls.key)' \(reason(tls.key))", at: at))
+                findings.append(Finding(rule: .tlsFileUnusable, message: "listener '\(listener.name)': key \(config.describePath(tls.key)) \(reason(tls.keyPath))", at: at))
                 continue
             }
             do {
                 _ = try context(chain: chain, key: key)
             } catch {
-                findings.append(Finding(rule: .tlsKeyMismatch, message: "listener '\(listener.name)': key '\(tls.key)' does not match certificate '\(tls.certificate)'", at: at))
+                findings.append(Finding(rule: .tlsKeyMismatch, message: "listener '\(listener.name)': key \(config.describePath(tls.key)) does not match certificate \(config.describePath(tls.certificate))", at: at))
             }
             let leaf = chain[0]
             let notAfter = Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter))
@@ -58,7 +58,34 @@ public enum TLSCheck {
         return try NIOSSLContext(configuration: configuration)
     }
 
-    static func context(for files: TLSFiles) throws -> NIOSSLContext {
-        try context(chain: NIOSSLCertificate.fromPEMFile(files.certificate), key: NIOSSLPrivateKey(file: files.key, format: .pem))
+    /// A listener's certificate as loaded from its files, read anew on every call (a renewal
+    /// written over the same paths is picked up on the next reload).
+    struct Loaded {
+        var context: NIOSSLContext
+        /// The leaf certificate's DER bytes: equal when the files did not change.
+        var fingerprint: [UInt8]
+        var subject: String
+        var notAfter: Date
+    }
+
+    static func load(_ files: TLSFiles) throws -> Loaded {
+        let chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
+        guard let leaf = chain.first else { throw NIOSSLError.failedToLoadCertificate }
+        let key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
+        return Loaded(context: try context(chain: chain, key: key), fingerprint: try leaf.toDERBytes(),
+                      subject: subjectName(leaf), notAfter: Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)))
+    }
+
+    /// `CN=NAME` of the certificate's subject, else its first DNS name, else its serial number.
+    static func subjectName(_ certificate: NIOSSLCertificate) -> String {
+        let text = certificate.description
+        if let range = text.range(of: ";common_name=") {
+            let rest = text[range.upperBound...]
+            return "CN=" + rest.prefix { $0 != ";" && $0 != ">" }
+        }
+        if let name = certificate._subjectAlternativeNames().first(where: { $0.nameType == .dnsName }) {
+            return String(decoding: name.contents, as: UTF8.self)
+        }
+        return "serial " + (certificate.serialNumber.map { String($0, radix: 16) }.joined())
     }
 }

@@ -5,6 +5,7 @@ import BallastProxy
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
 import ServiceLifecycle
 
 /// The balancer and its admin API, as `ballast lb` and `ballast up` both run them.
@@ -32,6 +33,7 @@ struct BalancerStack {
     /// Starts everything, prints where, and returns once SIGTERM/SIGINT has drained it.
     func run(logger: Logger, extraServices: [any Service] = [], afterStart: () -> Void = {}) async throws {
         let registry = Telemetry.bootstrapOnce()
+        Gauge(label: "ballast_build_info", dimensions: [("version", BuildInfo.version), ("revision", BuildInfo.revision)]).record(1)
         let tlsFindings = TLSCheck.check(loaded.config)
         // A stack started on the embedded defaults outside the repository still starts; its
         // dashboard then says the runbook is missing.

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BallastConfig
 import Foundation
 
 @main
@@ -7,6 +8,7 @@ struct Ballast: AsyncParsableCommand {
         commandName: "ballast",
         abstract: "A load balancer that cannot be quietly misconfigured into an outage.",
         discussion: "Exit codes: 0 success, 1 the command ran and found a problem, 2 bad usage or input.",
+        version: BuildInfo.line,
         subcommands: [Up.self, LB.self, Auth.self, Check.self, Diff.self, Apply.self, Rollback.self, History.self, Events.self, Status.self, Alerts.self, Postmortem.self, Drill.self, Docs.self]
     )
 

@@ -57,7 +57,9 @@ struct Docs: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let text = String(decoding: reply.body, as: UTF8.self)
-        guard case .success(let loaded) = ConfigLoader.load(text: text, file: "live config") else {
+        // Its runbooks are read where the balancer reads them, when that directory is here too.
+        let base = reply.headers["x-ballast-config-directory"].flatMap { FileManager.default.fileExists(atPath: $0) ? $0 : nil }
+        guard case .success(let loaded) = ConfigLoader.load(text: text, file: "live config", baseDirectory: base) else {
             printError("error: the live config from \(client.base) does not load")
             throw ExitCode(2)
         }

@@ -13,7 +13,8 @@ struct Up: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the whole stack: the load balancer and three auth replicas on one SQLite database.",
         discussion: """
-            Without --config, writes the embedded default stack to DATA/ballast.yaml (unless it exists) and runs it. \
+            Without --config, writes the embedded default stack to DATA/ballast.yaml and its runbooks to DATA/runbooks/ \
+            (unless they exist) and runs it. \
             The replicas are the loopback servers of the upstream named 'auth', started as separate processes. \
             Ctrl-C drains the balancer and stops every replica.
             """)
@@ -30,8 +31,14 @@ struct Up: AsyncParsableCommand {
         let logger = LogSetup.bootstrapOnce()
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let configPath = config ?? "\(data)/ballast.yaml"
-        if config == nil, !FileManager.default.fileExists(atPath: configPath) {
-            try (Config.defaultStackYAML + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
+        if config == nil {
+            if !FileManager.default.fileExists(atPath: configPath) {
+                try (Config.defaultStackYAML + "\n").write(toFile: configPath, atomically: true, encoding: .utf8)
+            }
+            // The runbooks the written config points at: editable copies of the shipped ones,
+            // beside it (a copy already there is the user's and stays as it is).
+            let written = try ShippedRunbooks.writeCopies(into: "\(data)/runbooks")
+            if !written.isEmpty { say("wrote \(written.count) runbook(s) to \(data)/runbooks/ (edit them for your team)") }
         }
         let loaded = try loadConfigOrExit(configPath, printWarnings: true)
         let replicas = loaded.config.upstream(named: "auth")?.servers.map(\.address)

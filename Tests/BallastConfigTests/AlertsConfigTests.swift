@@ -13,9 +13,17 @@ import Testing
         #expect(explicit.alertsGiven)
         let implicit = try ConfigLoader.load(text: withAlerts("").replacingOccurrences(of: "\nalerts:\n", with: "\n"), file: "d.yaml").get().config
         #expect(!implicit.alertsGiven)
-        #expect(explicit.alerts == implicit.alerts)
+        // The same rules; the written ones point at the copies `ballast up` writes beside the config,
+        // the implicit ones at the same runbooks built into the binary.
+        var copied = implicit.alerts
+        for index in copied.rules.indices {
+            copied.rules[index].runbook = copied.rules[index].runbook.replacingOccurrences(of: ShippedRunbooks.scheme, with: "runbooks/")
+        }
+        #expect(implicit.alerts.rules.allSatisfy { $0.runbook.hasPrefix(ShippedRunbooks.scheme) })
+        #expect(explicit.alerts == copied)
         #expect(explicit.alerts.rules.map(\.name) == [
-            "UpstreamUnhealthy", "HealthyShareFell", "ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh", "ActiveSessionsDrop", "LoginFailuresRising",
+            "UpstreamUnhealthy", "HealthyShareFell", "ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh",
+            "ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh", "ActiveSessionsDrop", "LoginFailuresRising",
         ])
         #expect(explicit.alerts.scrape.upstreams == ["auth"])
     }
@@ -23,10 +31,23 @@ import Testing
     @Test func defaultRunbooksExist() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let config = try ConfigLoader.load(text: Config.defaultStackYAML, file: "d.yaml").get().config
-        #expect(RunbookCheck.check(config, directory: root.path).isEmpty)
+        // The written stack's runbooks are relative to its file; docs/runbooks/ holds the same files.
+        #expect(RunbookCheck.check(config, directory: root.appendingPathComponent("docs").path).isEmpty)
         let findings = RunbookCheck.check(config, directory: "/nonexistent")
         #expect(findings.count == 6)
         #expect(findings.allSatisfy { $0.ruleID == "BL042" && $0.severity == .error && $0.location != nil })
+        #expect(findings.first?.message.contains("'runbooks/upstream-unhealthy.md' (/nonexistent/runbooks/upstream-unhealthy.md)") == true)
+        // A config without `alerts:` needs no file at all: its runbooks are the shipped ones.
+        let implicit = try ConfigLoader.load(text: withAlerts("").replacingOccurrences(of: "\nalerts:\n", with: "\n"), file: "d.yaml",
+                                             baseDirectory: "/nonexistent").get().config
+        #expect(RunbookCheck.check(implicit).isEmpty)
+        #expect(RunbookReview.check(implicit).isEmpty)
+        for rule in implicit.alerts.rules {
+            #expect(RunbookCheck.text(of: rule.runbook, in: implicit)?.contains(rule.name) == true, "\(rule.runbook)")
+        }
+        let unknown = try ConfigLoader.load(text: withAlerts("  rules:\n    - { name: A, signal: error_ratio, route: auth, above: 5%, runbook: \"builtin:nope.md\" }\n"),
+                                            file: "d.yaml").get().config
+        #expect(RunbookCheck.check(unknown).first?.message.contains("not one of the shipped runbooks") == true)
     }
 
     @Test func readsEveryKindOfRule() throws {

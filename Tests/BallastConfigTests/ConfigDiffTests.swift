@@ -20,12 +20,12 @@ import Testing
         let change = try #require(d.changes.first { $0.subject == "upstream auth" })
         #expect(change.description.contains("removed 127.0.0.1:9101, 127.0.0.1:9102, 127.0.0.1:9103"))
         #expect(change.description.contains("127.0.0.1:9101 33% → 0%"))
-        #expect(change.blastRadius == "route auth keeps none of its 3 server(s): 100% of its traffic moves to servers that never served it")
+        #expect(change.blastRadius == "routes auth-credentials, auth (upstream auth) keeps none of its 3 server(s): 100% of its traffic moves to servers that never served it")
     }
 
     @Test func losingServersShowsLostCapacity() throws {
         let d = try diff { $0.replacingOccurrences(of: "      - { address: 127.0.0.1:9103, weight: 1 }\n", with: "") }
-        #expect(d.changes.first?.blastRadius == "route auth loses 1 of 3 server(s): capacity -33%")
+        #expect(d.changes.first?.blastRadius == "routes auth-credentials, auth (upstream auth) loses 1 of 3 server(s): capacity -33%")
         #expect(d.changes.first?.description.contains("127.0.0.1:9101 33% → 50%") == true)
     }
 

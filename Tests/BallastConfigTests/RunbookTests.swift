@@ -75,7 +75,7 @@ import Testing
     @Test func theShippedRunbooksServeEveryDefaultAlert() throws {
         let config = try ConfigLoader.load(text: Config.defaultStackYAML, file: "default.yaml").get().config
         for rule in config.alerts.rules {
-            let text = try String(contentsOf: Self.root.appendingPathComponent(rule.runbook), encoding: .utf8)
+            let text = try String(contentsOf: Self.root.appendingPathComponent("docs").appendingPathComponent(rule.runbook), encoding: .utf8)
             let runbook = Runbook(path: rule.runbook, text: text)
             #expect(runbook.problem == nil, "\(rule.runbook): \(runbook.problem ?? "")")
             #expect(runbook.alerts?.contains(rule.name) == true, "\(rule.runbook) does not list \(rule.name)")
@@ -85,6 +85,34 @@ import Testing
             #expect(text.contains("`ballast "), "\(rule.runbook) names no ballast command")
         }
         let reviewed = try #require(Runbook.day("2026-11-26"))
-        #expect(RunbookReview.check(config, directory: Self.root.path, today: reviewed).isEmpty)
+        #expect(RunbookReview.check(config, directory: Self.root.appendingPathComponent("docs").path, today: reviewed).isEmpty)
+    }
+
+    /// docs/runbooks/ is the one source of the runbooks built into the binary: scripts/gen-runbooks
+    /// writes ShippedRunbooks.swift from it, and this fails when someone edited one and not the other.
+    @Test func theBuiltInRunbooksAreDocsRunbooks() throws {
+        let folder = Self.root.appendingPathComponent("docs/runbooks")
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { $0.hasSuffix(".md") }.sorted()
+        #expect(names == ShippedRunbooks.files.keys.sorted(), "run scripts/gen-runbooks")
+        for name in names {
+            let text = try String(contentsOf: folder.appendingPathComponent(name), encoding: .utf8)
+            #expect(ShippedRunbooks.text(ShippedRunbooks.reference(name)) == text, "\(name) differs from the built-in copy: run scripts/gen-runbooks")
+        }
+    }
+
+    /// `ballast up` writes editable copies: a copy the user changed is never overwritten, and a
+    /// fresh copy's review clock starts the day it is written, so the stack passes `--strict`.
+    @Test func copiesAreWrittenOnceAndStampedWithTheirDay() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("copies-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let written = try ShippedRunbooks.writeCopies(into: directory.path, today: Self.today)
+        #expect(written == ShippedRunbooks.files.keys.sorted())
+        let edited = directory.appendingPathComponent("latency-high.md")
+        try "---\nalerts: [LatencyHigh]\nowner: us\nreviewed: 2026-11-30\n---\n# ours\n".write(to: edited, atomically: true, encoding: .utf8)
+        try FileManager.default.removeItem(at: directory.appendingPathComponent("error-rate-high.md"))
+        #expect(try ShippedRunbooks.writeCopies(into: directory.path, today: Self.today) == ["error-rate-high.md"])
+        #expect(try String(contentsOf: edited, encoding: .utf8).contains("# ours"))
+        let copy = Runbook(path: "x", text: try String(contentsOf: directory.appendingPathComponent("error-rate-high.md"), encoding: .utf8))
+        #expect(copy.reviewed == Self.today && copy.problem == nil && copy.owner == "auth-oncall")
     }
 }

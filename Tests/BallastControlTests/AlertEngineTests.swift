@@ -222,7 +222,7 @@ import Testing
         #expect(text.contains("- alert: ErrorRateHigh"))
         #expect(text.contains(#"sum(rate(ballast_requests_total{route=\"auth\",code=~\"5..\"}[1m]))"#))
         #expect(text.contains("> 0.0144 and"))
-        #expect(text.contains("runbook_url: \"docs/runbooks/active-sessions-drop.md\""))
+        #expect(text.contains("runbook_url: \"runbooks/active-sessions-drop.md\""))
         #expect(text.components(separatedBy: "- alert: ").count - 1 == config.alerts.rules.count)
     }
 }

@@ -28,7 +28,7 @@ public enum LintCatalogue {
     }
 
     /// Every rule of the catalogue: the loader's and the lint rules.
-    public static var allRules: [Rule] { Rule.loaderRules + rules.map { $0.rule } + Rule.tlsRules + Rule.preflightRules + [.runbookMissing] + Rule.runbookRules }
+    public static var allRules: [Rule] { Rule.loaderRules + rules.map { $0.rule } + Rule.tlsRules + Rule.preflightRules + [.runbookMissing] + Rule.runbookRules + Rule.suppressionRules }
 }
 
 /// The index of each named upstream in `config.upstreams`, for source paths.

@@ -74,7 +74,9 @@ public struct TopologyFacts: Codable, Equatable, Sendable {
         admin = config.admin.listen.description
         listeners = config.listeners.map { listener in
             Listener(name: listener.name, listen: listener.listen.description, tls: listener.tls != nil,
-                     limits: "headers ≤ \(listener.limits.maxHeaderBytes) B, body ≤ \(listener.limits.maxBodyBytes) B, ≤ \(listener.limits.maxConnections) connections",
+                     limits: "headers ≤ \(listener.limits.maxHeaderBytes) B, body ≤ \(listener.limits.maxBodyBytes) B, "
+                         // A derived limit depends on the host's file limit: the document states the rule, so it agrees on every host.
+                         + (listener.limits.maxConnectionsDerived ? "connections as the file limit allows" : "≤ \(listener.limits.maxConnections) connections"),
                      timeouts: "client header \(listener.timeouts.clientHeader.configText), idle \(listener.timeouts.idle.configText)",
                      trustedProxies: listener.trustedProxies)
         }

@@ -103,7 +103,7 @@ public actor ConfigFollower {
         await api.state.succeeded(latest: latest?.version)
         guard let latest, latest.version > balancer.version, refused[latest.version] == nil,
               await api.rollouts.canaryVersion == nil else { return }
-        switch AdminAPI.validate(latest.source, file: "<v\(latest.version)>") {
+        switch AdminAPI.validate(latest.source, file: "<v\(latest.version)>", baseDirectory: balancer.runtime.config.baseDirectory) {
         case .failure(let error):
             let errors = error.findings.filter { $0.severity == .error }
             refuse(latest, because: "it does not validate here: " + errors.prefix(3).map(\.description).joined(separator: "; "))

@@ -59,7 +59,7 @@ public struct StartupConfig: Sendable {
             return StartupConfig(loaded: file, version: latest.version, notes: [])
         }
         if shared, let latest {
-            switch AdminAPI.validate(latest.source, file: "<v\(latest.version)>") {
+            switch AdminAPI.validate(latest.source, file: "<v\(latest.version)>", baseDirectory: file.config.baseDirectory) {
             case .success(let loaded):
                 return StartupConfig(loaded: loaded, version: latest.version, notes: [
                     "\(path) differs from the shared config v\(latest.version) (applied by \(latest.author)); running v\(latest.version). "
@@ -73,7 +73,7 @@ public struct StartupConfig: Sendable {
         let version = try await history.reserve(after: latest?.version ?? 0)
         try await history.record(version: version, author: "ballast --config \(path)", outcome: "applied", source: file.config.sourceText,
                                  changes: latest.flatMap { previous in
-                                     (try? ConfigLoader.load(text: previous.source, file: "<v\(previous.version)>").get())
+                                     (try? ConfigLoader.load(text: previous.source, file: "<v\(previous.version)>", baseDirectory: file.config.baseDirectory).get())
                                          .map { ConfigDiff(old: $0.config, new: file.config).changes }
                                  } ?? [])
         return StartupConfig(loaded: file, version: version, notes: [])
