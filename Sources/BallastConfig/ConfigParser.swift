@@ -190,7 +190,12 @@ struct ConfigParser {
                 }
             }
             if let v = h.duration("interval") { health.interval = v }
-            if let v = h.duration("timeout") { health.timeout = v }
+            if let v = h.duration("timeout") {
+                health.timeout = v
+            } else if health.interval <= health.timeout {
+                // Left out: at most half a short interval, so a probe ends before the next starts (BL021).
+                health.timeout = health.interval / 2
+            }
             // 0 is read here and refused by its own rule (BL040), which says why.
             if let v = h.int("healthy_after", in: 0...100) { health.healthyAfter = v }
             if let v = h.int("unhealthy_after", in: 0...100) { health.unhealthyAfter = v }

@@ -51,10 +51,15 @@ public final class DrillStack: @unchecked Sendable {
         return yaml
     }
 
-    public func start() async throws {
-        // The config's runbooks are relative to it: the shipped ones, copied beside it, as `ballast up` does.
+    /// Writes the stack's config to `configPath`, with the runbooks it names beside it (the
+    /// shipped ones, as `ballast up` copies them).
+    public func writeConfig() throws {
         try ShippedRunbooks.writeCopies(into: directory.appendingPathComponent("runbooks").path)
         try configYAML().write(toFile: configPath, atomically: true, encoding: .utf8)
+    }
+
+    public func start() async throws {
+        try writeConfig()
         let log = directory.appendingPathComponent("up.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

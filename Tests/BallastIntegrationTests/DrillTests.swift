@@ -49,7 +49,7 @@ struct DrillTests {
         let client = HTTPClient(eventLoopGroupProvider: .singleton)
         defer { _ = client.shutdown() }
         let stack = try DrillStack(executable: ballastExecutable, directory: directory, client: client)
-        try stack.configYAML().write(toFile: stack.configPath, atomically: true, encoding: .utf8)
+        try stack.writeConfig()
         // A parent shell that starts the stack with its own pid, then is killed.
         let shell = Process()
         shell.executableURL = URL(fileURLWithPath: "/bin/bash")
