@@ -36,6 +36,12 @@ public enum ConfigLoader {
     }
 
     public static func load(file path: String) -> Result<Loaded, ConfigError> {
+        // Not read at all when it is larger than a config may be (a FIFO or device has no size here).
+        if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > YAMLNode.Bounds.standard.maxBytes {
+            return .failure(ConfigError(findings: [Finding(
+                rule: .configTooLarge, message: "config file '\(path)' is \(size) bytes, more than the \(YAMLNode.Bounds.standard.maxBytes) a config may have",
+                at: SourceLocation(file: path, line: 1, column: 1))]))
+        }
         let data: Data
         do {
             data = try Data(contentsOf: URL(fileURLWithPath: path))

@@ -10,9 +10,10 @@ struct ConfigParser {
         if let version = top.int("version", in: 0...Int.max, required: true), version != 1 {
             reader.report(.badVersion, "config version \(version) is not supported", at: top.node("version")?.location)
         }
-        if let admin = top.mapping("admin", allowed: ["listen", "token_env"]) {
+        if let admin = top.mapping("admin", allowed: ["listen", "token_env", "hosts"]) {
             if let listen = admin.address("listen") { config.admin.listen = listen }
             if let env = admin.string("token_env") { config.admin.tokenEnv = env }
+            if let hosts = admin.stringList("hosts") { config.admin.hosts = hosts.map { $0.lowercased() } }
         }
         if let node = top.node("listeners"), let items = reader.list(node, path: "listeners", what: "'listeners'") {
             config.listeners = items.enumerated().compactMap { listener($1, path: "listeners[\($0)]") }

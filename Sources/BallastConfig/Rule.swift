@@ -97,6 +97,9 @@ extension Rule {
     public static let runbookReviewOverdue = Rule(
         id: "BL048", severity: .warning, title: "runbook not reviewed within the review interval")
 
+    public static let configTooLarge = Rule(
+        id: "BL051", severity: .error, title: "config beyond the loader's bounds",
+        fix: "write the config out without aliases that multiply; a config is at most 4 MiB, 200,000 nodes and 64 levels deep")
     public static let badSuppression = Rule(
         id: "BL049", severity: .warning, title: "suppression that cannot apply",
         fix: "write `# ballast: ignore BL0NN REASON` for a warning")
@@ -122,6 +125,6 @@ extension Rule {
         .yamlSyntax, .unknownKey, .wrongType, .badDuration, .badAddress, .duplicateName,
         .missingUpstream, .missingKey, .badVersion, .badValue, .duplicateListen,
         .emptyUpstream, .duplicateServer, .allWeightsZero, .hashKeyMismatch, .unreadableFile,
-        .alertTargetMissing,
+        .alertTargetMissing, .configTooLarge,
     ]
 }

@@ -27,9 +27,17 @@ public struct YAMLNode: Sendable {
     /// Parses `text`; a syntax error becomes a BL001 finding with the parser's position.
     public static func parse(_ text: String, file: String) -> Result<YAMLNode?, ConfigError> {
         if let finding = strayLineBreak(text, file: file) { return .failure(ConfigError(findings: [finding])) }
+        if text.utf8.count > Bounds.standard.maxBytes {
+            return .failure(ConfigError(findings: [Finding(
+                rule: .configTooLarge, message: "the config is \(text.utf8.count) bytes, more than the \(Bounds.standard.maxBytes) a config may have",
+                at: SourceLocation(file: file, line: 1, column: 1))]))
+        }
         do {
             guard let node = try Yams.compose(yaml: text) else { return .success(nil) }
-            return .success(YAMLNode(node, file: file))
+            var budget = Bounds.standard
+            return .success(try YAMLNode(node, file: file, depth: 0, budget: &budget))
+        } catch let limit as Bounds.Exceeded {
+            return .failure(ConfigError(findings: [Finding(rule: .configTooLarge, message: limit.message, at: limit.location)]))
         } catch let error as YamlError {
             return .failure(ConfigError(findings: [syntaxFinding(error, file: file, text: text)]))
         } catch {
@@ -65,9 +73,34 @@ public struct YAMLNode: Sendable {
                 fix: "save the file with LF or CRLF line endings and without U+0085, U+2028 or U+2029")
     }
 
-    init(_ node: Node, file: String) {
+    /// What one config may hold once its aliases are expanded: a file of a few hundred bytes
+    /// whose anchors refer to anchors ("billion laughs") would otherwise expand to billions of
+    /// nodes. The largest real configs (a thousand servers) have about ten thousand.
+    struct Bounds {
+        var maxBytes = 4 << 20
+        var maxNodes = 200_000
+        var maxDepth = 64
+        var nodes = 0
+        static let standard = Bounds()
+
+        struct Exceeded: Error {
+            var message: String
+            var location: SourceLocation
+        }
+    }
+
+    init(_ node: Node, file: String, depth: Int, budget: inout Bounds) throws {
         let mark = node.mark
         location = SourceLocation(file: file, line: mark?.line ?? 1, column: mark?.column ?? 1)
+        budget.nodes += 1
+        if budget.nodes > budget.maxNodes {
+            throw Bounds.Exceeded(
+                message: "the config expands to more than \(budget.maxNodes) YAML nodes (anchors and aliases that refer to each other multiply)",
+                location: location)
+        }
+        if depth > budget.maxDepth {
+            throw Bounds.Exceeded(message: "the config nests deeper than \(budget.maxDepth) levels", location: location)
+        }
         switch node {
         case .scalar(let scalar):
             let plain = scalar.style == .plain || scalar.style == .any
@@ -77,14 +110,18 @@ public struct YAMLNode: Sendable {
                 kind = .scalar(scalar.string, plain: plain)
             }
         case .mapping(let mapping):
-            kind = .mapping(mapping.map { key, value in
+            var pairs: [(key: String, keyLocation: SourceLocation, value: YAMLNode)] = []
+            for (key, value) in mapping {
                 let keyMark = key.mark
                 let keyLocation = SourceLocation(
                     file: file, line: keyMark?.line ?? 1, column: keyMark?.column ?? 1)
-                return (key.string ?? "\(key)", keyLocation, YAMLNode(value, file: file))
-            })
+                pairs.append((key.string ?? String("\(key)".prefix(200)), keyLocation, try YAMLNode(value, file: file, depth: depth + 1, budget: &budget)))
+            }
+            kind = .mapping(pairs)
         case .sequence(let sequence):
-            kind = .sequence(sequence.map { YAMLNode($0, file: file) })
+            var items: [YAMLNode] = []
+            for item in sequence { items.append(try YAMLNode(item, file: file, depth: depth + 1, budget: &budget)) }
+            kind = .sequence(items)
         case .alias:
             kind = .null
         }

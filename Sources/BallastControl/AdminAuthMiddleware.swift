@@ -1,4 +1,6 @@
+import BallastConfig
 import Crypto
+import HTTPTypes
 import Hummingbird
 
 /// Requires `Authorization: Bearer TOKEN` on every admin request when a token is configured.
@@ -29,4 +31,23 @@ func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
     var difference: UInt8 = 0
     for i in 0..<da.count { difference |= da[i] ^ db[i] }
     return difference == 0
+}
+
+/// Applies `AdminRequestGuard` to every admin request, before the token is looked at.
+struct AdminGuardMiddleware<Context: RequestContext>: RouterMiddleware {
+    let guardian: AdminRequestGuard
+    static var fetchSite: HTTPField.Name { HTTPField.Name("Sec-Fetch-Site")! }
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let length = request.headers[.contentLength].flatMap { Int($0) } ?? 0
+        let verdict = guardian.verdict(method: request.method.rawValue, host: request.head.authority, origin: request.headers[.origin],
+                                       fetchSite: request.headers[Self.fetchSite], contentType: request.headers[.contentType],
+                                       hasBody: length > 0 || request.headers[.transferEncoding] != nil)
+        switch verdict {
+        case .allow:
+            return try await next(request, context)
+        case .refuse(let status, let error, let message):
+            return jsonError(HTTPResponse.Status(code: status), error, message)
+        }
+    }
 }

@@ -22,6 +22,7 @@ public enum AdminServer {
 
     public static func application(api: AdminAPI, admin: Admin, token: String?, logger: Logger) -> some ApplicationProtocol {
         let router = Router()
+        router.add(middleware: AdminGuardMiddleware(guardian: AdminRequestGuard(admin: admin)))
         router.add(middleware: AdminAuthMiddleware(token: token))
         api.addRoutes(to: router)
         return Application(

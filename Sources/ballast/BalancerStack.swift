@@ -16,8 +16,6 @@ struct BalancerStack {
     let drain: Duration
     let state: StateStores
     let timeline: Timeline
-    /// True when `up` runs the defaults it wrote itself.
-    var embeddedDefaults = false
     /// The name this balancer reports to shared state.
     var instance: String?
 
@@ -35,14 +33,7 @@ struct BalancerStack {
         let registry = Telemetry.bootstrapOnce()
         Gauge(label: "ballast_build_info", dimensions: [("version", BuildInfo.version), ("revision", BuildInfo.revision)]).record(1)
         let tlsFindings = TLSCheck.check(loaded.config)
-        // A stack started on the embedded defaults outside the repository still starts; its
-        // dashboard then says the runbook is missing.
-        let runbookFindings = RunbookCheck.check(loaded.config).map { finding in
-            var finding = finding
-            if embeddedDefaults { finding.severity = .warning }
-            return finding
-        }
-        let fileFindings = tlsFindings + runbookFindings
+        let fileFindings = tlsFindings + RunbookCheck.check(loaded.config)
         for finding in fileFindings { printError(finding.description) }
         if fileFindings.contains(where: { $0.severity == .error }) { throw ExitCode(2) }
         // Room for every allowed client connection and its server connection (HAProxy does the same).

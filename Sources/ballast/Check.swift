@@ -36,7 +36,7 @@ struct Check: AsyncParsableCommand {
                 }
             case .failure(let error):
                 all += error.findings
-                if error.findings.contains(where: { $0.ruleID == Rule.yamlSyntax.id || $0.ruleID == Rule.unreadableFile.id }) {
+                if error.findings.contains(where: { [Rule.yamlSyntax.id, Rule.unreadableFile.id, Rule.configTooLarge.id].contains($0.ruleID) }) {
                     unusable = true
                 }
             }

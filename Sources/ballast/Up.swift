@@ -76,8 +76,7 @@ struct Up: AsyncParsableCommand {
         }
         let publicAddress = loaded.config.listeners.first.map { "http://\($0.listen)" } ?? "http://127.0.0.1:8080"
         do {
-            var stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), state: stores, timeline: timeline)
-            stack.embeddedDefaults = config == nil
+            let stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), state: stores, timeline: timeline)
             try await stack
                 .run(logger: logger, extraServices: [supervisor] + (parentPid.map { [ParentWatch(parentPID: $0, logger: logger)] } ?? [])) {
                     say("database sqlite:\(databasePath); config \(configPath)")

@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 @testable import BallastConfig
 
@@ -241,5 +242,54 @@ func findings(_ text: String) -> [Finding] {
     @Test func closestMatchOnlySuggestsLikelyTypos() {
         #expect(closestMatch(to: "listne", in: ["listen", "name", "routes"]) == "listen")
         #expect(closestMatch(to: "zzzzzz", in: ["listen", "name", "routes"]) == nil)
+    }
+}
+
+/// Bounded parsing: a config that multiplies through its aliases is refused at the place its
+/// budget ran out, instead of growing to gigabytes (a 556-byte file reached 2.8 GB before).
+@Suite struct ConfigBoundsTests {
+    static let bomb: String = {
+        var text = "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+        var previous = "a"
+        for name in ["b", "c", "d", "e", "f", "g", "h", "i"] {
+            text += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+            previous = name
+        }
+        return text
+    }()
+
+    @Test func anAliasBombIsRefusedWithBL051() {
+        #expect(Self.bomb.utf8.count < 700)
+        let found = allFindings(Self.bomb)
+        #expect(found.map(\.ruleID) == ["BL051"], "\(found)")
+        #expect(found.first?.message.contains("more than 200000 YAML nodes") == true)
+        #expect(found.first?.location?.file == "test.yaml")
+    }
+
+    @Test func deepNestingAndHugeFilesAreRefused() throws {
+        let deep = "version: 1\nx: " + String(repeating: "[", count: 100) + String(repeating: "]", count: 100) + "\n"
+        #expect(allFindings(deep).map(\.ruleID) == ["BL051"])
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bounds-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let huge = directory.appendingPathComponent("huge.yaml")
+        try Data(repeating: UInt8(ascii: "#"), count: 5 << 20).write(to: huge)
+        guard case .failure(let error) = ConfigLoader.load(file: huge.path) else { Issue.record("a 5 MiB file loaded"); return }
+        #expect(error.findings.map(\.ruleID) == ["BL051"])
+    }
+
+    @Test func modestAnchorsStillWork() throws {
+        let text = """
+            version: 1
+            listeners:
+              - name: public
+                listen: 127.0.0.1:8080
+                routes: [{ name: all, match: { path_prefix: / }, upstream: app }]
+            upstreams:
+              - { name: app, servers: [127.0.0.1:9101, 127.0.0.1:9102], health: &h { path: /live, interval: 3s } }
+              - { name: b, servers: [127.0.0.1:9201, 127.0.0.1:9202], health: *h }
+            """
+        let config = try ConfigLoader.load(text: text, file: "a.yaml").get().config
+        #expect(config.upstream(named: "b")?.health?.path == "/live")
     }
 }

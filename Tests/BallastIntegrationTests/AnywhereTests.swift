@@ -1,5 +1,10 @@
 import BallastConfig
+import BallastControl
+import BallastProxy
 import Foundation
+import Hummingbird
+import HummingbirdTesting
+import Logging
 import NIOCore
 import Testing
 
@@ -133,6 +138,19 @@ import Testing
         try await waitUntilAsync { (try? await fetch(port: admin, .GET, "/readyz").status) == 200 }
         #expect(try await fetch(port: admin, .GET, "/healthz").status == 200)
         #expect(try await fetch(port: admin, .GET, "/api/v1/upstreams").status == 401)
+        // DNS rebinding: a name that resolves here is not the admin listener's name.
+        let rebound = try runTool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-H", "Host: evil.example:\(admin)",
+                                           "-H", "Authorization: Bearer \(token)", "http://127.0.0.1:\(admin)/api/v1/config"], package: "curl")
+        #expect(rebound.output == "421")
+        // A cross-site "simple" request cannot change the config, even with the token a browser might hold.
+        let csrf = try runTool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Origin: https://evil.example",
+                                        "-H", "Content-Type: text/plain", "-H", "Authorization: Bearer \(token)", "--data-binary", "version: 1",
+                                        "http://127.0.0.1:\(admin)/api/v1/config/rollback"], package: "curl")
+        #expect(csrf.output == "403")
+        let plain = try runTool("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "-X", "POST", "-H", "Content-Type: text/plain",
+                                         "-H", "Authorization: Bearer \(token)", "--data-binary", "version: 1", "http://127.0.0.1:\(admin)/api/v1/config"],
+                                package: "curl")
+        #expect(plain.output == "415")
         let metrics = try await fetch(port: admin, .GET, "/metrics", headers: [("Authorization", "Bearer \(token)")])
         #expect(metrics.text.contains("ballast_build_info{version=\"\(BuildInfo.version)\",revision=\""), "\(metrics.text.prefix(300))")
 
@@ -150,8 +168,12 @@ import Testing
 
         // A config posted to the admin API resolves its relative paths against the running config's directory.
         let posted = try String(contentsOfFile: layout.config, encoding: .utf8).replacingOccurrences(of: "interval: 200ms", with: "interval: 300ms")
-        let apply = try await fetch(port: admin, .POST, "/api/v1/config", headers: [("Authorization", "Bearer \(token)")], body: ByteBuffer(string: posted))
+        let apply = try await fetch(port: admin, .POST, "/api/v1/config", headers: [("Authorization", "Bearer \(token)"), ("Content-Type", "application/yaml")],
+                                    body: ByteBuffer(string: posted))
         #expect(apply.status == 200, "\(apply.text)")
+        // The runbook an alert names is served as the balancer resolved it, far from the working directory.
+        let runbook = try await fetch(port: admin, .GET, "/api/v1/runbook?path=runbooks/app-down.md", headers: [("Authorization", "Bearer \(token)")])
+        #expect(runbook.status == 200 && runbook.text.contains("# AppDown"), "\(runbook.text)")
 
         // Renewed in place, then SIGHUP: new connections get the new certificate.
         try layout.makeCertificate(serial: 2)
@@ -189,5 +211,52 @@ import Testing
         let result = try ballast(["--version"], in: "/")
         #expect(result.status == 0)
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ballast \(BuildInfo.version) (\(BuildInfo.revision))")
+    }
+}
+
+/// `/readyz` says ready only while the listeners are bound and not draining; `/healthz` and
+/// `/readyz` need no token when one is set, and nothing else is open without it.
+@Suite struct ProbeTests {
+    @Test func readinessFollowsTheListenersAndTheDrain() async throws {
+        let a = try await TestBackend.start("a")
+        a.slowForMilliseconds.store(1500, ordering: .relaxed)
+        let port = try await freePort()
+        let config = try ConfigLoader.load(text: simpleConfig(port: port, servers: [a.address]), file: "p.yaml").get().config
+        let balancer = try LoadBalancer(config: config, threads: 1)
+        let api = AdminAPI(balancer: balancer, history: ConfigHistory(), registry: TestMetrics.registry)
+        let app = AdminServer.application(api: api, admin: Admin(), token: "s3cret", logger: Logger(label: "test"))
+        try await app.test(.router) { client async throws in
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .serviceUnavailable)  // not bound yet
+            try await balancer.start()
+            #expect(try await client.execute(uri: "/readyz", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/healthz", method: .get).status == .ok)
+            #expect(try await client.execute(uri: "/api/v1/status", method: .get).status == .unauthorized)
+            // A config without `alerts:` gets the shipped runbooks, served from the binary.
+            let shipped = try await client.execute(uri: "/api/v1/runbook?path=builtin:upstream-unhealthy.md", method: .get,
+                                                   headers: [.authorization: "Bearer s3cret"])
+            #expect(shipped.status == .ok && String(buffer: shipped.body).contains("UpstreamUnhealthy"))
+            #expect(try await client.execute(uri: "/healthz/../api/v1/status", method: .get).status != .ok)
+            // A config that multiplies through its aliases is refused at once, and nothing changes.
+            var bomb = "version: 1\na: &a [x, x, x, x, x, x, x, x, x, x]\n"
+            for (previous, name) in zip(["a", "b", "c", "d", "e", "f", "g", "h"], ["b", "c", "d", "e", "f", "g", "h", "i"]) {
+                bomb += "\(name): &\(name) [" + Array(repeating: "*\(previous)", count: 10).joined(separator: ", ") + "]\n"
+            }
+            let refused = try await client.execute(uri: "/api/v1/config", method: .post,
+                                                   headers: [.authorization: "Bearer s3cret", .contentType: "application/yaml"], body: ByteBuffer(string: bomb))
+            #expect(refused.status == .unprocessableContent && String(buffer: refused.body).contains("BL051"))
+            #expect(balancer.version == 1)
+            // A request in flight keeps the drain going; meanwhile the balancer is not ready.
+            let slow = Task { try await fetch(port: port, .GET, "/slow").status }
+            try await Task.sleep(for: .milliseconds(300))
+            let drain = Task { await balancer.drain(timeout: .seconds(5)) }
+            try await Task.sleep(for: .milliseconds(300))
+            let draining = try await client.execute(uri: "/readyz", method: .get)
+            #expect(draining.status == .serviceUnavailable)
+            #expect(String(buffer: draining.body).contains("draining"))
+            #expect(try await slow.value == 200)
+            await drain.value
+        }
+        await balancer.shutdown(drainFor: .seconds(1))
+        await a.stop()
     }
 }

@@ -18,7 +18,7 @@ struct TestConnection {
 
     mutating func request(_ method: HTTPMethod = .GET, _ path: String, headers: [(String, String)] = [], body: ByteBuffer? = nil) async throws -> TestResponse {
         var head = HTTPRequestHead(version: .http1_1, method: method, uri: path)
-        head.headers.add(name: "Host", value: "test")
+        head.headers.add(name: "Host", value: "127.0.0.1")
         for (name, value) in headers { head.headers.add(name: name, value: value) }
         if let body, !head.headers.contains(name: "Transfer-Encoding") {
             head.headers.add(name: "Content-Length", value: String(body.readableBytes))
