@@ -56,49 +56,74 @@ extension AlertCondition {
     }
 }
 
-/// BL042: every alert's runbook must exist, so that the page says where to look.
+/// BL042: every alert's runbook must exist, so that the page says where to look; and it must be
+/// a Markdown file in a runbook directory, so that a config cannot make the admin API serve
+/// any other file (a TLS key, an SSH key) as a "runbook", nor learn whether one exists.
 public enum RunbookCheck {
     /// Findings for runbooks that are neither an http(s) URL, nor a shipped runbook
-    /// (`builtin:NAME`), nor a readable file. Relative paths are relative to `directory`, by
-    /// default the config's own directory.
+    /// (`builtin:NAME`), nor a readable `.md` file under the runbook directories: the config's
+    /// own directory (by default; `directory` for tests) and those `runbooks.directories` lists.
     public static func check(_ config: Config, directory: String? = nil) -> [Finding] {
         let base = directory ?? config.baseDirectory
+        let allowed = directories(config, base: base)
         var findings: [Finding] = []
         var reported: Set<String> = []
         for (i, rule) in config.alerts.rules.enumerated() {
-            guard resolve(rule.runbook, directory: base) == nil, reported.insert(rule.runbook).inserted else { continue }
-            let what: String
-            if rule.runbook.hasPrefix(ShippedRunbooks.scheme) {
-                what = "runbook '\(rule.runbook)' of alert '\(rule.name)' is not one of the shipped runbooks (\(ShippedRunbooks.files.keys.sorted().joined(separator: ", ")))"
-            } else {
-                let resolved = Config.resolve(rule.runbook, against: base)
-                what = "runbook '\(rule.runbook)'\(resolved == rule.runbook ? "" : " (\(resolved))") of alert '\(rule.name)' does not exist"
-            }
+            guard let problem = problem(rule.runbook, directory: base, allowed: allowed), reported.insert(rule.runbook).inserted else { continue }
             findings.append(Finding(
-                rule: .runbookMissing, message: what,
+                rule: .runbookMissing, message: "runbook \(describe(rule.runbook, base: base)) of alert '\(rule.name)' \(problem)",
                 at: config.location(of: "alerts.rules[\(i)].runbook") ?? config.location(of: "alerts"),
-                fix: "write the runbook there (relative paths are relative to the config file's directory), point at an existing one, or use a shipped one (`builtin:NAME`)"))
+                fix: "write the runbook as a .md file under the config's directory (relative paths are relative to it) or a directory of `runbooks.directories`, or use a shipped one (`builtin:NAME`)"))
         }
         return findings
     }
 
-    /// The runbook's URL or shipped reference as given, or the absolute path of its file; nil
-    /// when it is missing.
-    public static func resolve(_ runbook: String, directory: String) -> String? {
-        if runbook.hasPrefix("http://") || runbook.hasPrefix("https://") { return runbook }
-        if runbook.hasPrefix(ShippedRunbooks.scheme) { return ShippedRunbooks.text(runbook) == nil ? nil : runbook }
-        let path = Config.resolve(runbook, against: directory)
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
-              FileManager.default.isReadableFile(atPath: path) else { return nil }
-        return path
+    /// The directories runbook files may be read from, absolute and normalised.
+    public static func directories(_ config: Config, base: String? = nil) -> [String] {
+        let base = base ?? config.baseDirectory
+        return ([base] + config.runbookDirectories.map { Config.resolve($0, against: base) }).map(normalised)
     }
 
-    /// The Markdown text of a runbook the config names (shipped or a file); nil for a URL or a
-    /// missing file.
+    /// The runbook's URL or shipped reference as given, or the absolute path of its file; nil
+    /// when it is missing or not allowed.
+    public static func resolve(_ runbook: String, directory: String, allowed: [String]? = nil) -> String? {
+        guard problem(runbook, directory: directory, allowed: allowed ?? [normalised(directory)]) == nil else { return nil }
+        if runbook.hasPrefix("http://") || runbook.hasPrefix("https://") || runbook.hasPrefix(ShippedRunbooks.scheme) { return runbook }
+        return normalised(Config.resolve(runbook, against: directory))
+    }
+
+    /// Why the runbook cannot be used, or nil. A file outside the directories is refused
+    /// without looking at it, so the answer says nothing about what exists there.
+    static func problem(_ runbook: String, directory: String, allowed: [String]) -> String? {
+        if runbook.hasPrefix("http://") || runbook.hasPrefix("https://") { return nil }
+        if runbook.hasPrefix(ShippedRunbooks.scheme) {
+            return ShippedRunbooks.text(runbook) == nil
+                ? "is not one of the shipped runbooks (\(ShippedRunbooks.files.keys.sorted().joined(separator: ", ")))" : nil
+        }
+        let path = normalised(Config.resolve(runbook, against: directory))
+        guard allowed.contains(where: { path.hasPrefix($0.hasSuffix("/") ? $0 : $0 + "/") }) else {
+            return "is outside the runbook directories (\(allowed.joined(separator: ", ")))"
+        }
+        guard path.lowercased().hasSuffix(".md") else { return "is not a Markdown (.md) file" }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory), !isDirectory.boolValue,
+              FileManager.default.isReadableFile(atPath: path) else { return "does not exist" }
+        return nil
+    }
+
+    static func normalised(_ path: String) -> String { URL(fileURLWithPath: path).standardizedFileURL.path }
+
+    static func describe(_ runbook: String, base: String) -> String {
+        guard !runbook.hasPrefix(ShippedRunbooks.scheme), !runbook.hasPrefix("http") else { return "'\(runbook)'" }
+        let resolved = normalised(Config.resolve(runbook, against: base))
+        return resolved == runbook ? "'\(runbook)'" : "'\(runbook)' (\(resolved))"
+    }
+
+    /// The Markdown text of a runbook the config names (shipped, or a file it may read); nil
+    /// for a URL, a missing file or one outside the runbook directories.
     public static func text(of runbook: String, in config: Config) -> String? {
         if let shipped = ShippedRunbooks.text(runbook) { return shipped }
-        guard let path = resolve(runbook, directory: config.baseDirectory), path.hasPrefix("/") else { return nil }
+        guard let path = resolve(runbook, directory: config.baseDirectory, allowed: directories(config)), path.hasPrefix("/") else { return nil }
         return try? String(contentsOfFile: path, encoding: .utf8)
     }
 }

@@ -15,6 +15,9 @@ public struct Config: Sendable {
     public var alerts = AlertsConfig()
     /// A runbook last reviewed longer ago than this is reported (`runbooks.review_interval`).
     public var runbookReviewInterval: Duration = .seconds(90 * 86_400)
+    /// Directories besides the config's own (and everything under it) that runbook files may
+    /// be read from (`runbooks.directories`, relative to the config).
+    public var runbookDirectories: [String] = []
     /// Whether `alerts` came from the file (false: the defaults were filled in).
     public var alertsGiven = false
     public var sourceMap: [String: SourceLocation] = [:]

@@ -33,8 +33,9 @@ struct ConfigParser {
                 if let v = when.duration("p99_above") { config.rollout.p99Above = v }
             }
         }
-        if let runbooks = top.mapping("runbooks", allowed: ["review_interval"]) {
+        if let runbooks = top.mapping("runbooks", allowed: ["review_interval", "directories"]) {
             if let v = runbooks.duration("review_interval") { config.runbookReviewInterval = v }
+            if let v = runbooks.stringList("directories") { config.runbookDirectories = v }
         }
         if let node = top.node("alerts"), let alerts = reader.fields(node, path: "alerts", what: "'alerts'",
                                                                      allowed: ["scrape", "notify", "rules"]) {

@@ -90,6 +90,7 @@ public enum RunbookReview {
     /// directory. `today` for tests.
     public static func check(_ config: Config, directory: String? = nil, today: Date = Date()) -> [Finding] {
         let directory = directory ?? config.baseDirectory
+        let allowed = RunbookCheck.directories(config, base: directory)
         var findings: [Finding] = []
         let alertNames = Set(config.alerts.rules.map(\.name))
         var byPath: [String: Runbook] = [:]
@@ -98,7 +99,7 @@ public enum RunbookReview {
         for (index, rule) in config.alerts.rules.enumerated() {
             guard !rule.runbook.hasPrefix("http://"), !rule.runbook.hasPrefix("https://"),
                   !rule.runbook.hasPrefix(ShippedRunbooks.scheme),
-                  let path = RunbookCheck.resolve(rule.runbook, directory: directory) else { continue }
+                  let path = RunbookCheck.resolve(rule.runbook, directory: directory, allowed: allowed) else { continue }
             directories.insert((path as NSString).deletingLastPathComponent)
             if firstAlert[path] == nil { firstAlert[path] = (index, rule) }
         }
@@ -110,7 +111,7 @@ public enum RunbookReview {
         }
         // Each alert's runbook must say it serves that alert.
         for (index, rule) in config.alerts.rules.enumerated() {
-            guard let path = RunbookCheck.resolve(rule.runbook, directory: directory), let runbook = byPath[path],
+            guard let path = RunbookCheck.resolve(rule.runbook, directory: directory, allowed: allowed), let runbook = byPath[path],
                   let alerts = runbook.alerts, !alerts.contains(rule.name) else { continue }
             findings.append(Finding(
                 rule: .runbookNotForAlert,

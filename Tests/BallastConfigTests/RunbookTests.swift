@@ -116,3 +116,53 @@ import Testing
         #expect(copy.reviewed == Self.today && copy.problem == nil && copy.owner == "auth-oncall")
     }
 }
+
+/// A runbook is a Markdown file in a runbook directory, never any file: otherwise a config could
+/// make `GET /api/v1/runbook` serve a TLS or SSH key, and BL042 would tell whether a file exists.
+@Suite struct RunbookPathTests {
+    func config(_ runbook: String, directories: String = "", base: String) throws -> Config {
+        let yaml = """
+            version: 1
+            listeners:
+              - name: public
+                listen: 127.0.0.1:8080
+                routes: [{ name: all, match: { path_prefix: / }, upstream: app }]
+            upstreams:
+              - { name: app, servers: [127.0.0.1:9101, 127.0.0.1:9102], health: { path: /healthz } }
+            \(directories)
+            alerts:
+              rules:
+                - { name: AppDown, signal: healthy_share, upstream: app, below: 50%, runbook: "\(runbook)" }
+            """
+        return try ConfigLoader.load(text: yaml, file: "t.yaml", baseDirectory: base).get().config
+    }
+
+    @Test func filesOutsideTheRunbookDirectoriesAreRefusedWithoutLookingAtThem() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("rbpath-\(UUID().uuidString)")
+        let conf = root.appendingPathComponent("conf"), elsewhere = root.appendingPathComponent("shared")
+        for folder in [conf, elsewhere] { try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true) }
+        defer { try? FileManager.default.removeItem(at: root) }
+        let front = "---\nalerts: [AppDown]\nowner: x\nreviewed: 2026-12-01\n---\n# AppDown\n"
+        try front.write(to: elsewhere.appendingPathComponent("down.md"), atomically: true, encoding: .utf8)
+        try "secret".write(to: conf.appendingPathComponent("key.pem"), atomically: true, encoding: .utf8)
+        try front.write(to: conf.appendingPathComponent("down.md"), atomically: true, encoding: .utf8)
+
+        #expect(RunbookCheck.check(try config("down.md", base: conf.path)).isEmpty)
+        // An existing file and a missing one outside: the same answer, so nothing is revealed.
+        let existing = RunbookCheck.check(try config("/etc/passwd", base: conf.path))
+        let missing = RunbookCheck.check(try config("/etc/no-such-file-\(UUID().uuidString)", base: conf.path))
+        #expect(existing.first?.message.contains("is outside the runbook directories") == true, "\(existing)")
+        #expect(missing.first?.message.contains("is outside the runbook directories") == true)
+        #expect(RunbookCheck.check(try config("../shared/down.md", base: conf.path)).first?.message.contains("outside") == true)
+        #expect(RunbookCheck.check(try config("runbooks/../../shared/down.md", base: conf.path)).first?.message.contains("outside") == true)
+        // Inside, but not Markdown.
+        #expect(RunbookCheck.check(try config("key.pem", base: conf.path)).first?.message.contains("is not a Markdown (.md) file") == true)
+        // A directory the config lists is allowed.
+        let listed = try config("../shared/down.md", directories: "runbooks: { directories: [../shared] }", base: conf.path)
+        #expect(RunbookCheck.check(listed).isEmpty)
+        #expect(RunbookCheck.text(of: "../shared/down.md", in: listed)?.contains("# AppDown") == true)
+        // What the admin API serves goes through the same gate.
+        #expect(RunbookCheck.text(of: "/etc/passwd", in: try config("/etc/passwd", base: conf.path)) == nil)
+        #expect(RunbookCheck.text(of: "key.pem", in: try config("key.pem", base: conf.path)) == nil)
+    }
+}
