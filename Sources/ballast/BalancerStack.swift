@@ -83,7 +83,7 @@ struct BalancerStack {
         let addresses = await balancer.boundAddresses()
         for listener in loaded.config.listeners {
             let port = addresses[listener.name]?.port ?? listener.listen.port
-            say("listener \(listener.name) on http://\(Address(host: listener.listen.host, port: port))")
+            say("listener \(listener.name) on \(listener.tls == nil ? "http" : "https")://\(Address(host: listener.listen.host, port: port))")
         }
         say("dashboard, admin API and metrics on http://\(loaded.config.admin.listen)")
         say("config v\(startup.version); state \(state.description) as \(instance)")
