@@ -27,6 +27,9 @@ extension ClientConnection {
                         forwardedFor = forwardedFor.map { "\($0), \(value)" } ?? value
                     }
                     drop = true
+                case .forwarded, .xRealIP:
+                    // Another way to name the client: a client must not choose its own address.
+                    drop = !peerTrusted
                 case .xForwardedProto, .xRequestID, .xForwardedHost:
                     if peerTrusted {
                         let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.valueStart..<field.valueEnd]), as: UTF8.self)

@@ -15,6 +15,10 @@ enum KnownHeader: UInt8, Sendable {
     case xForwardedHost
     case xRequestID
     case cookie
+    /// RFC 7239 `Forwarded` and nginx's `X-Real-IP`: client addresses an upstream may trust,
+    /// kept only from trusted proxies.
+    case forwarded
+    case xRealIP
 
     /// Headers that describe one connection only (RFC 9110 §7.6.1) and never cross the proxy.
     var isHopByHop: Bool {

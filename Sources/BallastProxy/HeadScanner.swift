@@ -91,6 +91,9 @@ enum HeadScanner {
         case 2: return equals("te") ? .te : .other
         case 4: return equals("host") ? .host : .other
         case 6: return equals("cookie") ? .cookie : .other
+        case 9:
+            if equals("forwarded") { return .forwarded }
+            return equals("x-real-ip") ? .xRealIP : .other
         case 7:
             if equals("upgrade") { return .upgrade }
             return equals("trailer") ? .trailer : .other

@@ -242,12 +242,14 @@ import Testing
         let response = try await fetch(port: proxy.port, .GET, "/headers", headers: [
             ("X-Forwarded-For", "6.6.6.6"), ("X-Forwarded-Proto", "https"), ("X-Request-Id", "forged"),
             ("Connection", "X-Secret"), ("X-Secret", "1"), ("Keep-Alive", "timeout=1"), ("TE", "trailers"),
+            ("Forwarded", "for=6.6.6.6;proto=https"), ("X-Real-IP", "6.6.6.6"), ("x-real-ip", "6.6.6.6"),
         ])
         let lines = Set(response.text.split(separator: "\n").map(String.init))
         #expect(lines.contains("x-forwarded-for: 127.0.0.1"))
         #expect(lines.contains("x-forwarded-proto: http"))
         #expect(!lines.contains { $0.contains("6.6.6.6") || $0.contains("forged") || $0.hasPrefix("x-secret") })
         #expect(!lines.contains { $0.hasPrefix("keep-alive") || $0.hasPrefix("te:") || $0.hasPrefix("connection") })
+        #expect(!lines.contains { $0.hasPrefix("forwarded") || $0.hasPrefix("x-real-ip") }, "\(lines)")
         let id = try #require(lines.first { $0.hasPrefix("x-request-id: ") })
         #expect(id.count == "x-request-id: ".count + 32)
         await proxy.stop()
@@ -259,8 +261,10 @@ import Testing
         let proxy = try await ProxyHarness.start { port in
             simpleConfig(port: port, servers: [a.address], listenerExtra: "    trusted_proxies: [127.0.0.0/8]")
         }
-        let response = try await fetch(port: proxy.port, .GET, "/headers", headers: [("X-Forwarded-For", "6.6.6.6"), ("X-Request-Id", "abc")])
+        let response = try await fetch(port: proxy.port, .GET, "/headers", headers: [("X-Forwarded-For", "6.6.6.6"), ("X-Request-Id", "abc"),
+                                                                                      ("Forwarded", "for=6.6.6.6"), ("X-Real-IP", "6.6.6.6")])
         #expect(response.text.contains("x-forwarded-for: 6.6.6.6, 127.0.0.1"))
+        #expect(response.text.contains("forwarded: for=6.6.6.6") && response.text.contains("x-real-ip: 6.6.6.6"))
         #expect(response.text.contains("x-request-id: abc"))
         await proxy.stop()
         await a.stop()
