@@ -151,7 +151,9 @@ enum StateKind: String, Sendable, CaseIterable, CustomTestStringConvertible {
         let clock = ContinuousClock()
         let start = clock.now
         await #expect(throws: StorageUnavailable.self) { try await database.ping() }
-        #expect(clock.now - start < .seconds(3))
+        // The operation timeout is 1 s; the bound leaves room for a loaded 2-core machine (3.37 s
+        // was seen against 3 s) and still tells an answer from the pool's endless retrying.
+        #expect(clock.now - start < .seconds(8))
         do { try await database.ping() } catch { #expect(!"\(error)".contains("secret")) }
     }
 
