@@ -115,8 +115,7 @@ public enum RunbookCheck {
 
     static func describe(_ runbook: String, base: String) -> String {
         guard !runbook.hasPrefix(ShippedRunbooks.scheme), !runbook.hasPrefix("http") else { return "'\(runbook)'" }
-        let resolved = normalised(Config.resolve(runbook, against: base))
-        return resolved == runbook ? "'\(runbook)'" : "'\(runbook)' (\(resolved))"
+        return Config.describe(runbook, against: base)
     }
 
     /// The Markdown text of a runbook the config names (shipped, or a file it may read); nil

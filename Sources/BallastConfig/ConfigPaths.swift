@@ -20,7 +20,11 @@ extension Config {
     /// `'certs/a.pem' (/etc/ballast/certs/a.pem)` for a relative path, `'/abs/a.pem'` for an absolute one:
     /// a finding names the path as the user wrote it and as it was resolved.
     public func describePath(_ written: String) -> String {
-        let resolved = resolvePath(written)
+        Self.describe(written, against: baseDirectory)
+    }
+
+    static func describe(_ written: String, against base: String) -> String {
+        let resolved = URL(fileURLWithPath: resolve(written, against: base)).standardizedFileURL.path
         return resolved == written ? "'\(written)'" : "'\(written)' (\(resolved))"
     }
 

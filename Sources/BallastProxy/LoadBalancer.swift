@@ -279,6 +279,7 @@ public actor LoadBalancer {
             throw ApplyError(description: "listener '\(name)' cannot load its TLS certificate and key: \(error)")
         }
         let certificate = NIOLockedValueBox(loaded)
+        let isTLS = loaded != nil
         do {
             let channel = try await ServerBootstrap(group: group)
                 .serverChannelOption(.backlog, value: 1024)
@@ -296,7 +297,8 @@ public actor LoadBalancer {
                         }
                         let open = connections.increment()
                         channel.closeFuture.whenComplete { _ in connections.decrement() }
-                        let tls = certificate.withLockedValue { $0?.context }
+                        // Only a TLS listener reads its (reloadable) certificate, once per connection.
+                        let tls = isTLS ? certificate.withLockedValue { $0?.context } : nil
                         if open > runtimeListener.config.limits.maxConnections, tls != nil {
                             channel.close(promise: nil)
                             return
