@@ -36,6 +36,21 @@ public struct Config: Sendable {
     }
 
     public func location(of path: String) -> SourceLocation? { sourceMap[path] }
+
+    /// The position of `path`, or of its nearest written ancestor when the key was left out
+    /// (a finding about a default value points at the block that would hold the key).
+    public func location(nearest path: String) -> SourceLocation? {
+        var path = Substring(path)
+        while !path.isEmpty {
+            if let location = sourceMap[String(path)] { return location }
+            guard let cut = path.lastIndex(where: { $0 == "." || $0 == "[" }) else { break }
+            path = path[..<cut]
+        }
+        return sourceMap[String(path)]
+    }
+
+    /// Whether the file wrote this key (as opposed to the default standing in for it).
+    public func wrote(_ path: String) -> Bool { sourceMap[path] != nil }
 }
 
 public struct Admin: Sendable, Hashable {

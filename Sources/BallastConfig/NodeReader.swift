@@ -12,7 +12,7 @@ final class NodeReader {
 
     /// The fields of a mapping, after checking every key is one of `allowed`.
     func fields(_ node: YAMLNode, path: String, what: String, allowed: [String]) -> Fields? {
-        sourceMap[path] = node.location
+        if sourceMap[path] == nil { sourceMap[path] = node.location }
         guard case .mapping(let pairs) = node.kind else {
             report(.wrongType, "\(what) must be a mapping, found \(node.typeName)", at: node.location,
                    fix: "write `key: value` lines under it")
@@ -34,7 +34,9 @@ final class NodeReader {
             }
             values[key] = value
             keyLocations[key] = keyLocation
-            sourceMap[Self.join(path, key)] = value.location
+            // A block that starts on the line after its key is shown at the key: the value's
+            // first line is the first item, not the setting a finding is about.
+            sourceMap[Self.join(path, key)] = value.location.line > keyLocation.line ? keyLocation : value.location
         }
         return Fields(reader: self, node: node, path: path, what: what, values: values)
     }

@@ -60,4 +60,46 @@ import Testing
             #expect(!allFindings(example.yaml).contains { $0.severity == .error }, "good example of \(example.rule) has errors: \(allFindings(example.yaml))")
         }
     }
+
+    /// `Points at: \`KEY\`` of each lint rule's section in docs/rules.md.
+    static let pointsAt: [String: String] = {
+        var result: [String: String] = [:]
+        let pattern = try! NSRegularExpression(pattern: #"## (BL\d{3}) — [^\n]*\n\nSeverity: \w+\. Points at: `([^`]+)`"#)
+        for match in pattern.matches(in: docs, range: NSRange(docs.startIndex..., in: docs)) {
+            guard let id = Range(match.range(at: 1), in: docs), let key = Range(match.range(at: 2), in: docs) else { continue }
+            result[String(docs[id])] = String(docs[key])
+        }
+        return result
+    }()
+
+    /// Every finding of a bad example points at the node to change: its line holds the key
+    /// the section names, and the column is at or after that key (the value, or the key of a block).
+    @Test func everyLintRuleNamesAndPointsAtTheNodeToChange() {
+        for type in LintCatalogue.rules {
+            let id = type.rule.id
+            guard let key = Self.pointsAt[id] else {
+                Issue.record("\(id) has no `Points at:` in docs/rules.md")
+                continue
+            }
+            let last = key.split(separator: ".").last.map { String($0).replacingOccurrences(of: "[]", with: "") } ?? key
+            for example in Self.examples where example.rule == id && example.bad {
+                let lines = example.yaml.components(separatedBy: "\n")
+                let hits = allFindings(example.yaml).filter { $0.ruleID == id }
+                #expect(!hits.isEmpty, "\(id) bad example gave no finding")
+                for finding in hits {
+                    guard let at = finding.location, at.line >= 1, at.line <= lines.count else {
+                        Issue.record("\(id) finding has no position: \(finding)")
+                        continue
+                    }
+                    let line = lines[at.line - 1]
+                    guard let range = line.range(of: "\(last):") else {
+                        Issue.record("\(id) points at line \(at.line) `\(line)`, which does not hold `\(last):`")
+                        continue
+                    }
+                    #expect(at.column >= line.distance(from: line.startIndex, to: range.lowerBound) + 1,
+                            "\(id) points at column \(at.column) of `\(line)`, before `\(last):`")
+                }
+            }
+        }
+    }
 }

@@ -9,7 +9,14 @@ public protocol LintRule: Sendable {
 
 extension LintRule {
     static func finding(_ message: String, at path: String, in config: Config, fix: String? = nil) -> Finding {
-        Finding(rule: rule, message: message, at: config.location(of: path), fix: fix)
+        Finding(rule: rule, message: message, at: config.location(nearest: path), fix: fix)
+    }
+
+    /// The first of `paths` the file wrote, else the nearest written ancestor of the first:
+    /// for a rule over several keys, the one whose value should change.
+    static func finding(_ message: String, atFirstWritten paths: [String], in config: Config, fix: String? = nil) -> Finding {
+        let path = paths.first(where: config.wrote) ?? paths[0]
+        return finding(message, at: path, in: config, fix: fix)
     }
 }
 
@@ -21,6 +28,10 @@ public enum LintCatalogue {
         KeepaliveOutlivesServer.self, RetriesWithoutBudget.self, StatusRetriesOnNonIdempotentRoute.self,
         AdminBeyondLoopback.self, ForwardedHeadersTrustedFromAnyone.self, TooManyConnections.self, HugeUpstream.self,
         HealthThresholdBelowOne.self, ZeroTimeout.self,
+        // Values valid by type and range that switch a safety off or refuse normal requests.
+        OutlierNeverEjects.self, SlowRecovery.self, SlowFailureDetection.self, CanaryCannotBeJudged.self,
+        RollbackThresholdUnreachable.self, LimitRefusesNormalRequests.self, RateLimitShape.self,
+        PanicDefeatsHealthChecks.self, HealthPassesFailingServer.self, AlertCannotFire.self, AlertTooSlow.self,
     ]
 
     public static func check(_ config: Config) -> [Finding] {

@@ -10,7 +10,7 @@ struct NoCatchAllRoute: LintRule {
                 ShadowedRoute.covers(route.match, Match())
             }
             return catchAll ? nil : finding(
-                "listener '\(listener.name)' answers 404 to requests no route matches", at: "listeners[\(l)].name", in: config)
+                "listener '\(listener.name)' answers 404 to requests no route matches", at: "listeners[\(l)].routes", in: config)
         }
     }
 }

@@ -13,7 +13,7 @@ struct ResponseTimeoutBelowHealthTimeout: LintRule {
                       route.timeouts.response < health.timeout else { continue }
                 findings.append(finding(
                     "route '\(route.name)' waits \(route.timeouts.response.configText) for a response, less than the \(health.timeout.configText) health timeout of '\(route.upstream)'",
-                    at: "listeners[\(l)].routes[\(r)].name", in: config))
+                    at: "listeners[\(l)].routes[\(r)].timeouts.response", in: config))
             }
         }
         return findings

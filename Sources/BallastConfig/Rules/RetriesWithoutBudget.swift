@@ -7,13 +7,13 @@ struct RetriesWithoutBudget: LintRule {
     static func check(_ config: Config) -> [Finding] {
         var findings: [Finding] = []
         for (l, listener) in config.listeners.enumerated() {
-            for (r, route) in listener.routes.enumerated() where route.retries.attempts > 0 {
+            for (r, route) in listener.routes.enumerated() where route.retries.attempts > 1 {
                 let budget = route.retries.budgetPercent
                 if budget == 0 || budget > 50 {
                     findings.append(finding(
                         budget == 0 ? "route '\(route.name)' allows retries with a budget of 0%, so none happen"
                                     : "route '\(route.name)' lets retries reach \(Int(budget))% of requests: a retry storm on a failing upstream",
-                        at: "listeners[\(l)].routes[\(r)].retries", in: config))
+                        at: "listeners[\(l)].routes[\(r)].retries.budget_percent", in: config))
                 }
             }
         }

@@ -11,7 +11,7 @@ struct ShadowedRoute: LintRule {
                 guard let earlier = listener.routes[..<j].first(where: { covers($0.match, later.match) }) else { continue }
                 findings.append(finding(
                     "route '\(later.name)' can never match: route '\(earlier.name)' above it matches all of its requests",
-                    at: "listeners[\(l)].routes[\(j)].name", in: config))
+                    at: "listeners[\(l)].routes[\(j)].match", in: config))
             }
         }
         return findings

@@ -14,7 +14,7 @@ struct StatusRetriesOnNonIdempotentRoute: LintRule {
                       route.retries.on.contains(where: { if case .status = $0 { true } else { false } }) else { continue }
                 findings.append(finding(
                     "route '\(route.name)' takes only \(methods.joined(separator: ", ")): a status is never retried for those",
-                    at: "listeners[\(l)].routes[\(r)].retries", in: config))
+                    at: "listeners[\(l)].routes[\(r)].retries.on", in: config))
             }
         }
         return findings

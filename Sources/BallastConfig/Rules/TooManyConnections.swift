@@ -17,9 +17,10 @@ struct TooManyConnections: LintRule {
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return [] }
         let total = config.listeners.reduce(0) { $0 + $1.limits.maxConnections }
         guard total * 2 + FileDescriptorLimit.reserved > Int(clamping: limit.rlim_max) else { return [] }
+        let largest = config.listeners.indices.max { config.listeners[$0].limits.maxConnections < config.listeners[$1].limits.maxConnections }
         return [finding(
             "listeners allow \(total) connections (up to \(total * 2) sockets with their server connections), but this machine lets a process open \(limit.rlim_max) files",
-            at: "listeners", in: config)]
+            at: largest.map { "listeners[\($0)].limits.max_connections" } ?? "listeners", in: config)]
     }
 }
 

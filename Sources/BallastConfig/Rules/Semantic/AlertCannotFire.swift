@@ -1,0 +1,62 @@
+/// An alert whose condition traffic cannot meet: a share above 100%, a rate below zero, a p99
+/// above what the balancer lets any request take, a burn rate that needs more than every
+/// request to fail. The page it promises never comes.
+struct AlertCannotFire: LintRule {
+    static let rule = Rule(id: "BL061", severity: .warning, title: "an alert that can never fire",
+                           fix: "set the threshold inside what the signal can reach")
+
+    static func check(_ config: Config) -> [Finding] {
+        // The default rules follow other keys (p99_above, the routes); rules about those keys say it.
+        guard config.alertsGiven else { return [] }
+        var findings: [Finding] = []
+        for (i, rule) in config.alerts.rules.enumerated() {
+            let path = "alerts.rules[\(i)]"
+            switch rule.condition {
+            case .threshold(let signal, let comparison, let value):
+                let key = "\(path).\(comparison.rawValue)"
+                if signal.kind.isRatio, comparison == .above, value >= 1 {
+                    findings.append(finding("alert '\(rule.name)' waits for \(signal.kind.rawValue) above 100%, which a share cannot exceed", at: key, in: config))
+                } else if comparison == .below, value <= 0 {
+                    findings.append(finding("alert '\(rule.name)' waits for \(signal.kind.rawValue) below \(signal.format(value)), which it cannot fall under", at: key, in: config))
+                } else if signal.kind == .latencyP99, comparison == .above,
+                          let slowest = config.routes(in: signal.scope).max(by: { $0.longestRequest < $1.longestRequest }),
+                          value >= slowest.longestRequest.seconds {
+                    findings.append(finding(
+                        "alert '\(rule.name)' waits for a p99 above \(signal.format(value)), but the balancer answers every request of \(signal.scope) within \(slowest.longestRequest.spoken) (route '\(slowest.name)': \(slowest.retries.attempts) × (connect \(slowest.timeouts.connect.configText) + response \(slowest.timeouts.response.configText)))",
+                        at: key, in: config))
+                }
+            case .anomaly(let signal, let anomaly):
+                if anomaly.direction == .drop, anomaly.change >= 1 {
+                    findings.append(finding("alert '\(rule.name)' waits for \(signal.kind.rawValue) to drop by \(plain(anomaly.change * 100))% or more of its baseline, which only a fall to nothing reaches",
+                                            at: "\(path).anomaly.drop", in: config))
+                }
+            case .burnRate(_, let objective, let windows):
+                for (w, window) in windows.enumerated() where window.factor * (1 - objective) > 1 {
+                    findings.append(finding(
+                        "alert '\(rule.name)' fires at a burn rate of \(plain(window.factor)) against a \(plain(objective * 100))% objective: that needs \(plain(window.factor * (1 - objective) * 100))% of requests to fail, more than all of them",
+                        at: "\(path).slo.windows[\(w)].burn_rate", in: config))
+                }
+            }
+        }
+        return findings
+    }
+}
+
+/// A paging alert that waits minutes before it pages: the outage Ballast answers was paged
+/// after 5 minutes, and the users saw all of them.
+struct AlertTooSlow: LintRule {
+    static let rule = Rule(id: "BL062", severity: .warning, title: "a paging alert that waits minutes",
+                           fix: "keep `for` of a paging alert at 5m or below; let a burn-rate rule (`slo:`) judge slow problems")
+
+    static let longest: Duration = .seconds(300)
+
+    static func check(_ config: Config) -> [Finding] {
+        guard config.alertsGiven else { return [] }
+        return config.alerts.rules.enumerated().compactMap { i, rule in
+            guard rule.severity == .page, rule.forDuration > longest else { return nil }
+            return finding(
+                "alert '\(rule.name)' pages only after its condition has held for \(rule.forDuration.spoken): the users see all of that before anyone is told",
+                at: "alerts.rules[\(i)].for", in: config)
+        }
+    }
+}
