@@ -11,10 +11,11 @@ struct Diff: AsyncParsableCommand {
             """)
 
     enum Level: String, ExpressibleByArgument { case low, high }
+    enum Format: String, ExpressibleByArgument { case text, json }
 
     @Argument(help: "The config in force.") var old: String
     @Argument(help: "The config proposed.") var new: String
-    @Option(help: "Output format: text or json.") var format: Check.Format = .text
+    @Option(help: "Output format: text or json.") var format: Format = .text
     @Option(help: "Exit 1 when the impact is at least this: low or high.") var failOn: Level?
 
     func run() async throws {

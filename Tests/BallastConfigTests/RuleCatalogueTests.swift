@@ -102,4 +102,15 @@ import Testing
             }
         }
     }
+
+    /// The binary's copy of docs/rules.md (for `--explain` and SARIF help) is docs/rules.md.
+    @Test func theBuiltInRuleDocsAreDocsRulesMd() {
+        #expect(RuleDocs.markdown + "\n" == Self.docs, "docs/rules.md differs from the built-in copy: run scripts/gen-rule-docs")
+        for rule in LintCatalogue.allRules {
+            let section = RuleDocs.section(rule.id)
+            #expect(section?.hasPrefix("## \(rule.id) — \(rule.title)\n") == true, "no section for \(rule.id)")
+            #expect(RuleDocs.summary(rule.id)?.hasPrefix("Severity: \(rule.severity.rawValue).") == true, "\(rule.id)'s summary")
+        }
+        #expect(RuleDocs.section("BL999") == nil)
+    }
 }

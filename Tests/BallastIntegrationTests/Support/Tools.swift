@@ -2,6 +2,7 @@ import Foundation
 
 /// The path of an installed program (Debian's promtool, chromium), or nil.
 func installedTool(_ name: String) -> String? {
+    if name.hasPrefix("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
     let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
     for directory in path.split(separator: ":") + ["/usr/bin", "/usr/sbin"] {
         let candidate = "\(directory)/\(name)"
