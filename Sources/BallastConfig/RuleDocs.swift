@@ -16,12 +16,12 @@ extension RuleDocs {
     of the ordinary and names the other in its message. `RuleCatalogueTests` checks that the bad
     example's finding is on that key's line.
 
-    BL052–BL062 are values that are valid by type and range but switch a safety off or refuse
+    BL052–BL063 are values that are valid by type and range but switch a safety off or refuse
     normal requests; their messages say the consequence, computed from the config.
 
     ## BL001 — YAML syntax error
 
-    Severity: error. The file is not valid YAML.
+    Severity: error. Points at: the character where the YAML stops making sense. The file is not valid YAML.
 
     Bad:
 
@@ -43,7 +43,7 @@ extension RuleDocs {
 
     ## BL002 — unknown key
 
-    Severity: error. A key Ballast does not know — usually a typo that would otherwise be silently ignored. The fix names the closest known key.
+    Severity: error. Points at: the unknown key itself (its name, not its value). A key Ballast does not know — usually a typo that would otherwise be silently ignored. The fix names the closest known key.
 
     Bad:
 
@@ -67,7 +67,7 @@ extension RuleDocs {
 
     ## BL003 — wrong type
 
-    Severity: error. A value of the wrong kind: a word where a number goes, a scalar where a list goes.
+    Severity: error. Points at: the value of the wrong type. A value of the wrong kind: a word where a number goes, a scalar where a list goes.
 
     Bad:
 
@@ -93,7 +93,7 @@ extension RuleDocs {
 
     ## BL004 — invalid duration
 
-    Severity: error. A duration without a unit or with an unknown one. `5` could mean seconds or milliseconds; Ballast refuses to guess.
+    Severity: error. Points at: the duration as written. A duration without a unit or with an unknown one. `5` could mean seconds or milliseconds; Ballast refuses to guess.
 
     Bad:
 
@@ -119,7 +119,7 @@ extension RuleDocs {
 
     ## BL005 — invalid address or port
 
-    Severity: error. An address that is not `HOST:PORT`, or a port outside 1-65535.
+    Severity: error. Points at: the address as written. An address that is not `HOST:PORT`, or a port outside 1-65535.
 
     Bad:
 
@@ -143,7 +143,7 @@ extension RuleDocs {
 
     ## BL006 — duplicate name
 
-    Severity: error. Two listeners, two routes of one listener, or two upstreams with one name: references and metrics would be ambiguous.
+    Severity: error. Points at: the second use of the name (or of the key). Two listeners, two routes of one listener, or two upstreams with one name: references and metrics would be ambiguous.
 
     Bad:
 
@@ -167,7 +167,7 @@ extension RuleDocs {
 
     ## BL007 — route to a missing upstream
 
-    Severity: error. A route names an upstream that does not exist; every request on it would fail.
+    Severity: error. Points at: `upstream` (of the route; the fix names the upstreams there are). A route names an upstream that does not exist; every request on it would fail.
 
     Bad:
 
@@ -197,7 +197,7 @@ extension RuleDocs {
 
     ## BL008 — required key missing
 
-    Severity: error. A key without which the config cannot work, such as a listener's `listen` or a route's `upstream`.
+    Severity: error. Points at: the mapping that lacks the key. A key without which the config cannot work, such as a listener's `listen` or a route's `upstream`.
 
     Bad:
 
@@ -220,7 +220,7 @@ extension RuleDocs {
 
     ## BL009 — unsupported config version
 
-    Severity: error. Only `version: 1` exists.
+    Severity: error. Points at: `version`. Only `version: 1` exists.
 
     Bad:
 
@@ -238,7 +238,7 @@ extension RuleDocs {
 
     ## BL010 — value out of range or not allowed
 
-    Severity: error. A number outside its range, an unknown balancer, a path without a leading `/`, a zero timeout.
+    Severity: error. Points at: the value out of range. A number outside its range, an unknown balancer, a path without a leading `/`, a zero timeout.
 
     Bad:
 
@@ -260,7 +260,7 @@ extension RuleDocs {
 
     ## BL011 — two listeners on one address
 
-    Severity: error. Two listeners (or a listener and the admin API) on one `HOST:PORT`: the second could never start.
+    Severity: error. Points at: `listen` (of the second listener on the address). Two listeners (or a listener and the admin API) on one `HOST:PORT`: the second could never start.
 
     Bad:
 
@@ -282,7 +282,7 @@ extension RuleDocs {
 
     ## BL012 — upstream without servers
 
-    Severity: error. An upstream with nothing to send traffic to.
+    Severity: error. Points at: `servers`. An upstream with nothing to send traffic to.
 
     Bad:
 
@@ -304,7 +304,7 @@ extension RuleDocs {
 
     ## BL013 — the same server twice in one upstream
 
-    Severity: error. A repeated address silently doubles its share; use `weight` to say so.
+    Severity: error. Points at: the second listing of the server. A repeated address silently doubles its share; use `weight` to say so.
 
     Bad:
 
@@ -328,7 +328,7 @@ extension RuleDocs {
 
     ## BL014 — every weight of an upstream is zero
 
-    Severity: error. No server would get any traffic.
+    Severity: error. Points at: `servers`. No server would get any traffic.
 
     Bad:
 
@@ -354,7 +354,7 @@ extension RuleDocs {
 
     ## BL015 — hash settings do not fit the balancer
 
-    Severity: error. `consistent_hash` without `hash_on` (an error), or `hash_on` on another balancer, where it does nothing (a warning).
+    Severity: error. Points at: `balance` (or `hash_on` where it has no effect). `consistent_hash` without `hash_on` (an error), or `hash_on` on another balancer, where it does nothing (a warning).
 
     Bad:
 
@@ -376,7 +376,7 @@ extension RuleDocs {
 
     ## BL016 — config file cannot be read
 
-    Severity: error. The path does not exist or is not readable. (No YAML example: this is about the file itself.)
+    Severity: error. Points at: no position: the file itself. The path does not exist or is not readable. (No YAML example: this is about the file itself.)
 
     ## BL017 — upstream no route uses
 
@@ -979,7 +979,7 @@ extension RuleDocs {
 
     ## BL034 — server fails its preflight probe
 
-    Severity: warning. `ballast check --preflight` connects to every server and sends the health
+    Severity: warning. Points at: the server in `servers`. `ballast check --preflight` connects to every server and sends the health
     check exactly as the balancer would (`GET health.path`, expecting `health.expect_status`, within
     `health.timeout`; a plain connect for upstreams without a health check). A server that refuses,
     times out, answers another status, or does not answer HTTP at all (not the expected service) is
@@ -987,13 +987,13 @@ extension RuleDocs {
 
     ## BL035 — upstream with no healthy server at preflight
 
-    Severity: error. Every server of an upstream failed its probe: applying this config would send
+    Severity: error. Points at: the upstream's `servers`. Every server of an upstream failed its probe: applying this config would send
     that upstream's traffic nowhere (the seed incident: the balancer pointed at ports where nothing
     answered). Live: no static example.
 
     ## BL036 — TLS file missing or unreadable
 
-    Severity: error. A listener's `tls.cert` or `tls.key` does not exist, cannot be read, or is not
+    Severity: error. Points at: the listener's `tls`. A listener's `tls.cert` or `tls.key` does not exist, cannot be read, or is not
     PEM. Checked by `ballast check`, at start and on every apply. The check reads files, so there
     is no YAML fixture here; `TLSTests` makes real files with openssl.
 
@@ -1007,16 +1007,16 @@ extension RuleDocs {
 
     ## BL037 — TLS key does not match the certificate
 
-    Severity: error. The key is not the one the certificate was issued for: every TLS handshake
+    Severity: error. Points at: the listener's `tls`. The key is not the one the certificate was issued for: every TLS handshake
     would fail. A config with such a listener is refused at start and on apply; nothing changes.
 
     ## BL038 — TLS certificate expires within 14 days
 
-    Severity: warning. Renew before clients start refusing the connection.
+    Severity: warning. Points at: the listener's `tls`. Renew before clients start refusing the connection.
 
     ## BL039 — TLS certificate expired or not yet valid
 
-    Severity: error. Clients refuse the certificate now.
+    Severity: error. Points at: the listener's `tls`. Clients refuse the certificate now.
 
     ## BL040 — health threshold below 1
 
@@ -1090,7 +1090,7 @@ extension RuleDocs {
 
     ## BL042 — alert without an existing runbook
 
-    Severity: error. Checked by `ballast check`, at start and on every apply (it reads files, so it
+    Severity: error. Points at: the alert's `runbook`. Checked by `ballast check`, at start and on every apply (it reads files, so it
     has no YAML fixture here).
 
     Every alert rule names a `runbook`: a Markdown file, an http(s) URL, or one of the runbooks built
@@ -1108,7 +1108,7 @@ extension RuleDocs {
 
     ## BL043 — alert on a missing route, upstream or scrape target
 
-    Severity: error.
+    Severity: error. Points at: `route` (or the `upstream` or `scrape.upstreams` entry that names what does not exist).
 
     An alert that watches a route or upstream that does not exist would never fire: the outage it
     was written for would go unnoticed. The same holds for a rule on `active_sessions` or
@@ -1169,35 +1169,35 @@ extension RuleDocs {
 
     ## BL044 — runbook without complete front matter
 
-    Severity: warning. A runbook an alert uses has no front matter, or lacks `alerts`, `owner` or
+    Severity: warning. Points at: the `runbook` of the alert that uses it (the message names the file). A runbook an alert uses has no front matter, or lacks `alerts`, `owner` or
     `reviewed` (a `YYYY-MM-DD` date). Without them nobody can tell whom to ask, or whether it is
     still true.
 
     ## BL045 — alert pointing at a runbook that does not serve it
 
-    Severity: warning. The alert names a runbook whose `alerts:` does not list it: the page would
+    Severity: warning. Points at: the alert's `runbook`. The alert names a runbook whose `alerts:` does not list it: the page would
     send the on-call to instructions written for something else. Add the alert to the runbook's
     `alerts:` after checking that the text covers it, or point the alert at its own runbook.
 
     ## BL046 — runbook for an alert that no longer exists
 
-    Severity: warning. The runbook's `alerts:` names an alert the config no longer has. Remove it
+    Severity: warning. Points at: the `runbook` of an alert that uses the file. The runbook's `alerts:` names an alert the config no longer has. Remove it
     from the list (or delete the runbook), or restore the alert.
 
     ## BL047 — runbook naming a route, upstream or server the config does not have
 
-    Severity: warning. The runbook's text names `upstream 'NAME'` (or with backticks or double
+    Severity: warning. Points at: the `runbook` of an alert that uses the file. The runbook's text names `upstream 'NAME'` (or with backticks or double
     quotes, or `upstream=NAME`), `route 'NAME'`, or a server `HOST:PORT` that the config does not
     have. Instructions that send the on-call to a server that was removed are how a runbook decays.
 
     ## BL048 — runbook not reviewed within the review interval
 
-    Severity: warning. The runbook's `reviewed:` date is older than `runbooks.review_interval`
+    Severity: warning. Points at: the `runbook` of an alert that uses the file. The runbook's `reviewed:` date is older than `runbooks.review_interval`
     (default `90d`). Review it with its owner, then set `reviewed:` to that day.
 
     ## BL051 — config beyond the loader's bounds
 
-    Severity: error. A config is at most 4 MiB of text, expands to at most 200,000 YAML nodes and
+    Severity: error. Points at: the node where the budget ran out (for a file too large, its first line). A config is at most 4 MiB of text, expands to at most 200,000 YAML nodes and
     nests at most 64 levels deep. YAML anchors and aliases are allowed, but an alias of an anchor
     that itself holds aliases multiplies: nine levels of ten ("billion laughs") turn 600 bytes into a
     billion nodes, which would take the checker, the admin API or a SIGHUP reload gigabytes and
@@ -1240,7 +1240,7 @@ extension RuleDocs {
 
     ## BL049 — suppression that cannot apply
 
-    Severity: warning. A `# ballast: ignore BL0NN reason` comment accepts a warning on purpose, on
+    Severity: warning. Points at: the comment. A `# ballast: ignore BL0NN reason` comment accepts a warning on purpose, on
     its line and, when that line opens a block (a key with nested lines, or a list item), on the
     whole block; a comment alone on a line applies to the next line. `ballast check --strict` then
     passes, counts the suppressed findings, and lists them with `--show-suppressed`. A suppression
@@ -1279,7 +1279,7 @@ extension RuleDocs {
 
     ## BL050 — suppression that matches no finding
 
-    Severity: warning. The rule a suppression names no longer fires where it stands: the exception
+    Severity: warning. Points at: the comment. The rule a suppression names no longer fires where it stands: the exception
     was fixed, or the comment moved away from what it was written for. A stale suppression would
     silently accept the next, unrelated finding of that rule there; remove it. Suppressions of rules
     that read files (TLS, runbooks) or probe servers (`--preflight`) are judged by `ballast check`,
@@ -1639,7 +1639,7 @@ extension RuleDocs {
 
     ## BL061 — an alert that can never fire
 
-    Severity: warning. Points at: `alerts.rules[].above`. An alert whose condition traffic cannot meet: a share (`error_ratio`, `healthy_share`, `login_failure_ratio`) above 100%, any signal below 0, a `latency_p99` above the longest a request of its routes can take (`attempts × (connect + response)`: the balancer answers 504 by then), an anomaly `drop` of 100% or more (at `anomaly.drop`), or a burn rate whose factor × (1 − objective) exceeds 1, which needs more than every request to fail (at the window's `burn_rate`). It points at the threshold.
+    Severity: warning. Points at: `alerts.rules[].above`. An alert whose condition traffic cannot meet: a share (`error_ratio`, `healthy_share`, `login_failure_ratio`) above 100%, any signal below 0, a `latency_p99` above the longest a request of its routes can take (`attempts × (connect + response)`: the balancer answers 504 by then), an anomaly `drop` of 100% or more (at `anomaly.drop`), a burn rate whose factor × (1 − objective) exceeds 1, which needs more than every request to fail (at the window's `burn_rate`), or a scraped signal (`login_failure_ratio`) judged over a `window` shorter than `alerts.scrape.interval`, where most windows hold no new scrape and so no data (at `window`). It points at the threshold.
 
     Bad:
 
@@ -1745,6 +1745,42 @@ extension RuleDocs {
           severity: page
           summary: Requests fail
           runbook: builtin:error-rate-high.md
+    ```
+
+    ## BL063 — a route no request can match
+
+    Severity: warning. Points at: `match.methods`. `methods: []` allows no method, so the route matches no request: its requests go to the routes below it, or get the balancer's 404. Leave `methods` out to match every method.
+
+    Bad:
+
+    ```yaml BL063 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: writes, match: { path_prefix: /api/, methods: [] }, upstream: app }
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+    ```
+
+    Good:
+
+    ```yaml BL063 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: writes, match: { path_prefix: /api/, methods: [POST, PUT] }, upstream: app }
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
     ```
     """####
 }

@@ -18,4 +18,18 @@ import Testing
         // The example is the same stack; examples/runbooks is a link to docs/runbooks.
         #expect(example.trimmingCharacters(in: .newlines) == Config.defaultStackYAML)
     }
+
+    /// The example configs are what users copy: each passes `ballast check --strict` (the
+    /// loader's rules, the lint rules, the runbook checks; warnings only with a reasoned
+    /// suppression). TLS files are checked where they exist (examples/deploy names none).
+    @Test(arguments: ["examples/ballast.yaml", "examples/ci/ballast.yaml", "examples/deploy/ballast.yaml"])
+    func everyExampleConfigIsCleanUnderStrict(path: String) throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        var loaded = try ConfigLoader.load(file: root.appendingPathComponent(path).path).get()
+        var findings = loaded.warnings
+        findings += loaded.suppress(RunbookCheck.check(loaded.config) + RunbookReview.check(loaded.config))
+        findings += loaded.staleLaterSuppressions(skipping: Set((Rule.tlsRules + Rule.preflightRules).map(\.id)))
+        #expect(findings.isEmpty, "\(path): \(findings)")
+        #expect(loaded.suppressions.allSatisfy { !$0.reason.isEmpty })
+    }
 }

@@ -61,24 +61,35 @@ import Testing
         }
     }
 
-    /// `Points at: \`KEY\`` of each lint rule's section in docs/rules.md.
+    /// What each rule's section says it points at (`Points at: …` after its severity).
     static let pointsAt: [String: String] = {
         var result: [String: String] = [:]
-        let pattern = try! NSRegularExpression(pattern: #"## (BL\d{3}) — [^\n]*\n\nSeverity: \w+\. Points at: `([^`]+)`"#)
+        let pattern = try! NSRegularExpression(pattern: #"## (BL\d{3}) — [^\n]*\n\nSeverity: \w+\. Points at: ([^\n]+)"#)
         for match in pattern.matches(in: docs, range: NSRange(docs.startIndex..., in: docs)) {
-            guard let id = Range(match.range(at: 1), in: docs), let key = Range(match.range(at: 2), in: docs) else { continue }
-            result[String(docs[id])] = String(docs[key])
+            guard let id = Range(match.range(at: 1), in: docs), let text = Range(match.range(at: 2), in: docs) else { continue }
+            result[String(docs[id])] = String(docs[text])
         }
         return result
     }()
 
-    /// Every finding of a bad example points at the node to change: its line holds the key
-    /// the section names, and the column is at or after that key (the value, or the key of a block).
-    @Test func everyLintRuleNamesAndPointsAtTheNodeToChange() {
-        for type in LintCatalogue.rules {
-            let id = type.rule.id
-            guard let key = Self.pointsAt[id] else {
-                Issue.record("\(id) has no `Points at:` in docs/rules.md")
+    /// The key a section points at, when it starts with one in backticks.
+    static func pointedKey(_ id: String) -> String? {
+        guard let text = pointsAt[id], text.hasPrefix("`"), let end = text.dropFirst().firstIndex(of: "`") else { return nil }
+        return String(text[text.index(after: text.startIndex)..<end])
+    }
+
+    /// Every rule says what it points at; every rule that points at a key (every lint rule
+    /// does) has its bad example's findings on that key: the line holds the key and the column
+    /// is at or after it (the value, or the key of a block).
+    @Test func everyRuleNamesAndPointsAtTheNodeToChange() {
+        for rule in LintCatalogue.allRules {
+            #expect(Self.pointsAt[rule.id] != nil, "\(rule.id) has no `Points at:` in docs/rules.md")
+        }
+        let lintIDs = Set(LintCatalogue.rules.map { $0.rule.id })
+        for rule in LintCatalogue.allRules {
+            let id = rule.id
+            guard let key = Self.pointedKey(id) else {
+                if lintIDs.contains(id) { Issue.record("\(id) is a lint rule: its `Points at:` must start with the key in backticks") }
                 continue
             }
             let last = key.split(separator: ".").last.map { String($0).replacingOccurrences(of: "[]", with: "") } ?? key

@@ -12,6 +12,15 @@ struct AlertCannotFire: LintRule {
         for (i, rule) in config.alerts.rules.enumerated() {
             let path = "alerts.rules[\(i)]"
             switch rule.condition {
+            case .threshold(let signal, _, _), .anomaly(let signal, _):
+                if signal.kind.isScraped, signal.kind.isWindowed, signal.window < config.alerts.scrape.interval {
+                    findings.append(finding(
+                        "alert '\(rule.name)' judges \(signal.kind.rawValue) over \(signal.window.spoken), but the replicas are scraped every \(config.alerts.scrape.interval.spoken) (`alerts.scrape.interval`): most windows hold no new scrape, so the signal has no data there",
+                        at: "\(path).window", in: config))
+                }
+            case .burnRate: break
+            }
+            switch rule.condition {
             case .threshold(let signal, let comparison, let value):
                 let key = "\(path).\(comparison.rawValue)"
                 if signal.kind.isRatio, comparison == .above, value >= 1 {
@@ -39,24 +48,5 @@ struct AlertCannotFire: LintRule {
             }
         }
         return findings
-    }
-}
-
-/// A paging alert that waits minutes before it pages: the outage Ballast answers was paged
-/// after 5 minutes, and the users saw all of them.
-struct AlertTooSlow: LintRule {
-    static let rule = Rule(id: "BL062", severity: .warning, title: "a paging alert that waits minutes",
-                           fix: "keep `for` of a paging alert at 5m or below; let a burn-rate rule (`slo:`) judge slow problems")
-
-    static let longest: Duration = .seconds(300)
-
-    static func check(_ config: Config) -> [Finding] {
-        guard config.alertsGiven else { return [] }
-        return config.alerts.rules.enumerated().compactMap { i, rule in
-            guard rule.severity == .page, rule.forDuration > longest else { return nil }
-            return finding(
-                "alert '\(rule.name)' pages only after its condition has held for \(rule.forDuration.spoken): the users see all of that before anyone is told",
-                at: "alerts.rules[\(i)].for", in: config)
-        }
     }
 }
