@@ -16,8 +16,45 @@ extension RuleDocs {
     of the ordinary and names the other in its message. `RuleCatalogueTests` checks that the bad
     example's finding is on that key's line.
 
-    BL052–BL063 are values that are valid by type and range but switch a safety off or refuse
+    BL052–BL064 are values that are valid by type and range but switch a safety off or refuse
     normal requests; their messages say the consequence, computed from the config.
+
+    ## Key by key: which values switch a safety off
+
+    Every key of [config.md](config.md), with the values that are valid by type and range but make
+    its feature do nothing, refuse normal requests, or make detection slower than what relies on it,
+    and the rule that reports them. "No rule" says why none is needed.
+
+    | key | such values | rule |
+    |---|---|---|
+    | `admin.listen` | off loopback | BL030 |
+    | `admin.token_env`, `admin.hosts` | an unset token off loopback is refused at start; a name in `hosts` is the operator's own | no rule |
+    | `listeners[].limits.max_header_bytes` | under 8 KiB: browsers with cookies get 431 | BL057 |
+    | `listeners[].limits.max_body_bytes` | under 8 KiB on a route that takes bodies: logins get 413 | BL057 |
+    | `listeners[].limits.max_connections` | under 100: a few browsers fill it; beyond the file limit: EMFILE | BL057, BL032 |
+    | `listeners[].timeouts.client_header` | 0 (BL041); under 2 s: slow phones get 408 | BL041, BL057 |
+    | `listeners[].timeouts.idle` | 0 (BL041); a short one only costs reconnects | BL041 |
+    | `listeners[].trusted_proxies` | everyone | BL031 |
+    | `listeners[].tls` | missing, mismatched, expiring, expired | BL036–BL039 |
+    | `listeners[].routes` | none for some paths; a shadowed route | BL019, BL018 |
+    | `routes[].match` | `methods: []`, a host with a port or `*`, a path with `?` or `#` | BL063 |
+    | `routes[].timeouts.response` | below the health timeout; 0 | BL026, BL041 |
+    | `routes[].timeouts.connect` | 0 | BL041 |
+    | `routes[].retries` | a budget of 0% or over 50%; statuses on POST-only routes | BL028, BL029 |
+    | `routes[].rate_limit` | a burst under a second of the rate (the rate is unreachable) or over a minute (the limit never bites) | BL058 |
+    | `upstreams[].servers` | none, repeated, all weight 0, one, thousands | BL012–BL014, BL025, BL033 |
+    | `upstreams[].hash_on`, `balance` | a hash without key, a key without hash | BL015 |
+    | `upstreams[].health` | none; timeout ≥ interval; a login path; thresholds below 1; expecting a 5xx or 1xx; recovery over 60 s; detection over 60 s, over the rollout watch, or paging over 60 s | BL020–BL022, BL040, BL060, BL053, BL054 |
+    | `upstreams[].outlier` | ejecting all; on one server; over 20 failures in a row or under 1 s of ejection | BL023, BL024, BL052 |
+    | `upstreams[].keepalive.idle_timeout` | not below the servers' keep-alive | BL027 |
+    | `upstreams[].keepalive.max_idle_per_server`, `pipeline_depth` | performance settings: 0 idle connections costs a connect per request, never an error | no rule |
+    | `upstreams[].panic_threshold_percent` | crossed by one server down | BL059 |
+    | `rollout.canary_percent`, `rollout.watch` | a canary over 25%; too little traffic in the watch for a verdict | BL055 |
+    | `rollout.rollback_when` | thresholds traffic cannot cross | BL056 |
+    | `alerts.rules[]` | a missing target or runbook; thresholds out of reach; a scraped window under the scrape interval; paging after over 5 min | BL042, BL043, BL061, BL062 |
+    | `alerts.notify` | no log and no webhook with paging alerts | BL064 |
+    | `alerts.scrape` | upstreams that do not exist | BL043 |
+    | `runbooks.review_interval`, `runbooks.directories` | a runbook not reviewed within it; a file outside them is refused (BL042) | BL048, BL042 |
 
     ## BL001 — YAML syntax error
 
@@ -1749,7 +1786,7 @@ extension RuleDocs {
 
     ## BL063 — a route no request can match
 
-    Severity: warning. Points at: `match.methods`. `methods: []` allows no method, so the route matches no request: its requests go to the routes below it, or get the balancer's 404. Leave `methods` out to match every method.
+    Severity: warning. Points at: `match.methods` (or `match.host`, `match.path`, `match.path_prefix`, whichever can never match). `methods: []` allows no method; a `host` with a port (`example.com:8443`) never equals a request's host, which is compared without its port, and one with `*` is compared literally (there are no wildcards); a `path` or `path_prefix` with `?` never matches because the query is not part of the path a route sees, and one with `#` never does because browsers do not send the fragment. The route's requests go to the routes below it, or get the balancer's 404.
 
     Bad:
 
@@ -1781,6 +1818,62 @@ extension RuleDocs {
       - name: app
         servers: [127.0.0.1:9101, 127.0.0.1:9102]
         health: { path: /healthz }
+    ```
+
+    ## BL064 — paging alerts that tell nobody
+
+    Severity: warning. Points at: `alerts.notify.log`. With `log: false` and no webhook, a paging alert fires only on the timeline and the dashboard: nobody is paged. Keep the log (and ship it to whatever pages you), or add a webhook.
+
+    Bad:
+
+    ```yaml BL064 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+    alerts:
+      notify: { log: false, webhooks: [] }
+      rules:
+        - name: AllFailing
+          signal: error_ratio
+          route: all
+          window: 1m
+          above: 5%
+          severity: page
+          summary: Requests fail
+          runbook: builtin:error-rate-high.md
+    ```
+
+    Good:
+
+    ```yaml BL064 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+    alerts:
+      notify: { log: false, webhooks: [{ url: "http://127.0.0.1:9095/hook" }] }
+      rules:
+        - name: AllFailing
+          signal: error_ratio
+          route: all
+          window: 1m
+          above: 5%
+          severity: page
+          summary: Requests fail
+          runbook: builtin:error-rate-high.md
     ```
     """####
 }

@@ -32,7 +32,7 @@ public enum LintCatalogue {
         OutlierNeverEjects.self, SlowRecovery.self, SlowFailureDetection.self, CanaryCannotBeJudged.self,
         RollbackThresholdUnreachable.self, LimitRefusesNormalRequests.self, RateLimitShape.self,
         PanicDefeatsHealthChecks.self, HealthPassesFailingServer.self, AlertCannotFire.self, AlertTooSlow.self,
-        RouteMatchesNothing.self,
+        RouteMatchesNothing.self, AlertsTellNobody.self,
     ]
 
     public static func check(_ config: Config) -> [Finding] {

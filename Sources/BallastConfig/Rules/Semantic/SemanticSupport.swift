@@ -81,5 +81,6 @@ func grouped(_ value: Int) -> String {
 
 /// A number without a needless `.0`.
 func plain(_ value: Double) -> String {
-    value == value.rounded() && abs(value) < 1e15 ? String(Int(value)) : String(format: "%.1f", value)
+    let tenths = (value * 10).rounded() / 10
+    return tenths == tenths.rounded() && abs(tenths) < 1e15 ? String(Int(tenths)) : String(format: "%.1f", tenths)
 }
