@@ -44,7 +44,7 @@ public struct AuthAPI: Sendable {
         let auth = router.group("auth")
         auth.post("register") { request, context in
             let body = try await Credentials.decode(request, context: context)
-            let user = try await service.register(username: body.username, password: body.password)
+            let user = try await service.register(username: body.username, password: body.password, clientIP: clientIP(request, context))
             return try json(.created, ["id": user.id, "username": user.username])
         }
         auth.post("login") { request, context in
@@ -215,7 +215,10 @@ struct AuthErrorMiddleware: RouterMiddleware {
             return try await next(request, context)
         } catch let error as AuthError {
             var retryAfter: Int?
-            if case .throttled(let seconds) = error { retryAfter = seconds }
+            switch error {
+            case .throttled(let seconds), .overloaded(let seconds): retryAfter = seconds
+            default: break
+            }
             return errorResponse(.init(code: error.status), error.code, error.message, retryAfter: retryAfter)
         } catch AuthStoreError.unavailable(let why) {
             context.logger.warning("database unavailable", metadata: ["error": "\(why)"])

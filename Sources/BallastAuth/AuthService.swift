@@ -11,6 +11,8 @@ public enum AuthError: Error, Equatable, Sendable {
     case invalidCredentials
     case unauthenticated
     case throttled(retryAfter: Int)
+    /// The password-hashing queue is full: 503 with Retry-After, at once.
+    case overloaded(retryAfter: Int)
     case notFound
 
     public var status: Int {
@@ -19,6 +21,7 @@ public enum AuthError: Error, Equatable, Sendable {
         case .usernameTaken: 409
         case .invalidCredentials, .unauthenticated: 401
         case .throttled: 429
+        case .overloaded: 503
         case .notFound: 404
         }
     }
@@ -30,6 +33,7 @@ public enum AuthError: Error, Equatable, Sendable {
         case .invalidCredentials: "invalid_credentials"
         case .unauthenticated: "unauthenticated"
         case .throttled: "throttled"
+        case .overloaded: "overloaded"
         case .notFound: "not_found"
         }
     }
@@ -40,7 +44,8 @@ public enum AuthError: Error, Equatable, Sendable {
         case .usernameTaken: "that username is taken"
         case .invalidCredentials: "invalid username or password"
         case .unauthenticated: "a valid session is required"
-        case .throttled(let seconds): "too many failed logins; try again in \(seconds) s"
+        case .throttled(let seconds): "too many attempts; try again in \(seconds) s"
+        case .overloaded(let seconds): "the service is busy; try again in \(seconds) s"
         case .notFound: "no such session"
         }
     }
@@ -54,6 +59,10 @@ public struct AuthSettings: Sendable {
     /// Sessions are re-stamped as seen at most this often, so reads stay reads.
     public var touchInterval: TimeInterval = 60
     public var throttle = LoginThrottle()
+    /// Audit events older than this are deleted (`prune`); throttle records go once their window ends.
+    public var auditRetention: TimeInterval = 90 * 86_400
+    /// How long a password check may wait for a hashing slot before the queue refuses more (503).
+    public var hashingPatience: TimeInterval = 2
     public init() {}
 }
 
@@ -68,6 +77,8 @@ public struct AuthService: Sendable {
     public let hasher: PasswordHasher
     public let settings: AuthSettings
     public let clock: @Sendable () -> Date
+    /// Admission to bcrypt, sized from the time one hash takes here.
+    public let hashing: HashingQueue
     private let dummyHash: String
     private let logger: Logger
 
@@ -79,23 +90,47 @@ public struct AuthService: Sendable {
         self.settings = settings
         self.clock = clock
         self.logger = logger
+        let started = ContinuousClock.now
         self.dummyHash = try await hasher.hash(Self.randomToken())
+        let took = ContinuousClock.now - started
+        self.hashing = HashingQueue.sized(hashSeconds: Double(took.components.attoseconds) / 1e18 + Double(took.components.seconds),
+                                          patience: settings.hashingPatience)
+    }
+
+    /// The rule for usernames, at registration and at login (where a name that breaks it
+    /// cannot exist, so it is refused before any work or record).
+    static func validUsername(_ username: String) -> Bool {
+        (3...64).contains(username.count)
+            && username.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) })
     }
 
     // MARK: Accounts
 
-    public func register(username: String, password: String) async throws -> UserRecord {
-        guard (3...64).contains(username.count),
-              username.unicodeScalars.allSatisfy({ $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) })
-        else { throw AuthError.invalidInput("username must be 3-64 letters, digits, '.', '_' or '-'") }
+    /// Registration answers whether a name is taken (409), as every sign-up form must; that
+    /// answer and the hash behind each success are throttled per client network
+    /// (`LoginThrottle.registrationsPerNetwork` an hour), counted before any work. A taken
+    /// name is found before hashing, so a 409 costs no bcrypt.
+    public func register(username: String, password: String, clientIP: String = "unknown") async throws -> UserRecord {
+        guard Self.validUsername(username) else { throw AuthError.invalidInput("username must be 3-64 letters, digits, '.', '_' or '-'") }
         try checkPassword(password)
-        let user = UserRecord(id: Self.randomID(), username: username, passwordHash: try await hasher.hash(password), createdAt: clock())
+        let now = clock()
+        let throttle = settings.throttle
+        if let wait = try await store.reserveAttempt(keys: throttle.registrationKeys(clientIP: clientIP), now: now, window: throttle.window,
+                                                    decide: { throttle.registrationRetryAfter($0, now: now) }) {
+            Counter(label: "ballast_auth_registrations_total", dimensions: [("result", "throttled")]).increment()
+            throw AuthError.throttled(retryAfter: Int(wait.rounded(.up)))
+        }
+        if try await store.user(named: username) != nil { throw AuthError.usernameTaken }
+        let hasher = self.hasher
+        let hash = try await hashing.run(.registration) { try await hasher.hash(password) }
+        let user = UserRecord(id: Self.randomID(), username: username, passwordHash: hash, createdAt: clock())
         do {
             try await store.createUser(user)
         } catch AuthStoreError.usernameTaken {
             throw AuthError.usernameTaken
         }
-        try await store.audit(AuditEvent(at: clock(), kind: "register", username: username, userID: user.id))
+        Counter(label: "ballast_auth_registrations_total", dimensions: [("result", "created")]).increment()
+        try await store.audit(AuditEvent(at: clock(), kind: "register", username: username, userID: user.id, clientIP: clientIP))
         return user
     }
 
@@ -111,23 +146,41 @@ public struct AuthService: Sendable {
 
     // MARK: Sessions
 
+    /// Every attempt is counted before the password is verified (`reserveAttempt`), so
+    /// concurrent guesses cannot all slip past the throttle between its read and its write;
+    /// a success takes its count back. A username that breaks the naming rule cannot exist and
+    /// is refused with the same answer, before any hashing, audit row or throttle record.
     public func login(username: String, password: String, clientIP: String) async throws -> NewSession {
+        guard Self.validUsername(username), password.utf8.count <= settings.maxPasswordBytes else {
+            Counter(label: "ballast_auth_logins_total", dimensions: [("result", "failure")]).increment()
+            throw AuthError.invalidCredentials
+        }
         let now = clock()
-        let keys = settings.throttle.keys(username: username, clientIP: clientIP)
-        if let wait = settings.throttle.retryAfter(try await store.throttle(keys: keys), now: now) {
+        let throttle = settings.throttle
+        let keys = throttle.keys(username: username, clientIP: clientIP)
+        if let wait = try await store.reserveAttempt(keys: keys, now: now, window: throttle.window, decide: { throttle.retryAfter($0, now: now) }) {
             Counter(label: "ballast_auth_logins_total", dimensions: [("result", "throttled")]).increment()
             try await store.audit(AuditEvent(at: now, kind: "login_throttled", username: username, clientIP: clientIP))
             throw AuthError.throttled(retryAfter: Int(wait.rounded(.up)))
         }
-        let user = try await store.user(named: username)
-        // Unknown users are verified against a dummy hash: same work, same time, same answer.
-        let verified = try await hasher.verify(password, hash: user?.passwordHash ?? dummyHash)
+        let user: UserRecord?
+        let verified: Bool
+        do {
+            user = try await store.user(named: username)
+            // Unknown users are verified against a dummy hash: same work, same time, same answer.
+            let hasher = self.hasher, hash = user?.passwordHash ?? dummyHash
+            verified = try await hashing.run(.login) { try await hasher.verify(password, hash: hash) }
+        } catch {
+            // Not verified (a full queue, the database away): the attempt was never made.
+            try? await store.releaseAttempt(keys: keys)
+            throw error
+        }
         guard let user, verified else {
-            _ = try await store.recordFailure(keys: keys, now: now, window: settings.throttle.window)
             Counter(label: "ballast_auth_logins_total", dimensions: [("result", "failure")]).increment()
             try await store.audit(AuditEvent(at: now, kind: "login_failed", username: username, userID: user?.id, clientIP: clientIP))
             throw AuthError.invalidCredentials
         }
+        try await store.releaseAttempt(keys: [keys[0], keys[2]])
         try await store.clearThrottle(key: keys[1])
         let token = Self.randomToken()
         let session = SessionRecord(id: Self.randomID(), userID: user.id, tokenHash: Self.hashToken(token), createdAt: now,
@@ -175,12 +228,44 @@ public struct AuthService: Sendable {
     }
 
     /// Changes the password and ends every other session of the user.
+    /// The current password is checked under the login throttle of the account and network
+    /// (a stolen session cannot be used to guess it), in the login lane of the hashing queue.
     public func changePassword(user: UserRecord, session: SessionRecord, current: String, new: String, clientIP: String) async throws {
-        guard try await hasher.verify(current, hash: user.passwordHash) else { throw AuthError.invalidCredentials }
         try checkPassword(new)
-        try await store.setPassword(userID: user.id, hash: try await hasher.hash(new))
+        let now = clock()
+        let throttle = settings.throttle
+        let keys = throttle.keys(username: user.username, clientIP: clientIP)
+        if let wait = try await store.reserveAttempt(keys: keys, now: now, window: throttle.window, decide: { throttle.retryAfter($0, now: now) }) {
+            throw AuthError.throttled(retryAfter: Int(wait.rounded(.up)))
+        }
+        let hasher = self.hasher, stored = user.passwordHash
+        let verified: Bool
+        do {
+            verified = try await hashing.run(.login) { try await hasher.verify(current, hash: stored) }
+        } catch {
+            try? await store.releaseAttempt(keys: keys)
+            throw error
+        }
+        guard verified else {
+            try await store.audit(AuditEvent(at: now, kind: "password_change_failed", username: user.username, userID: user.id, clientIP: clientIP))
+            throw AuthError.invalidCredentials
+        }
+        try await store.releaseAttempt(keys: [keys[0], keys[2]])
+        try await store.clearThrottle(key: keys[1])
+        let hash = try await hashing.run(.login) { try await hasher.hash(new) }
+        try await store.setPassword(userID: user.id, hash: hash)
         try await store.deleteSessions(userID: user.id, except: session.id)
         try await store.audit(AuditEvent(at: clock(), kind: "password_changed", username: user.username, userID: user.id, clientIP: clientIP))
+    }
+
+    /// Deletes audit events past the retention and throttle records whose window has ended;
+    /// the auth server runs it every few minutes, so neither table grows without bound.
+    @discardableResult
+    public func prune() async throws -> (audit: Int, throttle: Int) {
+        let now = clock()
+        let audit = try await store.pruneAudit(before: now.addingTimeInterval(-settings.auditRetention))
+        let throttle = try await store.pruneThrottle(before: now.addingTimeInterval(-settings.throttle.window))
+        return (audit, throttle)
     }
 
     public func activeSessionCount() async throws -> Int {

@@ -99,9 +99,22 @@ public protocol AuthStore: Sendable {
 
     /// Adds one failure under each key atomically (a window older than `window` restarts).
     func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord]
+    /// In one transaction that excludes every other reservation of these keys (on every
+    /// replica): reads their records, asks `decide` for a wait, and when there is none counts
+    /// one attempt under each key as `recordFailure` does. Returns the wait, or nil when the
+    /// attempt was counted and may go ahead. N concurrent callers thus pass at most what the
+    /// counts allow, however the requests interleave.
+    func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
+                        decide: @escaping @Sendable ([String: ThrottleRecord]) -> TimeInterval?) async throws -> TimeInterval?
+    /// Takes back one counted attempt under each key (an attempt that succeeded, or was never made).
+    func releaseAttempt(keys: [String]) async throws
     func throttle(keys: [String]) async throws -> [String: ThrottleRecord]
     func clearThrottle(key: String) async throws
+    /// Deletes throttle records whose window began before `before` (they count nothing any more).
+    func pruneThrottle(before: Date) async throws -> Int
 
     func audit(_ event: AuditEvent) async throws
     func auditEvents(limit: Int) async throws -> [AuditEvent]
+    /// Deletes audit events older than `before` (the retention); returns how many.
+    func pruneAudit(before: Date) async throws -> Int
 }

@@ -2,6 +2,12 @@ import Foundation
 
 /// When a login may be tried again, from the failures counted in the shared store.
 ///
+/// A "client" is its network (`ClientNetwork.key`: the IPv4 address, or the IPv6 /64), so that
+/// rotating addresses inside one allocation does not buy fresh budgets. Every attempt is counted
+/// before its password is verified (`AuthStore.reserveAttempt`), atomically with the decision,
+/// so N concurrent guesses verify at most what the counts allow; a login that succeeds takes
+/// its count back.
+///
 /// Three counts, all per hour (ASVS 2.2.1):
 /// - `account|ip`: exponential back-off after `freePerAccountAndIP` failures, capped at
 ///   `maxDelay`, so one attacker slows only themselves;
@@ -15,12 +21,27 @@ public struct LoginThrottle: Sendable {
     public var baseDelay: TimeInterval = 1
     public var maxDelay: TimeInterval = 900
     public var window: TimeInterval = 3600
+    /// Registrations (each a bcrypt hash, and an answer to "is this name taken?") per client
+    /// network per window.
+    public var registrationsPerNetwork = 30
 
     public init() {}
 
     public func keys(username: String, clientIP: String) -> [String] {
         let account = username.lowercased()
-        return ["acct:\(account)", "acctip:\(account)|\(clientIP)", "ip:\(clientIP)"]
+        let network = ClientNetwork.key(clientIP)
+        return ["acct:\(account)", "acctip:\(account)|\(network)", "ip:\(network)"]
+    }
+
+    public func registrationKeys(clientIP: String) -> [String] { ["reg:\(ClientNetwork.key(clientIP))"] }
+
+    /// Seconds until the client's network may register again, or nil.
+    public func registrationRetryAfter(_ records: [String: ThrottleRecord], now: Date) -> TimeInterval? {
+        var wait: TimeInterval = 0
+        for (_, record) in records where now < record.windowStart.addingTimeInterval(window) && record.failures >= registrationsPerNetwork {
+            wait = max(wait, record.windowStart.addingTimeInterval(window).timeIntervalSince(now))
+        }
+        return wait > 0 ? wait : nil
     }
 
     /// Seconds to wait before the next try, or nil when a try is allowed now.

@@ -54,6 +54,11 @@ public final class PostgresAuthStore: AuthStore {
                 detail TEXT
             )
             """),
+        // Pruning reads by age.
+        ("v2", """
+            CREATE INDEX audit_at ON audit_log(at);
+            CREATE INDEX throttle_window ON login_throttle(window_start)
+            """),
     ]
 
     private let logger = Logger(label: "ballast.auth.postgres")
@@ -201,6 +206,57 @@ public final class PostgresAuthStore: AuthStore {
                 }
             }
             return records
+        }
+    }
+
+    public func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
+                               decide: @escaping @Sendable ([String: ThrottleRecord]) -> TimeInterval?) async throws -> TimeInterval? {
+        let windowOpen = now.addingTimeInterval(-window)
+        let logger = self.logger
+        return try await transaction { connection in
+            // A transaction-scoped advisory lock per key, taken in one order so two reservations
+            // cannot deadlock: every replica's reservation of a key waits for the one before it,
+            // also for a key that has no row yet.
+            for key in Set(keys).sorted() {
+                _ = try await connection.query("SELECT pg_advisory_xact_lock(hashtextextended(\(key), 0))", logger: logger)
+            }
+            var records: [String: ThrottleRecord] = [:]
+            let rows = try await connection.query(
+                "SELECT key, failures, window_start, last_failure FROM login_throttle WHERE key = ANY(\(keys))", logger: logger)
+            for try await (key, failures, start, last) in rows.decode((String, Int, Date, Date).self) {
+                records[key] = ThrottleRecord(failures: failures, windowStart: start, lastFailure: last)
+            }
+            if let wait = decide(records) { return wait }
+            for key in keys {
+                _ = try await connection.query("""
+                    INSERT INTO login_throttle AS t (key, failures, window_start, last_failure) VALUES (\(key), 1, \(now), \(now))
+                    ON CONFLICT (key) DO UPDATE SET
+                        failures = CASE WHEN t.window_start <= \(windowOpen) THEN 1 ELSE t.failures + 1 END,
+                        window_start = CASE WHEN t.window_start <= \(windowOpen) THEN excluded.window_start ELSE t.window_start END,
+                        last_failure = excluded.last_failure
+                    """, logger: logger)
+            }
+            return nil
+        }
+    }
+
+    public func releaseAttempt(keys: [String]) async throws {
+        try await execute("UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE key = ANY(\(keys))")
+    }
+
+    public func pruneThrottle(before: Date) async throws -> Int {
+        try await run { client in
+            let rows = try await client.query("WITH gone AS (DELETE FROM login_throttle WHERE window_start < \(before) RETURNING 1) SELECT count(*) FROM gone")
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
+    public func pruneAudit(before: Date) async throws -> Int {
+        try await run { client in
+            let rows = try await client.query("WITH gone AS (DELETE FROM audit_log WHERE at < \(before) RETURNING 1) SELECT count(*) FROM gone")
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
         }
     }
 

@@ -63,6 +63,14 @@ public final class SQLiteAuthStore: AuthStore {
                 );
                 """)
         }
+        // Pruning reads by age; the active-session count by expiry (as in PostgreSQL's v1).
+        migrator.registerMigration("v2") { db in
+            try db.execute(sql: """
+                CREATE INDEX sessions_active ON sessions(expires_at, last_seen_at);
+                CREATE INDEX audit_at ON audit_log(at);
+                CREATE INDEX throttle_window ON login_throttle(window_start);
+                """)
+        }
         return migrator
     }
 
@@ -186,19 +194,77 @@ public final class SQLiteAuthStore: AuthStore {
         return try await write { db in
             var records: [String: ThrottleRecord] = [:]
             for key in keys {
-                // One statement, so two replicas counting at once cannot lose an increment.
-                try db.execute(sql: """
-                    INSERT INTO login_throttle (key, failures, window_start, last_failure) VALUES (?, 1, ?, ?)
-                    ON CONFLICT(key) DO UPDATE SET
-                        failures = CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END,
-                        window_start = CASE WHEN window_start <= ? THEN excluded.window_start ELSE window_start END,
-                        last_failure = excluded.last_failure
-                    """, arguments: [key, t, t, t - window, t - window])
+                try Self.count(db, key: key, at: t, window: window)
                 if let row = try Row.fetchOne(db, sql: "SELECT * FROM login_throttle WHERE key = ?", arguments: [key]) {
                     records[key] = Self.throttle(row)
                 }
             }
             return records
+        }
+    }
+
+    /// One failure more under `key`. One statement, so two replicas counting at once cannot lose an increment.
+    private static func count(_ db: Database, key: String, at t: TimeInterval, window: TimeInterval) throws {
+        try db.execute(sql: """
+            INSERT INTO login_throttle (key, failures, window_start, last_failure) VALUES (?, 1, ?, ?)
+            ON CONFLICT(key) DO UPDATE SET
+                failures = CASE WHEN window_start <= ? THEN 1 ELSE failures + 1 END,
+                window_start = CASE WHEN window_start <= ? THEN excluded.window_start ELSE window_start END,
+                last_failure = excluded.last_failure
+            """, arguments: [key, t, t, t - window, t - window])
+    }
+
+    /// `BEGIN IMMEDIATE`: the write lock is taken before the first read, so no other
+    /// connection, in this process or another replica's, can write between the read and the
+    /// write (a deferred transaction would read a snapshot another writer may already have changed).
+    private func exclusive<T: Sendable>(_ body: @Sendable @escaping (Database) throws -> T) async throws -> T {
+        do {
+            return try await pool.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                return result!
+            }
+        } catch let error as DatabaseError { throw Self.mapped(error) }
+    }
+
+    public func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
+                               decide: @escaping @Sendable ([String: ThrottleRecord]) -> TimeInterval?) async throws -> TimeInterval? {
+        let t = now.timeIntervalSince1970
+        return try await exclusive { db in
+            var records: [String: ThrottleRecord] = [:]
+            for key in keys {
+                if let row = try Row.fetchOne(db, sql: "SELECT * FROM login_throttle WHERE key = ?", arguments: [key]) {
+                    records[key] = Self.throttle(row)
+                }
+            }
+            if let wait = decide(records) { return wait }
+            for key in keys { try Self.count(db, key: key, at: t, window: window) }
+            return nil
+        }
+    }
+
+    public func releaseAttempt(keys: [String]) async throws {
+        try await write { db in
+            for key in keys {
+                try db.execute(sql: "UPDATE login_throttle SET failures = MAX(failures - 1, 0) WHERE key = ?", arguments: [key])
+            }
+        }
+    }
+
+    public func pruneThrottle(before: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM login_throttle WHERE window_start < ?", arguments: [before.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    public func pruneAudit(before: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM audit_log WHERE at < ?", arguments: [before.timeIntervalSince1970])
+            return db.changesCount
         }
     }
 

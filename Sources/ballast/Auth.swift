@@ -20,6 +20,8 @@ struct Auth: AsyncParsableCommand {
     @Option(help: "Absolute lifetime of a session, e.g. 12h.") var lifetime: String = "12h"
     @Option(help: "A proxy whose X-Forwarded-For names the client (repeatable).") var trustedProxy: [String] = ["127.0.0.1", "::1"]
     @Flag(help: "Mark the session cookie Secure even without TLS evidence.") var secureCookies = false
+    @Option(help: "Registrations allowed per client network (IPv4 address or IPv6 /64) an hour.") var registrationsPerHour: Int = 30
+    @Option(help: "How long audit events are kept, e.g. 90d.") var auditRetention: String = "90d"
     @Option(help: .hidden) var parentPid: Int32?
 
     func validate() throws {
@@ -27,6 +29,10 @@ struct Auth: AsyncParsableCommand {
         if case .failure(let error) = Address.parse(listen) { throw ValidationError("--listen '\(listen)' \(error)") }
         guard Duration.parseConfig(idleTimeout) != nil else { throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration like 30m") }
         guard Duration.parseConfig(lifetime) != nil else { throw ValidationError("--lifetime '\(lifetime)' is not a duration like 12h") }
+        guard registrationsPerHour >= 0 else { throw ValidationError("--registrations-per-hour must be 0 or more") }
+        guard let retention = Duration.parseConfig(auditRetention), retention >= .seconds(3600) else {
+            throw ValidationError("--audit-retention '\(auditRetention)' is not a duration of an hour or more, like 90d")
+        }
     }
 
     func run() async throws {
@@ -44,6 +50,8 @@ struct Auth: AsyncParsableCommand {
         var settings = AuthSettings()
         settings.idleTimeout = Double(Duration.parseConfig(idleTimeout)!.milliseconds) / 1000
         settings.lifetime = Double(Duration.parseConfig(lifetime)!.milliseconds) / 1000
+        settings.throttle.registrationsPerNetwork = registrationsPerHour
+        settings.auditRetention = Double(Duration.parseConfig(auditRetention)!.milliseconds) / 1000
         let service = try await AuthService(store: store, hasher: PasswordHasher(cost: UInt8(bcryptCost)), settings: settings, logger: logger)
         let api = AuthAPI(service: service, trustedProxies: Set(trustedProxy), secureCookies: secureCookies,
                           metricsText: { MetricCatalogue.withHelp(registry.emitToBuffer()) })
@@ -60,8 +68,9 @@ struct Auth: AsyncParsableCommand {
     }
 }
 
-/// Publishes `ballast_auth_active_sessions` every second (the alert engine watches it) and, for replicas started by `ballast up`,
-/// exits when the parent is gone, so no replica outlives its stack.
+/// Publishes `ballast_auth_active_sessions` every second (the alert engine watches it), prunes
+/// old audit events and ended throttle windows every ten minutes and, for replicas started by
+/// `ballast up`, exits when the parent is gone, so no replica outlives its stack.
 struct ReplicaHousekeeping: Service {
     let service: AuthService
     let parentPID: Int32?
@@ -69,7 +78,19 @@ struct ReplicaHousekeeping: Service {
 
     func run() async throws {
         let gauge = Gauge(label: "ballast_auth_active_sessions")
+        var lastPrune = ContinuousClock.now - .seconds(600)
         while !Task.isCancelled && !Task.isShuttingDownGracefully {
+            if ContinuousClock.now - lastPrune >= .seconds(600) {
+                lastPrune = ContinuousClock.now
+                do {
+                    let pruned = try await service.prune()
+                    if pruned.audit + pruned.throttle > 0 {
+                        logger.info("pruned", metadata: ["audit_events": "\(pruned.audit)", "throttle_records": "\(pruned.throttle)"])
+                    }
+                } catch {
+                    logger.warning("pruning failed; will try again", metadata: ["error": "\(error)"])
+                }
+            }
             if let parentPID, getppid() != parentPID {
                 logger.warning("parent \(parentPID) is gone; stopping")
                 throw CancellationError()
