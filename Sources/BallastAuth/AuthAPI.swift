@@ -22,6 +22,8 @@ public struct AuthAPI: Sendable {
     }
 
     public static let cookieName = "ballast_session"
+    /// The device cookie (OWASP): proof that this client logged in as the user before.
+    public static let deviceCookieName = "ballast_device"
 
     public func router() -> Router<AuthRequestContext> {
         let router = Router(context: AuthRequestContext.self)
@@ -49,9 +51,13 @@ public struct AuthAPI: Sendable {
         }
         auth.post("login") { request, context in
             let body = try await Credentials.decode(request, context: context)
-            let new = try await service.login(username: body.username, password: body.password, clientIP: clientIP(request, context))
+            let new = try await service.login(username: body.username, password: body.password, clientIP: clientIP(request, context),
+                                              deviceToken: request.cookies[Self.deviceCookieName]?.value)
             var response = try json(.ok, LoginBody(token: new.token, expires_at: iso(new.session.expiresAt)))
             response.headers[.setCookie] = cookie(value: new.token, maxAge: Int(service.settings.lifetime), request: request, context: context)
+            response.headers.append(HTTPField(name: .setCookie, value: cookie(
+                name: Self.deviceCookieName, value: new.deviceToken, maxAge: Int(service.settings.deviceLifetime),
+                path: "/auth/", sameSite: "Strict", request: request, context: context)))
             response.headers[.cacheControl] = "no-store"
             return response
         }
@@ -112,10 +118,11 @@ public struct AuthAPI: Sendable {
         return last
     }
 
-    func cookie(value: String, maxAge: Int, request: Request, context: AuthRequestContext) -> String {
+    func cookie(name: String = Self.cookieName, value: String, maxAge: Int, path: String = "/", sameSite: String = "Lax",
+                request: Request, context: AuthRequestContext) -> String {
         let peer = context.remoteAddress?.ipAddress ?? ""
         let behindTLS = trustedProxies.contains(peer) && request.headers[.xForwardedProto]?.lowercased() == "https"
-        var parts = ["\(Self.cookieName)=\(value)", "Path=/", "Max-Age=\(maxAge)", "HttpOnly", "SameSite=Lax"]
+        var parts = ["\(name)=\(value)", "Path=\(path)", "Max-Age=\(maxAge)", "HttpOnly", "SameSite=\(sameSite)"]
         if secureCookies || behindTLS { parts.append("Secure") }
         return parts.joined(separator: "; ")
     }

@@ -63,12 +63,17 @@ public struct AuthSettings: Sendable {
     public var auditRetention: TimeInterval = 90 * 86_400
     /// How long a password check may wait for a hashing slot before the queue refuses more (503).
     public var hashingPatience: TimeInterval = 2
+    /// How long a device cookie counts: a client that logged in within it keeps its own budget.
+    public var deviceLifetime: TimeInterval = 365 * 86_400
     public init() {}
 }
 
 public struct NewSession: Sendable {
     public var token: String
     public var session: SessionRecord
+    /// The device token to keep in the device cookie (OWASP device cookies): sent back at the
+    /// next login, it gives this client its own budget, which strangers' failures cannot use up.
+    public var deviceToken: String = ""
 }
 
 /// Register, log in, check and end sessions: the auth logic, independent of HTTP.
@@ -150,14 +155,24 @@ public struct AuthService: Sendable {
     /// concurrent guesses cannot all slip past the throttle between its read and its write;
     /// a success takes its count back. A username that breaks the naming rule cannot exist and
     /// is refused with the same answer, before any hashing, audit row or throttle record.
-    public func login(username: String, password: String, clientIP: String) async throws -> NewSession {
+    ///
+    /// A client that sends back the device token of an earlier successful login as this user
+    /// (`deviceToken`) is counted under that device alone (OWASP's device cookies): failures
+    /// from strangers, which may fill the account's hourly cap and lock it for everyone else,
+    /// do not lock it out, and its own failures still back off.
+    public func login(username: String, password: String, clientIP: String, deviceToken: String? = nil) async throws -> NewSession {
         guard Self.validUsername(username), password.utf8.count <= settings.maxPasswordBytes else {
             Counter(label: "ballast_auth_logins_total", dimensions: [("result", "failure")]).increment()
             throw AuthError.invalidCredentials
         }
         let now = clock()
         let throttle = settings.throttle
-        let keys = throttle.keys(username: username, clientIP: clientIP)
+        var trustedDevice: String?
+        if let deviceToken, deviceToken.utf8.count == 43,
+           try await store.deviceUsername(tokenHash: Self.hashToken(deviceToken)) == username.lowercased() {
+            trustedDevice = Self.hashToken(deviceToken)
+        }
+        let keys = trustedDevice.map { ["dev:\($0)"] } ?? throttle.keys(username: username, clientIP: clientIP)
         if let wait = try await store.reserveAttempt(keys: keys, now: now, window: throttle.window, decide: { throttle.retryAfter($0, now: now) }) {
             Counter(label: "ballast_auth_logins_total", dimensions: [("result", "throttled")]).increment()
             try await store.audit(AuditEvent(at: now, kind: "login_throttled", username: username, clientIP: clientIP))
@@ -180,15 +195,25 @@ public struct AuthService: Sendable {
             try await store.audit(AuditEvent(at: now, kind: "login_failed", username: username, userID: user?.id, clientIP: clientIP))
             throw AuthError.invalidCredentials
         }
-        try await store.releaseAttempt(keys: [keys[0], keys[2]])
-        try await store.clearThrottle(key: keys[1])
+        if trustedDevice != nil {
+            try await store.clearThrottle(key: keys[0])
+        } else {
+            try await store.releaseAttempt(keys: [keys[0], keys[2]])
+            try await store.clearThrottle(key: keys[1])
+        }
+        var device = trustedDevice == nil ? nil : deviceToken
+        if device == nil {
+            let fresh = Self.randomToken()
+            try await store.addDevice(tokenHash: Self.hashToken(fresh), username: user.username, at: now)
+            device = fresh
+        }
         let token = Self.randomToken()
         let session = SessionRecord(id: Self.randomID(), userID: user.id, tokenHash: Self.hashToken(token), createdAt: now,
                                     lastSeenAt: now, expiresAt: now.addingTimeInterval(settings.lifetime))
         try await store.createSession(session)
         Counter(label: "ballast_auth_logins_total", dimensions: [("result", "success")]).increment()
         try await store.audit(AuditEvent(at: now, kind: "login_ok", username: user.username, userID: user.id, clientIP: clientIP))
-        return NewSession(token: token, session: session)
+        return NewSession(token: token, session: session, deviceToken: device ?? "")
     }
 
     /// The session and user a token belongs to, if it is still valid (absolute and idle limits).
@@ -265,6 +290,7 @@ public struct AuthService: Sendable {
         let now = clock()
         let audit = try await store.pruneAudit(before: now.addingTimeInterval(-settings.auditRetention))
         let throttle = try await store.pruneThrottle(before: now.addingTimeInterval(-settings.throttle.window))
+        _ = try await store.pruneDevices(before: now.addingTimeInterval(-settings.deviceLifetime))
         return (audit, throttle)
     }
 

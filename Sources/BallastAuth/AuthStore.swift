@@ -113,6 +113,14 @@ public protocol AuthStore: Sendable {
     /// Deletes throttle records whose window began before `before` (they count nothing any more).
     func pruneThrottle(before: Date) async throws -> Int
 
+    /// Remembers a device that logged in as `username` (OWASP device cookies); only the
+    /// token's SHA-256 is stored.
+    func addDevice(tokenHash: String, username: String, at: Date) async throws
+    /// The username (lower-cased) a device token was issued to, if it is known.
+    func deviceUsername(tokenHash: String) async throws -> String?
+    /// Forgets devices issued before `before`.
+    func pruneDevices(before: Date) async throws -> Int
+
     func audit(_ event: AuditEvent) async throws
     func auditEvents(limit: Int) async throws -> [AuditEvent]
     /// Deletes audit events older than `before` (the retention); returns how many.

@@ -59,6 +59,14 @@ public final class PostgresAuthStore: AuthStore {
             CREATE INDEX audit_at ON audit_log(at);
             CREATE INDEX throttle_window ON login_throttle(window_start)
             """),
+        ("v3", """
+            CREATE TABLE devices (
+                token_hash TEXT PRIMARY KEY,
+                username_key TEXT NOT NULL,
+                created_at TIMESTAMPTZ NOT NULL
+            );
+            CREATE INDEX devices_created ON devices(created_at)
+            """),
     ]
 
     private let logger = Logger(label: "ballast.auth.postgres")
@@ -247,6 +255,29 @@ public final class PostgresAuthStore: AuthStore {
     public func pruneThrottle(before: Date) async throws -> Int {
         try await run { client in
             let rows = try await client.query("WITH gone AS (DELETE FROM login_throttle WHERE window_start < \(before) RETURNING 1) SELECT count(*) FROM gone")
+            for try await count in rows.decode(Int.self) { return count }
+            return 0
+        }
+    }
+
+    public func addDevice(tokenHash: String, username: String, at: Date) async throws {
+        try await execute("""
+            INSERT INTO devices (token_hash, username_key, created_at) VALUES (\(tokenHash), \(username.lowercased()), \(at))
+            ON CONFLICT (token_hash) DO NOTHING
+            """)
+    }
+
+    public func deviceUsername(tokenHash: String) async throws -> String? {
+        try await run { client in
+            let rows = try await client.query("SELECT username_key FROM devices WHERE token_hash = \(tokenHash)")
+            for try await name in rows.decode(String.self) { return name }
+            return nil
+        }
+    }
+
+    public func pruneDevices(before: Date) async throws -> Int {
+        try await run { client in
+            let rows = try await client.query("WITH gone AS (DELETE FROM devices WHERE created_at < \(before) RETURNING 1) SELECT count(*) FROM gone")
             for try await count in rows.decode(Int.self) { return count }
             return 0
         }

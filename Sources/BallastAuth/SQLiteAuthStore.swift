@@ -71,6 +71,16 @@ public final class SQLiteAuthStore: AuthStore {
                 CREATE INDEX throttle_window ON login_throttle(window_start);
                 """)
         }
+        migrator.registerMigration("v3") { db in
+            try db.execute(sql: """
+                CREATE TABLE devices (
+                    token_hash TEXT PRIMARY KEY,
+                    username_key TEXT NOT NULL,
+                    created_at REAL NOT NULL
+                );
+                CREATE INDEX devices_created ON devices(created_at);
+                """)
+        }
         return migrator
     }
 
@@ -257,6 +267,26 @@ public final class SQLiteAuthStore: AuthStore {
     public func pruneThrottle(before: Date) async throws -> Int {
         try await write { db in
             try db.execute(sql: "DELETE FROM login_throttle WHERE window_start < ?", arguments: [before.timeIntervalSince1970])
+            return db.changesCount
+        }
+    }
+
+    public func addDevice(tokenHash: String, username: String, at: Date) async throws {
+        try await write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO devices (token_hash, username_key, created_at) VALUES (?, ?, ?)",
+                           arguments: [tokenHash, username.lowercased(), at.timeIntervalSince1970])
+        }
+    }
+
+    public func deviceUsername(tokenHash: String) async throws -> String? {
+        try await read { db in
+            try String.fetchOne(db, sql: "SELECT username_key FROM devices WHERE token_hash = ?", arguments: [tokenHash])
+        }
+    }
+
+    public func pruneDevices(before: Date) async throws -> Int {
+        try await write { db in
+            try db.execute(sql: "DELETE FROM devices WHERE created_at < ?", arguments: [before.timeIntervalSince1970])
             return db.changesCount
         }
     }

@@ -23,6 +23,7 @@ public enum MetricCatalogue {
         "ballast_alerts_firing": "Alerts firing now, by severity.",
         "ballast_alert_notifications_total": "Alert notifications by receiver and result (sent, failed, dropped).",
         "ballast_auth_logins_total": "Login attempts by result (success, failure, throttled).",
+        "ballast_auth_registrations_total": "Registrations by result (created, throttled).",
         "ballast_auth_active_sessions": "Sessions alive (not expired, not revoked) in the auth database.",
         "ballast_auth_requests_total": "Requests answered by the auth service, by method, path and status code.",
         "ballast_auth_request_duration_seconds": "Time the auth service took to answer, by method and path.",

@@ -82,6 +82,60 @@ import Testing
         #expect(spray.suffix(5).allSatisfy { $0 == "throttled" }, "\(spray)")
     }
 
+    /// A botnet that fills the account's hourly cap locks out strangers, but not the owner's
+    /// own device: the device cookie of an earlier login carries its own budget. A device
+    /// token of another user, or a made-up one, is no device.
+    @Test(arguments: StoreKind.available)
+    func strangersCannotLockOutADeviceThatLoggedInBefore(store: StoreKind) async throws {
+        let service = try await makeService(database: temporaryDatabase(store))
+        _ = try await service.register(username: "pia", password: "correct horse battery", clientIP: "192.0.2.1")
+        _ = try await service.register(username: "quinn", password: "correct horse battery", clientIP: "192.0.2.1")
+        let device = try await service.login(username: "pia", password: "correct horse battery", clientIP: "198.51.100.20").deviceToken
+        let other = try await service.login(username: "quinn", password: "correct horse battery", clientIP: "198.51.100.21").deviceToken
+        #expect(device.count == 43 && device != other)
+        for i in 0..<100 {
+            _ = try? await service.login(username: "pia", password: "botnet guess \(i)", clientIP: "198.18.\(i / 250).\(i % 250)")
+        }
+        func outcome(_ token: String?) async -> String {
+            do {
+                _ = try await service.login(username: "pia", password: "correct horse battery", clientIP: "198.51.100.20", deviceToken: token)
+                return "ok"
+            } catch let error as AuthError { return error.code } catch { return "\(error)" }
+        }
+        #expect(await outcome(nil) == "throttled")
+        #expect(await outcome(other) == "throttled")
+        #expect(await outcome(String(repeating: "A", count: 43)) == "throttled")
+        #expect(await outcome(device) == "ok")
+        // The device's own failures still back off.
+        var own: [String] = []
+        for i in 0..<8 {
+            do {
+                _ = try await service.login(username: "pia", password: "typo \(i) here!", clientIP: "198.51.100.20", deviceToken: device)
+            } catch let error as AuthError { own.append(error.code) }
+        }
+        #expect(own.prefix(5).allSatisfy { $0 == "invalid_credentials" } && own.suffix(3).allSatisfy { $0 == "throttled" }, "\(own)")
+    }
+
+    /// Through the API: the device cookie is set at login, HttpOnly, SameSite=Strict, only for /auth/.
+    @Test func theDeviceCookieIsSetAtLoginAndReadBack() async throws {
+        let service = try await makeService(database: temporaryDatabase())
+        try await application(service).test(.router) { client async throws in
+            _ = try await client.register("rosa")
+            let login = try await client.login("rosa")
+            let cookies = login.headers[values: .setCookie]
+            let device = try #require(cookies.first { $0.hasPrefix("\(AuthAPI.deviceCookieName)=") })
+            #expect(device.contains("Path=/auth/") && device.contains("HttpOnly") && device.contains("SameSite=Strict"), "\(device)")
+            let token = String(device.dropFirst(AuthAPI.deviceCookieName.count + 1).prefix(43))
+            var headers = jsonHeaders
+            headers[.cookie] = "\(AuthAPI.deviceCookieName)=\(token)"
+            let again = try await client.execute(uri: "/auth/login", method: .post, headers: headers,
+                                                 body: body(#"{"username":"rosa","password":"correct horse battery"}"#))
+            #expect(again.status == .ok)
+            // A known device keeps its token.
+            #expect(again.headers[values: .setCookie].contains { $0.hasPrefix("\(AuthAPI.deviceCookieName)=\(token);") })
+        }
+    }
+
     @Test func clientNetworksAreAddressesAndSlash64s() {
         #expect(ClientNetwork.key("192.0.2.44") == "192.0.2.44")
         #expect(ClientNetwork.key("2001:db8:1:2:aaaa:bbbb:cccc:dddd") == "2001:db8:1:2::/64")
