@@ -13,7 +13,11 @@ public actor HashingQueue {
     public nonisolated let slots: Int
     public nonisolated let maxWaiting: Int
     public nonisolated let maxWaitingRegistrations: Int
+    /// Slots registrations may hold at once (half, at least one): a login arriving during a
+    /// flood of sign-ups finds a slot free, or frees soon, instead of waiting behind all of them.
+    public nonisolated let registrationSlots: Int
     private var busy = 0
+    private var busyRegistrations = 0
     private var logins: [CheckedContinuation<Void, Never>] = []
     private var registrations: [CheckedContinuation<Void, Never>] = []
 
@@ -21,6 +25,7 @@ public actor HashingQueue {
         self.slots = max(1, slots)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWaitingRegistrations = min(self.maxWaiting, maxWaitingRegistrations ?? self.maxWaiting / 4)
+        self.registrationSlots = max(1, self.slots / 2)
     }
 
     /// Sized so a full queue waits about `patience` for one hash of `hashSeconds` per slot.
@@ -37,18 +42,25 @@ public actor HashingQueue {
         try await acquire(work)
         do {
             let result = try await body()
-            release()
+            release(work)
             return result
         } catch {
-            release()
+            release(work)
             throw error
         }
     }
 
     private func acquire(_ work: Work) async throws {
-        if busy < slots, waiting == 0 {
+        switch work {
+        case .login where busy < slots && logins.isEmpty:
             busy += 1
             return
+        case .registration where busy < slots && busyRegistrations < registrationSlots && waiting == 0:
+            busy += 1
+            busyRegistrations += 1
+            return
+        default:
+            break
         }
         let full = waiting >= maxWaiting || (work == .registration && registrations.count >= maxWaitingRegistrations)
         if full { throw AuthError.overloaded(retryAfter: 1) }
@@ -58,17 +70,29 @@ public actor HashingQueue {
             case .registration: registrations.append(continuation)
             }
         }
-        // The slot was handed over by `release`, which kept `busy` as it was.
+        // `dispatch` counted the slot before it resumed this job.
     }
 
-    private func release() {
-        // The queues are bounded (maxWaiting), so removing from the front stays cheap.
-        if !logins.isEmpty {
-            logins.removeFirst().resume()
-        } else if !registrations.isEmpty {
-            registrations.removeFirst().resume()
-        } else {
-            busy -= 1
+    private func release(_ work: Work) {
+        busy -= 1
+        if work == .registration { busyRegistrations -= 1 }
+        dispatch()
+    }
+
+    /// Hands free slots to waiting jobs: logins first, registrations within their share. The
+    /// queues are bounded (maxWaiting), so removing from the front stays cheap.
+    private func dispatch() {
+        while busy < slots {
+            if !logins.isEmpty {
+                busy += 1
+                logins.removeFirst().resume()
+            } else if !registrations.isEmpty, busyRegistrations < registrationSlots {
+                busy += 1
+                busyRegistrations += 1
+                registrations.removeFirst().resume()
+            } else {
+                return
+            }
         }
     }
 }

@@ -3,6 +3,13 @@
 /// The proxy forwards chunked bodies verbatim; this state machine only finds where the body
 /// ends and refuses malformed framing (bad sizes, missing CRLFs, bare LF), which is what
 /// keeps a kept-alive server connection in step with the client.
+///
+/// Chunk extensions and trailers carry no data a server needs and are where parsers differ,
+/// so together they may take at most `maxFramingBytes` of a body (Node.js bounds extensions at
+/// 16 KiB after CVE-2024-22019). With `stripsTrailers` (requests from clients), trailer fields
+/// are not forwarded: `forwardable` says how many of the bytes just consumed to pass on, and
+/// once the body `isDone` the caller ends it with `finalCRLF`, as if it had no trailers, so no
+/// server can merge a client's `Content-Length` or `X-Forwarded-For` trailer into its headers.
 struct ChunkedFraming: Sendable {
     enum State: Sendable, Equatable {
         case size(digits: Int, value: Int)
@@ -25,16 +32,42 @@ struct ChunkedFraming: Sendable {
         case missingCRLF
         case tooLarge
         case invalidTrailer
+        /// Chunk extensions and trailers beyond `maxFramingBytes`.
+        case framingTooLarge
     }
 
     private(set) var state: State = .size(digits: 0, value: 0)
     /// Sum of chunk sizes so far, checked against `limit`.
     private(set) var bodyBytes = 0
     let limit: Int
+    let stripsTrailers: Bool
+    /// Of the bytes the last `consume` took, how many (from the front) to forward.
+    private(set) var forwardable = 0
+    /// Extension and trailer bytes so far, checked against `maxFramingBytes`.
+    private(set) var framingBytes = 0
+    static let maxFramingBytes = 16_384
+    /// What ends a body whose trailers were not forwarded.
+    static let finalCRLF: [UInt8] = [HeadScanner.cr, HeadScanner.lf]
 
-    init(limit: Int = .max) { self.limit = limit }
+    init(limit: Int = .max, stripsTrailers: Bool = false) {
+        self.limit = limit
+        self.stripsTrailers = stripsTrailers
+    }
 
     var isDone: Bool { state == .done }
+
+    private var inTrailers: Bool {
+        switch state {
+        case .trailerLineStart, .trailerName, .trailerValue, .trailerLF, .done: true
+        default: false
+        }
+    }
+
+    @inline(__always)
+    private mutating func countFramingByte() throws(Failure) {
+        framingBytes += 1
+        guard framingBytes <= Self.maxFramingBytes else { throw .framingTooLarge }
+    }
 
     private static let maxSizeDigits = 15
 
@@ -43,6 +76,9 @@ struct ChunkedFraming: Sendable {
     mutating func consume(_ bytes: UnsafeRawBufferPointer) throws(Failure) -> Int {
         var i = 0
         let count = bytes.count
+        // Where the trailer section starts in these bytes (0 when it started before them).
+        var trailersFrom: Int? = stripsTrailers && inTrailers ? 0 : nil
+        defer { forwardable = trailersFrom ?? i }
         while i < count {
             let b = bytes[i]
             switch state {
@@ -60,6 +96,7 @@ struct ChunkedFraming: Sendable {
                 }
                 i += 1
             case .extensionBytes(let value):
+                try countFramingByte()
                 if b == HeadScanner.cr {
                     state = .sizeLF(value: value)
                 } else if b == HeadScanner.lf || !HeadScanner.isValueByte(b) {
@@ -71,6 +108,7 @@ struct ChunkedFraming: Sendable {
                 i += 1
                 if value == 0 {
                     state = .trailerLineStart
+                    if stripsTrailers { trailersFrom = i }
                 } else {
                     let (sum, overflow) = bodyBytes.addingReportingOverflow(value)
                     guard !overflow, sum <= limit else { throw .tooLarge }
@@ -90,6 +128,7 @@ struct ChunkedFraming: Sendable {
                 state = .size(digits: 0, value: 0)
                 i += 1
             case .trailerLineStart:
+                try countFramingByte()
                 if b == HeadScanner.cr {
                     state = .trailerLF(emptyLine: true)
                 } else {
@@ -98,6 +137,7 @@ struct ChunkedFraming: Sendable {
                 }
                 i += 1
             case .trailerName:
+                try countFramingByte()
                 // A trailer is a header field: a token, then a colon.
                 if b == HeadScanner.colon {
                     state = .trailerValue
@@ -106,6 +146,7 @@ struct ChunkedFraming: Sendable {
                 }
                 i += 1
             case .trailerValue:
+                try countFramingByte()
                 if b == HeadScanner.cr {
                     state = .trailerLF(emptyLine: false)
                 } else if !HeadScanner.isValueByte(b) {
@@ -113,6 +154,7 @@ struct ChunkedFraming: Sendable {
                 }
                 i += 1
             case .trailerLF(let emptyLine):
+                try countFramingByte()
                 guard b == HeadScanner.lf else { throw .missingCRLF }
                 i += 1
                 if emptyLine {

@@ -27,7 +27,7 @@ extension ClientConnection {
         exchange.closeAfter = head.wantsClose || draining
         switch head.framing {
         case .contentLength(let n) where n > 0: exchange.bodyRemaining = n
-        case .chunked: exchange.chunked = ChunkedFraming(limit: listener.config.limits.maxBodyBytes)
+        case .chunked: exchange.chunked = ChunkedFraming(limit: listener.config.limits.maxBodyBytes, stripsTrailers: true)
         default: exchange.requestComplete = true
         }
         self.exchange = exchange

@@ -316,14 +316,21 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
                 exchange.chunked = framing
                 if error == .tooLarge {
                     abortRequest(exchange, status: 413, error: "body_too_large", message: "request body is too large")
+                } else if error == .framingTooLarge {
+                    abortRequest(exchange, status: 413, error: "body_too_large", message: "chunk extensions and trailers are too large")
                 } else {
                     abortRequest(exchange, status: 400, error: "bad_request", message: "invalid chunked request body")
                 }
                 return
             }
             exchange.chunked = framing
-            sendBody(input!.readSlice(length: consumed)!, exchange)
-            if framing.isDone { requestFinished(exchange) }
+            let slice = input!.readSlice(length: consumed)!
+            // Trailer fields are read, checked and dropped, never forwarded (ChunkedFraming).
+            sendBody(framing.forwardable == consumed ? slice : slice.getSlice(at: slice.readerIndex, length: framing.forwardable)!, exchange)
+            if framing.isDone {
+                sendBody(Self.finalCRLF, exchange)
+                requestFinished(exchange)
+            }
         } else {
             let take = min(exchange.bodyRemaining, input!.readableBytes)
             exchange.bodyRemaining -= take
@@ -332,6 +339,9 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         }
         if input?.readableBytes == 0 { input = nil }
     }
+
+    /// The end of a chunked body whose trailers were dropped.
+    static let finalCRLF = ByteBuffer(bytes: ChunkedFraming.finalCRLF)
 
     private func requestFinished(_ exchange: Exchange) {
         exchange.requestComplete = true

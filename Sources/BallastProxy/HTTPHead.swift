@@ -51,6 +51,8 @@ enum HTTPVersion: Sendable, Equatable {
 enum HTTPHeadError: Error, Sendable, Equatable {
     case badRequest(String)
     case headersTooLarge
+    /// More than `HeadScanner.maxFields` header fields.
+    case tooManyFields
     case versionNotSupported
     case notImplemented(String)
     case bodyTooLarge
@@ -58,7 +60,7 @@ enum HTTPHeadError: Error, Sendable, Equatable {
     var status: Int {
         switch self {
         case .badRequest: 400
-        case .headersTooLarge: 431
+        case .headersTooLarge, .tooManyFields: 431
         case .versionNotSupported: 505
         case .notImplemented: 501
         case .bodyTooLarge: 413
@@ -69,6 +71,7 @@ enum HTTPHeadError: Error, Sendable, Equatable {
         switch self {
         case .badRequest(let why): why
         case .headersTooLarge: "request headers are too large"
+        case .tooManyFields: "too many request header fields"
         case .versionNotSupported: "only HTTP/1.0 and HTTP/1.1 are supported"
         case .notImplemented(let why): why
         case .bodyTooLarge: "request body is too large"

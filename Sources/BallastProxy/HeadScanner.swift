@@ -42,6 +42,11 @@ enum HeadScanner {
         return nil
     }
 
+    /// Header fields one head may have, as Apache's `LimitRequestFields` (100) and HAProxy's
+    /// `tune.http.maxhdr` (101): browsers send about 20. Within the byte limit, thousands of
+    /// tiny fields would otherwise cost every later lookup and the upstream's parser.
+    static let maxFields = 100
+
     /// Parses header lines from `start` up to the empty line; `end` is just past the final CRLF.
     static func parseFields(
         _ bytes: UnsafeRawBufferPointer, from start: Int, end: Int, into fields: inout [HeaderField]
@@ -49,6 +54,7 @@ enum HeadScanner {
         var i = start
         let last = end - 2  // the final CRLF
         while i < last {
+            guard fields.count < maxFields else { throw .tooManyFields }
             let lineStart = i
             if bytes[i] == sp || bytes[i] == htab { throw .badRequest("obsolete line folding") }
             while i < last, isTchar(bytes[i]) { i += 1 }

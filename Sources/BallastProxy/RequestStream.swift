@@ -116,7 +116,7 @@ public struct RequestStream {
             inBody = true
         case .chunked:
             framing = "chunked"
-            chunked = ChunkedFraming(limit: maxBodyBytes)
+            chunked = ChunkedFraming(limit: maxBodyBytes, stripsTrailers: true)
             inBody = true
         default:
             framing = "none"
@@ -135,13 +135,14 @@ public struct RequestStream {
             do {
                 taken = try input!.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try framing.consume(raw) }
             } catch {
-                refuse(error == .tooLarge ? 413 : 400, error == .tooLarge ? "request body is too large" : "invalid chunked request body",
-                       close: true)
+                let tooLarge = error == .tooLarge || error == .framingTooLarge
+                refuse(tooLarge ? 413 : 400, tooLarge ? "request body is too large" : "invalid chunked request body", close: true)
                 return
             }
             chunked = framing
             input!.moveReaderIndex(forwardBy: taken)
-            addBody(taken)
+            // As the handler: trailers are dropped and the body ends with a bare CRLF.
+            addBody(framing.forwardable + (framing.isDone ? ChunkedFraming.finalCRLF.count : 0))
             if framing.isDone { finishRequest() }
         } else {
             taken = min(bodyRemaining, input!.readableBytes)

@@ -261,6 +261,23 @@ import Testing
         #expect(await queue.waiting == 0)
     }
 
+    /// Registrations hold at most half the slots: with two slots busy hashing sign-ups... only
+    /// one is, and a login starts at once.
+    @Test func registrationsLeaveALoginSlotFree() async throws {
+        let queue = HashingQueue(slots: 2, maxWaiting: 8, maxWaitingRegistrations: 4)
+        #expect(queue.registrationSlots == 1)
+        let gate = Gate()
+        let order = Recorder()
+        let signUps = (0..<3).map { i in Task { try await queue.run(.registration) { await gate.wait(); await order.add("registration \(i)") } } }
+        while await queue.waiting < 2 { try await Task.sleep(for: .milliseconds(5)) }
+        // One registration runs, two wait, one slot is free: the login takes it without waiting.
+        try await queue.run(.login) { await order.add("login") }
+        #expect(await order.items == ["login"])
+        gate.open()
+        for task in signUps { try await task.value }
+        #expect(await order.items.count == 4)
+    }
+
     actor Recorder {
         var items: [String] = []
         func add(_ item: String) { items.append(item) }

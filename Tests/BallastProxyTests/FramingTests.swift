@@ -38,6 +38,39 @@ func consumeChunked(_ text: String, limit: Int = .max) throws(ChunkedFraming.Fai
         }
     }
 
+    /// A request's trailers are checked and dropped: at every split point, the bytes marked
+    /// forwardable plus the final CRLF are the body without its trailer fields.
+    @Test func strippedTrailersAreNeverForwardedAtAnySplit() throws {
+        let body = Array("3\r\nabc\r\n2;e=1\r\nde\r\n0\r\nContent-Length: 0\r\nX-Forwarded-For: 6.6.6.6\r\n\r\n".utf8)
+        let expected = Array("3\r\nabc\r\n2;e=1\r\nde\r\n0\r\n\r\n".utf8)
+        for split in 0...body.count {
+            var framing = ChunkedFraming(stripsTrailers: true)
+            var forwarded: [UInt8] = []
+            for part in [body[..<split], body[split...]] where !part.isEmpty {
+                let consumed = try part.withUnsafeBytes { raw in try framing.consume(raw) }
+                #expect(consumed == part.count)
+                forwarded += part.prefix(framing.forwardable)
+            }
+            #expect(framing.isDone)
+            forwarded += ChunkedFraming.finalCRLF
+            #expect(forwarded == expected, "split at \(split): \(String(decoding: forwarded, as: UTF8.self))")
+        }
+        // Without stripping (responses), everything passes.
+        var framing = ChunkedFraming()
+        _ = try body.withUnsafeBytes { raw in try framing.consume(raw) }
+        #expect(framing.forwardable == body.count)
+    }
+
+    /// Extensions and trailers together are bounded (16 KiB), however they are spread.
+    @Test func extensionsAndTrailersAreBounded() {
+        let manyExtensions = String(repeating: "1;\(String(repeating: "x", count: 1000))\r\na\r\n", count: 17) + "0\r\n\r\n"
+        #expect(throws: ChunkedFraming.Failure.framingTooLarge) { try consumeChunked(manyExtensions) }
+        let hugeTrailers = "0\r\n" + String(repeating: "X-T: \(String(repeating: "v", count: 500))\r\n", count: 40) + "\r\n"
+        #expect(throws: ChunkedFraming.Failure.framingTooLarge) { try consumeChunked(hugeTrailers) }
+        let modest = "1;\(String(repeating: "x", count: 4000))\r\na\r\n0\r\n" + String(repeating: "X-T: v\r\n", count: 100) + "\r\n"
+        #expect((try? consumeChunked(modest))?.done == true)
+    }
+
     @Test(arguments: [
         ("zz\r\n", ChunkedFraming.Failure.invalidSize),
         ("\r\n", .invalidSize),

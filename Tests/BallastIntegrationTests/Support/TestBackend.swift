@@ -76,6 +76,8 @@ private final class BackendHandler: ChannelInboundHandler {
     var exchanges = 0
     var bodyBytes = 0
     var bodySum = 0
+    /// The trailer fields of the last request (chunked bodies only).
+    var trailers: [String] = []
 
     init(backend: TestBackend) { self.backend = backend }
 
@@ -86,10 +88,12 @@ private final class BackendHandler: ChannelInboundHandler {
             exchanges += 1
             bodyBytes = 0
             bodySum = 0
+            trailers = []
         case .body(let buffer):
             bodyBytes += buffer.readableBytes
             buffer.withUnsafeReadableBytes { for b in $0 { bodySum = (bodySum + Int(b)) % 1_000_000_007 } }
-        case .end:
+        case .end(let fields):
+            trailers = fields.map { $0.map { "\($0.name.lowercased()): \($0.value)" } } ?? []
             guard let head else { return }
             if head.uri != "/healthz" {
                 backend.requests.wrappingAdd(1, ordering: .relaxed)
@@ -115,6 +119,8 @@ private final class BackendHandler: ChannelInboundHandler {
         } else if uri == "/headers" {
             let text = head.headers.map { "\($0.name.lowercased()): \($0.value)" }.joined(separator: "\n")
             send(context, status: 200, body: text)
+        } else if uri == "/trailers" {
+            send(context, status: 200, body: "\(bodyBytes) bytes; trailers: \(trailers.isEmpty ? "none" : trailers.joined(separator: ", "))")
         } else if uri == "/upload" {
             send(context, status: 200, body: "\(bodyBytes) \(bodySum)")
         } else if uri.hasPrefix("/stream/"), let n = Int(uri.dropFirst(8)) {
