@@ -102,8 +102,21 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
+    /// GRDB's migrator is synchronous: it runs on a dispatch queue, never on a Swift
+    /// concurrency thread, which it would hold for as long as the schema takes (and another
+    /// process's write lock, up to the busy timeout).
     public func migrate() async throws {
-        try Self.migrator.migrate(pool)
+        let pool = self.pool
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                do {
+                    try Self.migrator.migrate(pool)
+                    continuation.resume()
+                } catch {
+                    continuation.resume(throwing: error)
+                }
+            }
+        }
     }
 
     public func ping() async throws {

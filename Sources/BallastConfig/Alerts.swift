@@ -47,11 +47,24 @@ public struct Notify: Sendable, Hashable {
 
 public struct Webhook: Sendable, Hashable {
     public var url: String
+    /// What metrics and logs call this receiver: the URL's path and query often hold a secret
+    /// (Slack and Teams webhooks are bearer URLs), so they never appear; by default the host
+    /// (and port) of the URL, or the `name` the config gives.
+    public var name: String
     public var sendResolved = true
     /// Delivery attempts before a notification is given up (with exponential back-off).
     public var maxAttempts = 8
     public var timeout: Duration = .seconds(2)
-    public init(url: String) { self.url = url }
+    public init(url: String, name: String? = nil) {
+        self.url = url
+        self.name = name ?? Self.defaultName(url)
+    }
+
+    /// `https://hooks.slack.com/services/T0/B0/secret` → `hooks.slack.com`.
+    public static func defaultName(_ url: String) -> String {
+        guard let parts = URLComponents(string: url), let host = parts.host, !host.isEmpty else { return "webhook" }
+        return parts.port.map { "\(host):\($0)" } ?? host
+    }
 }
 
 public enum AlertSeverity: String, Sendable, Hashable, CaseIterable, Codable {

@@ -41,14 +41,14 @@ extension ConfigParser {
 
     private func webhook(_ node: YAMLNode, path: String) -> Webhook? {
         guard let w = reader.fields(node, path: path, what: "a webhook",
-                                    allowed: ["url", "send_resolved", "max_attempts", "timeout"]),
+                                    allowed: ["url", "name", "send_resolved", "max_attempts", "timeout"]),
               let url = w.string("url", required: true) else { return nil }
         guard url.hasPrefix("http://") || url.hasPrefix("https://"), url.count > 8 else {
             reader.report(.badValue, "webhook url '\(url)' is not an http(s) URL", at: w.node("url")?.location,
                           fix: "write e.g. http://127.0.0.1:9093/api/v1/alerts-hook")
             return nil
         }
-        var hook = Webhook(url: url)
+        var hook = Webhook(url: url, name: w.string("name"))
         if let v = w.bool("send_resolved") { hook.sendResolved = v }
         if let v = w.int("max_attempts", in: 1...100) { hook.maxAttempts = v }
         if let v = positive(w, "timeout") { hook.timeout = v }

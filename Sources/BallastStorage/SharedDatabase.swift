@@ -41,9 +41,9 @@ public final class SharedDatabase: Sendable {
 
     /// Runs `body` within `operationTimeout`; a timeout or a lost connection is `StorageUnavailable`.
     @discardableResult
-    public func run<T: Sendable>(_ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    public func run<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let client = self.client
-        let timeout = operationTimeout
+        let timeout = timeout ?? operationTimeout
         do {
             return try await withThrowingTaskGroup(of: T?.self) { group in
                 group.addTask { try await body(client) }
@@ -70,9 +70,9 @@ public final class SharedDatabase: Sendable {
     }
 
     /// Runs `body` in one transaction within `operationTimeout`: all of it is written or none.
-    public func transaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    public func transaction<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let logger = self.logger
-        return try await run { client in
+        return try await run(timeout: timeout) { client in
             try await client.withConnection { connection in
                 try await connection.query("BEGIN", logger: logger)
                 do {
@@ -113,10 +113,12 @@ public final class SharedDatabase: Sendable {
     }
 
     /// Applies `migrations` (id, SQL) in order, each once, in its own transaction, under an
-    /// advisory lock so replicas starting together do not race to create the schema.
+    /// advisory lock so replicas starting together do not race to create the schema. A schema
+    /// takes a dozen statements: it gets `migrationTimeout`, not the few seconds of a request's
+    /// query, so a replica starting against a busy database does not give up on it.
     public func migrate(_ component: String, _ migrations: [(id: String, sql: String)]) async throws {
         let schema = url.schema
-        try await transaction { connection in
+        try await transaction(timeout: Self.migrationTimeout) { connection in
             let lockKey = "ballast-migrations:\(schema ?? "public")"
             try await connection.query("SELECT pg_advisory_xact_lock(hashtext(\(lockKey)))", logger: self.logger)
             if let schema {
@@ -148,6 +150,8 @@ public final class SharedDatabase: Sendable {
             for try await _ in try await client.query("SELECT 1") {}
         }
     }
+
+    public static let migrationTimeout: Duration = .seconds(30)
 
     static func quoted(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""

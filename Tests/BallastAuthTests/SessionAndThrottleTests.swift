@@ -77,7 +77,9 @@ import Testing
 
     @Test(arguments: StoreKind.available) func throttlingIsSharedByTwoReplicasOfOneDatabase(store: StoreKind) async throws {
         let database = temporaryDatabase(store)
-        let replicaA = try await makeService(database: database), replicaB = try await makeService(database: database)
+        // One clock for both: the 1 s back-off must not run out while a loaded machine is slow.
+        let clock = TestClock()
+        let replicaA = try await makeService(database: database, clock: clock), replicaB = try await makeService(database: database, clock: clock)
         _ = try await replicaA.register(username: "mallory", password: "correct horse battery")
         try await application(replicaA).test(.live) { a async throws in
             try await application(replicaB).test(.live) { b async throws in

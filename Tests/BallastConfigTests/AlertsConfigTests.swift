@@ -65,6 +65,7 @@ import Testing
         #expect(config.alerts.scrape.interval == .seconds(2))
         #expect(config.alerts.notify.webhooks.first?.sendResolved == false)
         #expect(config.alerts.notify.webhooks.first?.maxAttempts == 3)
+        #expect(config.alerts.notify.webhooks.first?.name == "127.0.0.1:9")
         #expect(config.alerts.notify.groupBy == ["alertname", "route"])
         #expect(rules[0].condition == .threshold(Signal(.errorRatio, scope: .route("auth"), window: .seconds(10)), .above, 0.025))
         #expect(rules[0].forDuration == .seconds(3))
@@ -115,5 +116,13 @@ import Testing
     @Test func webhookMustBeHTTP() {
         let text = withAlerts("  notify: { webhooks: [{ url: \"ftp://x\" }] }\n")
         #expect(allFindings(text).contains { $0.ruleID == "BL010" && $0.message.contains("not an http(s) URL") })
+    }
+
+    /// A webhook's URL may be a bearer secret (Slack, Teams): what metrics and logs call it is its
+    /// host, or the name the config gives.
+    @Test func webhooksAreNamedByHostOrByTheirName() {
+        #expect(Webhook.defaultName("https://hooks.slack.com/services/T000/B000/XXXXsecret") == "hooks.slack.com")
+        #expect(Webhook.defaultName("http://10.0.0.5:9093/api/v2/alerts?token=abc") == "10.0.0.5:9093")
+        #expect(Webhook(url: "https://example.com/x", name: "pager").name == "pager")
     }
 }

@@ -13,8 +13,18 @@ import Testing
 /// after a reload; the probes answer without a token.
 @Suite(.serialized) struct AnywhereTests {
     /// Runs the built `ballast` in `directory` with `arguments`; its exit status and output.
+    /// The wait runs on a dispatch queue, not on one of the few Swift concurrency threads the
+    /// other suites need.
     @discardableResult
-    func ballast(_ arguments: [String], in directory: String, environment: [String: String] = [:]) throws -> (status: Int32, output: String) {
+    func ballast(_ arguments: [String], in directory: String, environment: [String: String] = [:]) async throws -> (status: Int32, output: String) {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try self.ballastNow(arguments, in: directory, environment: environment) })
+            }
+        }
+    }
+
+    func ballastNow(_ arguments: [String], in directory: String, environment: [String: String]) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = ballastExecutable
         process.arguments = arguments
@@ -92,27 +102,27 @@ import Testing
         defer { try? FileManager.default.removeItem(atPath: layout.root) }
         // The same file from three working directories, named three ways.
         for (directory, path) in [(layout.root, "conf/ballast.yaml"), ("/", layout.config), (layout.conf, "ballast.yaml"), (layout.conf, "./ballast.yaml")] {
-            let result = try ballast(["check", "--strict", path], in: directory)
+            let result = try await ballast(["check", "--strict", path], in: directory)
             #expect(result.status == 0, "check from \(directory): \(result.output)")
             #expect(result.output.contains(": ok"), "\(result.output)")
         }
         // Findings name the path as written and as resolved.
         try FileManager.default.moveItem(atPath: layout.runbook, toPath: layout.runbook + ".away")
-        let missing = try ballast(["check", "conf/ballast.yaml"], in: layout.root)
+        let missing = try await ballast(["check", "conf/ballast.yaml"], in: layout.root)
         #expect(missing.status == 1)
         #expect(missing.output.contains("[BL042] runbook 'runbooks/app-down.md' (\(layout.runbook)) of alert 'AppDown' does not exist"), "\(missing.output)")
         try FileManager.default.moveItem(atPath: layout.runbook + ".away", toPath: layout.runbook)
         try FileManager.default.moveItem(atPath: layout.cert, toPath: layout.cert + ".away")
-        let noCert = try ballast(["check", layout.config], in: "/")
+        let noCert = try await ballast(["check", layout.config], in: "/")
         #expect(noCert.output.contains("certificate 'certs/lb.crt' (\(layout.cert)) does not exist"), "\(noCert.output)")
         try FileManager.default.moveItem(atPath: layout.cert + ".away", toPath: layout.cert)
         // docs writes from one directory and checks from another, with the runbook findings resolved the same way.
-        let written = try ballast(["docs", "--config", "conf/ballast.yaml", "--out", "topology.md"], in: layout.root)
+        let written = try await ballast(["docs", "--config", "conf/ballast.yaml", "--out", "topology.md"], in: layout.root)
         #expect(written.status == 0, "\(written.output)")
-        let checked = try ballast(["docs", "--check", layout.root + "/topology.md", "--config", "ballast.yaml"], in: layout.conf)
+        let checked = try await ballast(["docs", "--check", layout.root + "/topology.md", "--config", "ballast.yaml"], in: layout.conf)
         #expect(checked.status == 0, "\(checked.output)")
         // alerts export reads the same file from elsewhere.
-        #expect(try ballast(["alerts", "export", "--config", layout.config], in: "/").output.contains("runbook_url: \"runbooks/app-down.md\""))
+        #expect(try await ballast(["alerts", "export", "--config", layout.config], in: "/").output.contains("runbook_url: \"runbooks/app-down.md\""))
     }
 
     @Test func aBalancerStartedElsewhereServesARenewedCertificateAfterSIGHUP() async throws {
@@ -225,8 +235,8 @@ import Testing
         await other.stop()
     }
 
-    @Test func versionIsPrinted() throws {
-        let result = try ballast(["--version"], in: "/")
+    @Test func versionIsPrinted() async throws {
+        let result = try await ballast(["--version"], in: "/")
         #expect(result.status == 0)
         #expect(result.output.trimmingCharacters(in: .whitespacesAndNewlines) == "ballast \(BuildInfo.version) (\(BuildInfo.revision))")
     }

@@ -8,8 +8,20 @@ import Testing
     static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/sarif")
 
-    /// Runs the built `ballast` in `directory`; its status, stdout and stderr apart.
-    func ballast(_ arguments: [String], in directory: String) throws -> (status: Int32, stdout: String, stderr: String) {
+    /// Runs the built `ballast` in `directory`; its status, stdout and stderr apart. The wait
+    /// happens on a dispatch queue: a Swift concurrency thread blocked in `waitUntilExit` would
+    /// starve the other suites' tasks (two threads on a two-core machine).
+    func ballast(_ arguments: [String], in directory: String) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await offThePool { try self.ballastNow(arguments, in: directory) }
+    }
+
+    func offThePool<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(with: Result { try work() }) }
+        }
+    }
+
+    func ballastNow(_ arguments: [String], in directory: String) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = ballastExecutable
         process.arguments = arguments
@@ -26,7 +38,11 @@ import Testing
     }
 
     /// The schema validator's verdict on `log` ("valid", or the first error).
-    func validate(_ log: String) throws -> (status: Int32, output: String) {
+    func validate(_ log: String) async throws -> (status: Int32, output: String) {
+        try await offThePool { try self.validateNow(log) }
+    }
+
+    func validateNow(_ log: String) throws -> (status: Int32, output: String) {
         let file = FileManager.default.temporaryDirectory.appendingPathComponent("log-\(UUID().uuidString).sarif").path
         try log.write(toFile: file, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(atPath: file) }
@@ -123,13 +139,13 @@ import Testing
         var suppressed: [Suppressed]
     }
 
-    @Test func sarifOutputIsValidSARIFAndSaysWhatTheJSONOutputSays() throws {
+    @Test func sarifOutputIsValidSARIFAndSaysWhatTheJSONOutputSays() async throws {
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         let files = ["ballast.yaml", "conf dir/other.yaml", "missing.yaml"]
-        let sarif = try ballast(["check", "--format", "sarif"] + files, in: root)
+        let sarif = try await ballast(["check", "--format", "sarif"] + files, in: root)
         #expect(sarif.status == 2, "an unreadable file makes the run unusable: \(sarif.stderr)")
-        let verdict = try validate(sarif.stdout)
+        let verdict = try await validate(sarif.stdout)
         #expect(verdict.status == 0 && verdict.output.hasPrefix("valid"), "\(verdict.output)")
 
         let log = try JSONDecoder().decode(Log.self, from: Data(sarif.stdout.utf8))
@@ -140,7 +156,7 @@ import Testing
         #expect(Set(run.tool.driver.rules.map(\.id)).isSuperset(of: LintCatalogue.allRules.map(\.id)))
         #expect(run.tool.driver.rules.first { $0.id == "BL052" }?.help?.markdown.contains("```yaml BL052 bad") == true)
 
-        let json = try JSONDecoder().decode(JSONReport.self, from: Data(try ballast(["check", "--format", "json"] + files, in: root).stdout.utf8))
+        let json = try JSONDecoder().decode(JSONReport.self, from: Data(try await ballast(["check", "--format", "json"] + files, in: root).stdout.utf8))
         let active = run.results.filter { $0.suppressions == nil }
         #expect(active.count == json.findings.count)
         for (result, item) in zip(active, json.findings) {
@@ -162,46 +178,46 @@ import Testing
     }
 
     /// The validator is not a rubber stamp: a log with a level SARIF does not have is refused.
-    @Test func theSchemaRefusesALogThatBreaksIt() throws {
+    @Test func theSchemaRefusesALogThatBreaksIt() async throws {
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
-        let sarif = try ballast(["check", "--format", "sarif", "ballast.yaml"], in: root)
+        let sarif = try await ballast(["check", "--format", "sarif", "ballast.yaml"], in: root)
         #expect(sarif.stdout.contains("\"level\" : \"warning\""))
         let broken = sarif.stdout.replacingOccurrences(of: "\"level\" : \"warning\"", with: "\"level\" : \"severe\"")
-        let verdict = try validate(broken)
+        let verdict = try await validate(broken)
         #expect(verdict.status == 1 && verdict.output.contains("severe"), "\(verdict.output)")
     }
 
-    @Test func exitCodesAreStable() throws {
+    @Test func exitCodesAreStable() async throws {
         let root = try workspace()
         defer { try? FileManager.default.removeItem(atPath: root) }
         try "version: 1\nlisteners: []\n".write(toFile: root + "/clean.yaml", atomically: true, encoding: .utf8)
         for format in ["text", "json", "sarif"] {
-            #expect(try ballast(["check", "--format", format, "clean.yaml"], in: root).status == 0)
+            #expect(try await ballast(["check", "--format", format, "clean.yaml"], in: root).status == 0)
             // Warnings only: 0, or 1 with --strict.
-            #expect(try ballast(["check", "--format", format, "conf dir/other.yaml"], in: root).status == 0)
-            #expect(try ballast(["check", "--format", format, "--strict", "conf dir/other.yaml"], in: root).status == 1)
+            #expect(try await ballast(["check", "--format", format, "conf dir/other.yaml"], in: root).status == 0)
+            #expect(try await ballast(["check", "--format", format, "--strict", "conf dir/other.yaml"], in: root).status == 1)
             // BL018 is an error.
-            #expect(try ballast(["check", "--format", format, "ballast.yaml"], in: root).status == 1)
-            #expect(try ballast(["check", "--format", format, "missing.yaml"], in: root).status == 2)
+            #expect(try await ballast(["check", "--format", format, "ballast.yaml"], in: root).status == 1)
+            #expect(try await ballast(["check", "--format", format, "missing.yaml"], in: root).status == 2)
         }
     }
 
     /// `--explain` prints the rule's section from the binary, wherever it runs.
-    @Test func explainPrintsTheRulesSectionFromTheBinary() throws {
+    @Test func explainPrintsTheRulesSectionFromTheBinary() async throws {
         let empty = FileManager.default.temporaryDirectory.appendingPathComponent("explain-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: empty, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: empty) }
         for id in ["BL026", "bl052", "BL062"] {
-            let result = try ballast(["check", "--explain", id], in: empty)
+            let result = try await ballast(["check", "--explain", id], in: empty)
             #expect(result.status == 0)
             #expect(result.stdout.hasPrefix("## \(id.uppercased()) — "))
             #expect(result.stdout.contains("```yaml \(id.uppercased()) bad") && result.stdout.contains("```yaml \(id.uppercased()) good"))
             #expect(!result.stdout.contains("\n## "), "one section only")
         }
-        let unknown = try ballast(["check", "--explain", "BL999"], in: empty)
+        let unknown = try await ballast(["check", "--explain", "BL999"], in: empty)
         #expect(unknown.status == 2 && unknown.stderr.contains("no rule 'BL999'") && unknown.stdout.isEmpty)
-        let nothing = try ballast(["check"], in: empty)
+        let nothing = try await ballast(["check"], in: empty)
         #expect(nothing.status != 0 && nothing.stderr.contains("--explain"))
     }
 }

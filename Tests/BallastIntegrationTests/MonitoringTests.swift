@@ -103,7 +103,7 @@ import Testing
         let received = NIOLockedValueBox<[WebhookPayload]>([])
         let attempts = NIOLockedValueBox(0)
         let router = Router()
-        router.post("/hook") { request, _ -> Response in
+        router.post("/hook") { request, _ -> Response in  // the token travels in the query
             let attempt = attempts.withLockedValue { $0 += 1; return $0 }
             if attempt <= 2 { return Response(status: .internalServerError) }   // the receiver is flaky at first
             let body = try await request.body.collect(upTo: 1 << 20)
@@ -115,9 +115,10 @@ import Testing
         let serving = Task { try await receiver.runService() }
         defer { serving.cancel() }
         try await Task.sleep(for: .milliseconds(300))
+        _ = TestMetrics.registry
         let config = try ConfigLoader.load(text: Self.stackYAML(port: 8080, servers: [9101], alerts: """
             alerts:
-              notify: { webhooks: [{ url: "http://127.0.0.1:\(hookPort)/hook" }] }
+              notify: { webhooks: [{ url: "http://127.0.0.1:\(hookPort)/hook?token=s3cret-in-the-url" }] }
               rules:
                 - { name: Errors, signal: error_ratio, route: all, window: 5s, above: 5%, runbook: docs/runbooks/error-rate-high.md }
             """), file: "t").get().config
@@ -135,6 +136,11 @@ import Testing
         #expect(payloads.map(\.status) == ["firing", "resolved"])
         #expect(attempts.withLockedValue { $0 } == 4)   // two failures retried, then one per notification
         let firing = try #require(payloads.first)
+        // Metrics name the receiver by its host, never by its URL (which may carry a secret).
+        let metrics = TestMetrics.text
+        #expect(metrics.contains("ballast_alert_notifications_total{receiver=\"127.0.0.1:\(hookPort)\",result=\"sent\"}")
+                || metrics.contains("ballast_alert_notifications_total{result=\"sent\",receiver=\"127.0.0.1:\(hookPort)\"}"), "\(metrics.split(separator: "\n").filter { $0.contains("notifications") })")
+        #expect(!metrics.contains("s3cret"))
         #expect(firing.version == "4")
         #expect(firing.groupLabels == ["alertname": "Errors"])
         #expect(firing.alerts.first?.labels["route"] == "all")

@@ -31,7 +31,7 @@ final class WebhookSender: Sendable {
             if payload.alerts.isEmpty { return }
         }
         if case .dropped = continuation.yield(payload) {
-            Counter(label: "ballast_alert_notifications_total", dimensions: [("receiver", webhook.url), ("result", "dropped")]).increment()
+            Counter(label: "ballast_alert_notifications_total", dimensions: [("receiver", webhook.name), ("result", "dropped")]).increment()
         }
     }
 
@@ -56,22 +56,22 @@ final class WebhookSender: Sendable {
                 let response = try await client.execute(request, timeout: .milliseconds(webhook.timeout.milliseconds))
                 _ = try? await response.body.collect(upTo: 64 * 1024)
                 if (200..<300).contains(Int(response.status.code)) {
-                    Counter(label: "ballast_alert_notifications_total", dimensions: [("receiver", webhook.url), ("result", "sent")]).increment()
+                    Counter(label: "ballast_alert_notifications_total", dimensions: [("receiver", webhook.name), ("result", "sent")]).increment()
                     return
                 }
                 outcome = "answered \(response.status.code)"
             } catch {
                 outcome = "\(error)"
             }
-            Counter(label: "ballast_alert_notifications_total", dimensions: [("receiver", webhook.url), ("result", "failed")]).increment()
+            Counter(label: "ballast_alert_notifications_total", dimensions: [("receiver", webhook.name), ("result", "failed")]).increment()
             logger.warning("alert webhook delivery failed", metadata: [
-                "url": .string(webhook.url), "attempt": .stringConvertible(attempt), "why": .string(outcome),
+                "receiver": .string(webhook.name), "attempt": .stringConvertible(attempt), "why": .string(outcome),
                 "group": .string(payload.groupKey),
             ])
             guard attempt < webhook.maxAttempts, !Task.isCancelled else { break }
             try? await Task.sleep(for: .seconds(delay))
             delay = min(30, delay * 2)
         }
-        logger.error("alert notification given up", metadata: ["url": .string(webhook.url), "group": .string(payload.groupKey)])
+        logger.error("alert notification given up", metadata: ["receiver": .string(webhook.name), "group": .string(payload.groupKey)])
     }
 }
