@@ -112,6 +112,10 @@ public struct ListenerTimeouts: Sendable, Hashable {
     public var clientHeader: Duration = .seconds(10)
     /// A kept-alive client connection with no request in flight is closed after this.
     public var idle: Duration = .seconds(60)
+    /// A response that makes no progress for this long is ended, both connections closed: the
+    /// client does not read it, or the server stopped sending it mid-body (nginx's
+    /// `send_timeout` and `proxy_read_timeout`, 60 s).
+    public var stall: Duration = .seconds(60)
     public init() {}
 }
 

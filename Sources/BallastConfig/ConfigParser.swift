@@ -59,9 +59,10 @@ struct ConfigParser {
             if let v = limits.int("max_body_bytes", in: 0...(1 << 40)) { listener.limits.maxBodyBytes = v }
             if let v = limits.int("max_connections", in: 1...1_000_000) { listener.limits.maxConnections = v }
         }
-        if let t = f.mapping("timeouts", allowed: ["client_header", "idle"]) {
+        if let t = f.mapping("timeouts", allowed: ["client_header", "idle", "stall"]) {
             if let v = t.duration("client_header") { listener.timeouts.clientHeader = v }
             if let v = t.duration("idle") { listener.timeouts.idle = v }
+            if let v = t.duration("stall") { listener.timeouts.stall = v }
         }
         if let proxies = f.stringList("trusted_proxies") { listener.trustedProxies = proxies }
         if let log = f.bool("access_log") { listener.accessLog = log }

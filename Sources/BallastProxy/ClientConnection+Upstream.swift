@@ -272,7 +272,8 @@ extension ClientConnection {
             return .abandoned
         }
         let now = loop.tick()
-        setDeadline(.none)
+        // From here the response streams; it must keep moving (`timeouts.stall`).
+        setDeadline(.stall)
         let upstream = exchange.route.upstream
         if head.status >= 500 {
             upstream.recordFailure(server, now: now)
@@ -300,8 +301,23 @@ extension ClientConnection {
 
     func upstreamBody(_ slice: ByteBuffer) {
         guard let context, slice.readableBytes > 0 else { return }
+        responseProgressed()
         context.write(wrapOutboundOut(slice), promise: nil)
         needsFlush = true
+    }
+
+    /// A response made no progress for `timeouts.stall`: the client stopped reading it (its
+    /// socket stays full), or the server stopped sending it. Both connections are closed, so
+    /// neither a client that never reads nor a server that hangs mid-body holds two sockets
+    /// for ever; a silent server (the client was ready for more) counts as its failure.
+    func responseStalled() {
+        guard let exchange else { return closeNow() }
+        if let server = exchange.server, isClientWritable {
+            exchange.route.upstream.recordFailure(server, now: loop.now)
+        }
+        release(exchange, close: true)
+        finishExchange(exchange, code: exchange.status)
+        closeNow()
     }
 
     /// Asks for a flush at the end of this loop tick (see `LoopContext.flushSoon`).

@@ -51,7 +51,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum DeadlineKind { case none, idle, header, response, linger }
+    enum DeadlineKind { case none, idle, header, response, stall, linger }
 
     let loop: LoopContext
     let listenerName: String
@@ -182,8 +182,16 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         case .idle: deadline = loop.now + listener.config.timeouts.idle.milliseconds * 1_000_000
         case .header: deadline = loop.now + listener.config.timeouts.clientHeader.milliseconds * 1_000_000
         case .response: deadline = loop.now + (nanos ?? 0)
+        case .stall: deadline = loop.now + listener.config.timeouts.stall.milliseconds * 1_000_000
         case .linger: deadline = lingering?.deadline ?? loop.now
         }
+    }
+
+    /// A streaming response moved (bytes from the server, or the client read some): its stall
+    /// deadline starts again.
+    @inline(__always)
+    func responseProgressed() {
+        if deadlineKind == .stall { deadline = loop.now + listener.config.timeouts.stall.milliseconds * 1_000_000 }
     }
 
     /// Ends the connection after an answer sent before the request was read to its end,
@@ -213,6 +221,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         case .idle: closeNow()
         case .header: respondLocally(status: 408, error: "request_timeout", message: "the request head did not arrive in time", close: true)
         case .response: responseTimedOut()
+        case .stall: responseStalled()
         case .linger: closeNow()
         }
     }
@@ -376,7 +385,12 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         guard let upstream = exchange?.upstream else { return }
-        if context.channel.isWritable { upstream.resumeReads() } else { upstream.readsPaused = true }
+        if context.channel.isWritable {
+            responseProgressed()
+            upstream.resumeReads()
+        } else {
+            upstream.readsPaused = true
+        }
     }
 
     var isClientWritable: Bool { context?.channel.isWritable ?? false }

@@ -53,3 +53,47 @@ import Testing
         #expect(refused.hasPrefix("HTTP/1.1 431") && refused.contains("too many request header fields"), "\(refused.prefix(200))")
     }
 }
+
+/// Slow readers: a client that never reads its response does not hold two connections for ever.
+@Suite struct StalledResponseTests {
+    @Test func aClientThatStopsReadingIsCutOffAfterTheStallTimeout() async throws {
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { simpleConfig(port: $0, servers: [a.address], listenerExtra: "    timeouts: { stall: 1s }") }
+        defer { Task { await proxy.stop(); await a.stop() } }
+        let size = 64 << 20
+        let socket = try RawSocket(port: proxy.port, timeout: 5)
+        defer { socket.close() }
+        #expect(socket.send("GET /stream/\(size) HTTP/1.1\r\nHost: t\r\n\r\n"))
+        // Not a byte is read for 3 s: the socket buffers fill, the response stops moving.
+        try await Task.sleep(for: .seconds(3))
+        let started = ContinuousClock.now
+        let received = socket.readAll()
+        // What was buffered arrives, then the end: the balancer gave up on this client long
+        // before 64 MiB, and did not wait for the read timeout to say so.
+        #expect(received.count > 0 && received.count < size, "\(received.count) bytes")
+        #expect(ContinuousClock.now - started < .seconds(4), "the connection was not closed")
+        // The balancer is fine: the next client gets its answer.
+        let next = try await fetch(port: proxy.port, .GET, "/")
+        #expect(next.status == 200)
+    }
+
+    /// A client that reads slowly but steadily is not cut off: each read moves the response on.
+    @Test func aSlowButSteadyReaderGetsItAll() async throws {
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { simpleConfig(port: $0, servers: [a.address], listenerExtra: "    timeouts: { stall: 1s }") }
+        defer { Task { await proxy.stop(); await a.stop() } }
+        let size = 16 << 20
+        let socket = try RawSocket(port: proxy.port, timeout: 5)
+        defer { socket.close() }
+        #expect(socket.send("GET /stream/\(size) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
+        var total = 0
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            let piece = socket.read(upTo: 1 << 20)
+            if piece.isEmpty { break }
+            total += piece.count
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        #expect(total > size, "\(total) bytes of a \(size)-byte body (with its head and chunk framing)")
+    }
+}

@@ -7,7 +7,7 @@ struct ZeroTimeout: LintRule {
     static func check(_ config: Config) -> [Finding] {
         var findings: [Finding] = []
         for (l, listener) in config.listeners.enumerated() {
-            for (key, value) in [("client_header", listener.timeouts.clientHeader), ("idle", listener.timeouts.idle)] where value == .zero {
+            for (key, value) in [("client_header", listener.timeouts.clientHeader), ("idle", listener.timeouts.idle), ("stall", listener.timeouts.stall)] where value == .zero {
                 findings.append(finding("timeout '\(key)' of listener '\(listener.name)' is zero", at: "listeners[\(l)].timeouts.\(key)", in: config))
             }
             for (r, route) in listener.routes.enumerated() {

@@ -50,6 +50,13 @@ struct RawSocket {
         return received
     }
 
+    /// One read of at most `count` bytes; empty when the peer closed or nothing came in time.
+    func read(upTo count: Int) -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: count)
+        let got = buffer.withUnsafeMutableBytes { recv(descriptor, $0.baseAddress, $0.count, 0) }
+        return got > 0 ? Array(buffer[0..<got]) : []
+    }
+
     func close() { _ = Foundation.close(descriptor) }
 
     /// The status codes of every response in `bytes`, in order (responses may follow a body
