@@ -77,23 +77,32 @@ import Testing
         #expect(next.status == 200)
     }
 
-    /// A client that reads slowly but steadily is not cut off: each read moves the response on.
+    /// A client that reads slowly but steadily is not cut off: each read moves the response
+    /// on. The transfer takes longer than the stall timeout, so only that refresh lets it finish.
+    /// The reader runs on a thread of its own: under a loaded suite, a Swift concurrency task's
+    /// sleeps can stretch past any timeout.
     @Test func aSlowButSteadyReaderGetsItAll() async throws {
         let a = try await TestBackend.start("a")
-        let proxy = try await ProxyHarness.start { simpleConfig(port: $0, servers: [a.address], listenerExtra: "    timeouts: { stall: 1s }") }
+        let proxy = try await ProxyHarness.start { simpleConfig(port: $0, servers: [a.address], listenerExtra: "    timeouts: { stall: 2s }") }
         defer { Task { await proxy.stop(); await a.stop() } }
         let size = 16 << 20
         let socket = try RawSocket(port: proxy.port, timeout: 5)
         defer { socket.close() }
         #expect(socket.send("GET /stream/\(size) HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"))
-        var total = 0
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            let piece = socket.read(upTo: 1 << 20)
-            if piece.isEmpty { break }
-            total += piece.count
-            try await Task.sleep(for: .milliseconds(100))
+        let (total, seconds) = await withCheckedContinuation { (continuation: CheckedContinuation<(Int, Double), Never>) in
+            Thread.detachNewThread {
+                let started = Date()
+                var total = 0
+                while Date().timeIntervalSince(started) < 60 {
+                    let piece = socket.read(upTo: 256 << 10)
+                    if piece.isEmpty { break }
+                    total += piece.count
+                    usleep(50_000)
+                }
+                continuation.resume(returning: (total, Date().timeIntervalSince(started)))
+            }
         }
-        #expect(total > size, "\(total) bytes of a \(size)-byte body (with its head and chunk framing)")
+        #expect(total > size, "\(total) bytes of a \(size)-byte body (with its head and chunk framing) in \(seconds) s")
+        #expect(seconds > 2, "the transfer must outlast the stall timeout to test anything (\(seconds) s)")
     }
 }
