@@ -6,7 +6,8 @@ import HummingbirdTesting
 import Testing
 
 /// The auth tier under attackers who do not send one request at a time: concurrent guesses,
-/// address rotation inside one IPv6 allocation, sign-up floods, a full hashing queue.
+/// address rotation inside one IPv6 allocation, sign-up floods, a full hashing queue. Services
+/// run on a clock that stands still, so no back-off runs out on a slow machine.
 @Suite struct ConcurrentAttackTests {
     /// Forty wrong passwords for one account from one address, all at once: the throttle is
     /// reserved before bcrypt, so at most `freePerAccountAndIP` are verified (ASVS 2.2.1 holds
@@ -14,7 +15,9 @@ import Testing
     @Test(arguments: StoreKind.available, [1, 2])
     func concurrentGuessesVerifyAtMostTheAllowance(store: StoreKind, replicas: Int) async throws {
         let url = temporaryDatabase(store)
-        let services = try await (0..<replicas).asyncMap { _ in try await makeService(database: url) }
+        // A clock that stands still: the 1 s back-off cannot run out while a loaded machine is slow.
+        let clock = TestClock()
+        let services = try await (0..<replicas).asyncMap { _ in try await makeService(database: url, clock: clock) }
         _ = try await services[0].register(username: "kate", password: "correct horse battery", clientIP: "192.0.2.1")
         let outcomes = await withTaskGroup(of: String.self) { group in
             for i in 0..<40 {
@@ -43,7 +46,7 @@ import Testing
     /// A success gives back its count: a user who logs in many times is never throttled.
     @Test(arguments: StoreKind.available)
     func successfulLoginsDoNotUseUpTheBudget(store: StoreKind) async throws {
-        let service = try await makeService(database: temporaryDatabase(store))
+        let service = try await makeService(database: temporaryDatabase(store), clock: TestClock())
         _ = try await service.register(username: "liam", password: "correct horse battery", clientIP: "192.0.2.1")
         for _ in 0..<30 {
             _ = try await service.login(username: "liam", password: "correct horse battery", clientIP: "198.51.100.8")
@@ -56,7 +59,7 @@ import Testing
     /// spray over many accounts, are throttled as if they came from one address.
     @Test(arguments: StoreKind.available)
     func ipv6RotationWithinASlash64IsOneClient(store: StoreKind) async throws {
-        let service = try await makeService(database: temporaryDatabase(store))
+        let service = try await makeService(database: temporaryDatabase(store), clock: TestClock())
         _ = try await service.register(username: "mona", password: "correct horse battery", clientIP: "192.0.2.1")
         var guesses: [String] = []
         for i in 0..<8 {
@@ -87,7 +90,7 @@ import Testing
     /// token of another user, or a made-up one, is no device.
     @Test(arguments: StoreKind.available)
     func strangersCannotLockOutADeviceThatLoggedInBefore(store: StoreKind) async throws {
-        let service = try await makeService(database: temporaryDatabase(store))
+        let service = try await makeService(database: temporaryDatabase(store), clock: TestClock())
         _ = try await service.register(username: "pia", password: "correct horse battery", clientIP: "192.0.2.1")
         _ = try await service.register(username: "quinn", password: "correct horse battery", clientIP: "192.0.2.1")
         let device = try await service.login(username: "pia", password: "correct horse battery", clientIP: "198.51.100.20").deviceToken
@@ -118,7 +121,7 @@ import Testing
 
     /// Through the API: the device cookie is set at login, HttpOnly, SameSite=Strict, only for /auth/.
     @Test func theDeviceCookieIsSetAtLoginAndReadBack() async throws {
-        let service = try await makeService(database: temporaryDatabase())
+        let service = try await makeService(database: temporaryDatabase(), clock: TestClock())
         try await application(service).test(.router) { client async throws in
             _ = try await client.register("rosa")
             let login = try await client.login("rosa")
@@ -152,7 +155,7 @@ import Testing
     func registrationIsThrottledPerNetwork(store: StoreKind) async throws {
         var settings = AuthSettings()
         settings.throttle.registrationsPerNetwork = 5
-        let service = try await makeService(database: temporaryDatabase(store), settings: settings)
+        let service = try await makeService(database: temporaryDatabase(store), clock: TestClock(), settings: settings)
         var codes: [String] = []
         for i in 0..<4 {
             _ = try await service.register(username: "flood\(i)", password: "correct horse battery", clientIP: "2001:db8:5:5::\(i + 1)")
@@ -173,7 +176,7 @@ import Testing
     /// throttle record, no audit row (a loop of junk names cannot fill the disk).
     @Test(arguments: StoreKind.available)
     func impossibleUsernamesAtLoginLeaveNoTrace(store: StoreKind) async throws {
-        let service = try await makeService(database: temporaryDatabase(store))
+        let service = try await makeService(database: temporaryDatabase(store), clock: TestClock())
         let before = try await service.store.auditEvents(limit: 100).count
         for name in ["x", String(repeating: "a", count: 5000), "robert'); DROP TABLE users;--", "名前"] {
             await #expect(throws: AuthError.invalidCredentials) {
@@ -188,7 +191,7 @@ import Testing
     /// brute-force it.
     @Test(arguments: StoreKind.available)
     func passwordChangeGuessesAreThrottled(store: StoreKind) async throws {
-        let service = try await makeService(database: temporaryDatabase(store))
+        let service = try await makeService(database: temporaryDatabase(store), clock: TestClock())
         _ = try await service.register(username: "nina", password: "correct horse battery", clientIP: "192.0.2.1")
         let session = try await service.login(username: "nina", password: "correct horse battery", clientIP: "198.51.100.10")
         let (record, user) = try await service.authenticate(token: session.token)
@@ -240,9 +243,9 @@ import Testing
         let queue = HashingQueue(slots: 1, maxWaiting: 3, maxWaitingRegistrations: 1)
         let gate = Gate()
         let order = Recorder()
-        let holder = Task { try await queue.run(.login) { await gate.wait(); await order.add("holder") } }
-        // The holder has the only slot once a later job has to wait.
-        try await Task.sleep(for: .milliseconds(50))
+        let holder = Task { try await queue.run(.login) { await order.add("holding"); await gate.wait(); await order.add("holder") } }
+        // Wait until the holder has the only slot (a sleep would not do on a loaded machine).
+        while await order.items.isEmpty { try await Task.sleep(for: .milliseconds(5)) }
         let registration = Task { try await queue.run(.registration) { await order.add("registration") } }
         while await queue.waiting < 1 { try await Task.sleep(for: .milliseconds(5)) }
         // A second registration finds its share of the queue full, though places are free.
@@ -257,7 +260,7 @@ import Testing
         gate.open()
         _ = try await (holder.value, registration.value, login.value, login2.value)
         // The logins that came after the registration went before it.
-        #expect(await order.items == ["holder", "login", "login2", "registration"])
+        #expect(await order.items == ["holding", "holder", "login", "login2", "registration"])
         #expect(await queue.waiting == 0)
     }
 
