@@ -195,12 +195,7 @@ public struct AuthService: Sendable {
             try await store.audit(AuditEvent(at: now, kind: "login_failed", username: username, userID: user?.id, clientIP: clientIP))
             throw AuthError.invalidCredentials
         }
-        if trustedDevice != nil {
-            try await store.clearThrottle(key: keys[0])
-        } else {
-            try await store.releaseAttempt(keys: [keys[0], keys[2]])
-            try await store.clearThrottle(key: keys[1])
-        }
+        try await forgiveSuccess(keys)
         var device = trustedDevice == nil ? nil : deviceToken
         if device == nil {
             let fresh = Self.randomToken()
@@ -275,12 +270,22 @@ public struct AuthService: Sendable {
             try await store.audit(AuditEvent(at: now, kind: "password_change_failed", username: user.username, userID: user.id, clientIP: clientIP))
             throw AuthError.invalidCredentials
         }
-        try await store.releaseAttempt(keys: [keys[0], keys[2]])
-        try await store.clearThrottle(key: keys[1])
+        try await forgiveSuccess(keys)
         let hash = try await hashing.run(.login) { try await hasher.hash(new) }
         try await store.setPassword(userID: user.id, hash: hash)
         try await store.deleteSessions(userID: user.id, except: session.id)
         try await store.audit(AuditEvent(at: clock(), kind: "password_changed", username: user.username, userID: user.id, clientIP: clientIP))
+    }
+
+    /// A verified password takes its reserved count back: a device's own record, or the
+    /// account-and-network record, is cleared; the account's and the network's counts give back one.
+    private func forgiveSuccess(_ keys: [String]) async throws {
+        guard keys.count == 3 else {
+            try await store.clearThrottle(key: keys[0])
+            return
+        }
+        try await store.releaseAttempt(keys: [keys[0], keys[2]])
+        try await store.clearThrottle(key: keys[1])
     }
 
     /// Deletes audit events past the retention and throttle records whose window has ended;
