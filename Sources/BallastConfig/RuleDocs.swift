@@ -1020,7 +1020,9 @@ extension RuleDocs {
     check exactly as the balancer would (`GET health.path`, expecting `health.expect_status`, within
     `health.timeout`; a plain connect for upstreams without a health check). A server that refuses,
     times out, answers another status, or does not answer HTTP at all (not the expected service) is
-    reported with what it did. Live: no static example.
+    reported with what it did. Like the health check, preflight counts a server failed only after
+    `health.unhealthy_after` failed probes in a row (at most 500 ms apart), so one answer that a busy
+    server sends late does not refuse a good change. Live: no static example.
 
     ## BL035 — upstream with no healthy server at preflight
 

@@ -38,8 +38,22 @@ public enum Preflight {
         return findings
     }
 
+    /// A server fails preflight as it would fail its health check: only after `unhealthy_after`
+    /// failed probes in a row (spaced by the interval, at most 500 ms apart), so one probe that
+    /// a busy machine answers late does not refuse a good change.
     static func probe(_ address: Address, health: HealthCheck?) async -> HealthChecker.ProbeOutcome {
-        if let health { return await HealthChecker.probe(address, health: health) }
+        guard let health else { return await connectProbe(address) }
+        var outcome = await HealthChecker.probe(address, health: health)
+        var attempts = 1
+        while !outcome.passed, attempts < health.unhealthyAfter {
+            try? await Task.sleep(for: min(health.interval, .milliseconds(500)))
+            outcome = await HealthChecker.probe(address, health: health)
+            attempts += 1
+        }
+        return outcome
+    }
+
+    static func connectProbe(_ address: Address) async -> HealthChecker.ProbeOutcome {
         // No health check configured: the balancer would only connect, so preflight does too.
         do {
             let socketAddress = try RuntimeCompiler.resolve(address)

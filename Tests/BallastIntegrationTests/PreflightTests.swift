@@ -14,7 +14,7 @@ private final class SSHGreeter: ChannelInboundHandler, Sendable {
 }
 
 @Suite struct PreflightTests {
-    func config(_ servers: [String], health: Bool = true) throws -> Config {
+    func config(_ servers: [String], health: Bool = true, unhealthyAfter: Int = 3) throws -> Config {
         let yaml = """
             version: 1
             listeners:
@@ -24,7 +24,7 @@ private final class SSHGreeter: ChannelInboundHandler, Sendable {
             upstreams:
               - name: app
                 servers: [\(servers.joined(separator: ", "))]
-            \(health ? "    health: { path: /healthz, timeout: 500ms }" : "")
+            \(health ? "    health: { path: /healthz, timeout: 500ms, interval: 1s, unhealthy_after: \(unhealthyAfter) }" : "")
             """
         return try ConfigLoader.load(text: yaml, file: "p.yaml").get().config
     }
@@ -67,5 +67,18 @@ private final class SSHGreeter: ChannelInboundHandler, Sendable {
         #expect(await Preflight.run(try config([a.address, b.address], health: false)).isEmpty)
         await a.stop()
         await b.stop()
+    }
+
+    /// The health checker takes a server down after `unhealthy_after` failures in a row, so
+    /// preflight does too: one bad answer (a busy machine, a slow start) refuses nothing.
+    @Test func oneFailedProbeIsRetriedUpToUnhealthyAfter() async throws {
+        let a = try await TestBackend.start("a")
+        a.failNextHealthChecks.store(2, ordering: .relaxed)
+        #expect(await Preflight.run(try config([a.address], unhealthyAfter: 3)).isEmpty)
+        a.failNextHealthChecks.store(2, ordering: .relaxed)
+        #expect(await Preflight.run(try config([a.address], unhealthyAfter: 2)).map(\.ruleID) == ["BL034", "BL035"])
+        a.failNextHealthChecks.store(1, ordering: .relaxed)
+        #expect(await Preflight.run(try config([a.address], unhealthyAfter: 1)).map(\.ruleID) == ["BL034", "BL035"])
+        await a.stop()
     }
 }

@@ -17,6 +17,9 @@ final class TestBackend: Sendable {
     let requests = Atomic<Int>(0)
     let connections = Atomic<Int>(0)
     let healthStatus = Atomic<Int>(200)
+    /// The next this many `/healthz` probes answer 503 whatever `healthStatus` says (a server
+    /// that answers one probe late or badly).
+    let failNextHealthChecks = Atomic<Int>(0)
     let slowForMilliseconds = Atomic<Int>(2000)
     /// When set, requests are read and never answered, as by a process stopped with SIGSTOP.
     let frozen = Atomic<Bool>(false)
@@ -107,7 +110,9 @@ private final class BackendHandler: ChannelInboundHandler {
         if backend.frozen.load(ordering: .relaxed) { return }
         let uri = head.uri
         if uri == "/healthz" {
-            send(context, status: backend.healthStatus.load(ordering: .relaxed), body: "ok")
+            let failing = backend.failNextHealthChecks.wrappingSubtract(1, ordering: .relaxed).oldValue > 0
+            if !failing { backend.failNextHealthChecks.store(0, ordering: .relaxed) }
+            send(context, status: failing ? 503 : backend.healthStatus.load(ordering: .relaxed), body: "ok")
         } else if uri == "/slow" {
             let delay = TimeAmount.milliseconds(Int64(backend.slowForMilliseconds.load(ordering: .relaxed)))
             let name = backend.name
