@@ -57,6 +57,10 @@ public struct Admin: Sendable, Hashable {
     public var listen = Address(host: "127.0.0.1", port: 9900)
     /// The environment variable holding the bearer token the admin API requires.
     public var tokenEnv: String = "BALLAST_ADMIN_TOKEN"
+    /// The environment variable holding a token that may only read (status, metrics, events).
+    public var readTokenEnv: String = "BALLAST_ADMIN_READ_TOKEN"
+    /// A file of named tokens (`NAME read|write SHA256-HEX` per line), relative to the config.
+    public var tokensFile: String?
     /// Names (`HOST` or `HOST:PORT`) the admin API answers to besides its own address; any
     /// other `Host` is refused, so a page whose name resolves to this machine reads nothing.
     public var hosts: [String] = []

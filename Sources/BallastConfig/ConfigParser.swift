@@ -10,9 +10,11 @@ struct ConfigParser {
         if let version = top.int("version", in: 0...Int.max, required: true), version != 1 {
             reader.report(.badVersion, "config version \(version) is not supported", at: top.node("version")?.location)
         }
-        if let admin = top.mapping("admin", allowed: ["listen", "token_env", "hosts"]) {
+        if let admin = top.mapping("admin", allowed: ["listen", "token_env", "read_token_env", "tokens_file", "hosts"]) {
             if let listen = admin.address("listen") { config.admin.listen = listen }
             if let env = admin.string("token_env") { config.admin.tokenEnv = env }
+            if let env = admin.string("read_token_env") { config.admin.readTokenEnv = env }
+            if let file = admin.string("tokens_file") { config.admin.tokensFile = file }
             if let hosts = admin.stringList("hosts") { config.admin.hosts = hosts.map { $0.lowercased() } }
         }
         if let node = top.node("listeners"), let items = reader.list(node, path: "listeners", what: "'listeners'") {

@@ -28,7 +28,7 @@ extension RuleDocs {
     | key | such values | rule |
     |---|---|---|
     | `admin.listen` | off loopback | BL030 |
-    | `admin.token_env`, `admin.hosts` | an unset token off loopback is refused at start; a name in `hosts` is the operator's own | no rule |
+    | `admin.token_env`, `admin.read_token_env`, `admin.tokens_file`, `admin.hosts` | no token at all off loopback is refused at start, and a tokens file that cannot be read or parsed is refused at start; a name in `hosts` is the operator's own | no rule |
     | `listeners[].limits.max_header_bytes` | under 8 KiB: browsers with cookies get 431 | BL057 |
     | `listeners[].limits.max_body_bytes` | under 8 KiB on a route that takes bodies: logins get 413 | BL057 |
     | `listeners[].limits.max_connections` | under 100: a few browsers fill it; beyond the file limit: EMFILE | BL057, BL032 |

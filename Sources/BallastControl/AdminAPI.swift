@@ -72,14 +72,14 @@ public struct AdminAPI: Sendable {
         }
         api.post("config") { request, context in
             let body = try await request.body.collect(upTo: 8 << 20)
-            let author = request.headers[HTTPField.Name("X-Ballast-Author")!] ?? "admin-api"
+            let author = request.headers[AdminAuthMiddleware<Context>.identity] ?? "admin-api"
             let query = request.uri.queryParameters
             if query["rollout"] == "staged" {
                 return await rollOut(text: String(buffer: body), author: author, force: query["force"] == "true")
             }
             return await apply(text: String(buffer: body), author: author)
         }
-        api.post("config/rollback") { _, _ in
+        api.post("config/rollback") { request, _ in
             let current = balancer.version
             let found: ConfigHistory.Entry?
             do { found = try await history.previousApplied(before: current) } catch {
@@ -88,7 +88,7 @@ public struct AdminAPI: Sendable {
             guard let previous = found else {
                 return jsonError(.conflict, "no_previous_version", "there is no earlier applied version to roll back to")
             }
-            return await apply(text: previous.source, author: "rollback to v\(previous.version)")
+            return await apply(text: previous.source, author: "rollback to v\(previous.version) by \(request.headers[AdminAuthMiddleware<Context>.identity] ?? "admin-api")")
         }
         api.get("config/history") { _, _ in
             do { return try jsonResponse(.ok, ["versions": try await history.all()]) } catch { return stateUnavailable(error) }

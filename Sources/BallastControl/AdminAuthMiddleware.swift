@@ -3,34 +3,53 @@ import Crypto
 import HTTPTypes
 import Hummingbird
 
-/// Requires `Authorization: Bearer TOKEN` on every admin request when a token is configured.
+/// Requires `Authorization: Bearer TOKEN` on every admin request when any token is configured,
+/// and the write role for anything but GET and HEAD.
 ///
-/// The admin API may only run without a token on loopback (see `AdminServer`); comparison is in
-/// constant time so the token cannot be guessed byte by byte.
+/// The admin API may only run without a token on loopback (see `AdminCredentials.load`). The
+/// authenticated principal is passed on as `X-Ballast-Identity` (a client's own copy is removed
+/// first), which is what the history and timeline record as a change's author.
 struct AdminAuthMiddleware<Context: RequestContext>: RouterMiddleware {
-    let token: String?
+    let credentials: AdminCredentials
     static var open: Set<String> { ["/", "/healthz", "/readyz"] }
+    static var identity: HTTPField.Name { HTTPField.Name("X-Ballast-Identity")! }
+    static var claimedAuthor: HTTPField.Name { HTTPField.Name("X-Ballast-Author")! }
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var head = request.head
+        head.headerFields[Self.identity] = nil
+        let request = Request(head: head, body: request.body)
+        let reads = request.method == .get || request.method == .head
         // The dashboard page holds no data; its scripts ask for the token and send it.
         // Probes for systemd, Kubernetes and load balancers in front: they say only alive or ready.
-        guard let token, !(request.method == .get && Self.open.contains(request.uri.path)) else { return try await next(request, context) }
-        let presented = request.headers[.authorization].flatMap { value -> String? in
-            value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+        if reads, Self.open.contains(request.uri.path) { return try await next(request, context) }
+        let principal: AdminCredentials.Principal
+        if credentials.isEmpty {
+            principal = .init(name: "unauthenticated", role: .write)
+        } else {
+            let presented = request.headers[.authorization].flatMap { value -> String? in
+                value.hasPrefix("Bearer ") ? String(value.dropFirst(7)) : nil
+            }
+            guard let presented, let found = credentials.principal(presenting: presented) else {
+                return jsonError(.unauthorized, "unauthorized", "a valid admin token is required (Authorization: Bearer TOKEN)")
+            }
+            principal = found
         }
-        guard let presented, constantTimeEquals(Array(presented.utf8), Array(token.utf8)) else {
-            return jsonError(.unauthorized, "unauthorized", "a valid admin token is required (Authorization: Bearer TOKEN)")
+        if !reads, principal.role < .write {
+            return jsonError(.forbidden, "forbidden", "the token of '\(principal.name)' may only read; changes need a token with the write role")
         }
-        return try await next(request, context)
+        head.headerFields[Self.identity] = Self.author(principal.name, claimed: request.headers[Self.claimedAuthor])
+        return try await next(Request(head: head, body: request.body), context)
     }
-}
 
-func constantTimeEquals(_ a: [UInt8], _ b: [UInt8]) -> Bool {
-    // Compare digests so the lengths leak nothing either.
-    let da = Array(SHA256.hash(data: a)), db = Array(SHA256.hash(data: b))
-    var difference: UInt8 = 0
-    for i in 0..<da.count { difference |= da[i] ^ db[i] }
-    return difference == 0
+    /// `admin`, or `admin (as alice@host)` when the client says who is at the keyboard: the
+    /// claim is kept for the reader, printable and bounded, but never stands alone.
+    static func author(_ name: String, claimed: String?) -> String {
+        guard let claimed else { return name }
+        let clean = String(claimed.unicodeScalars.filter { $0.value >= 0x20 && $0.value < 0x7f }.prefix(80).map(Character.init))
+            .trimmingCharacters(in: .whitespaces)
+        return clean.isEmpty || clean == name ? name : "\(name) (as \(clean))"
+    }
 }
 
 /// Applies `AdminRequestGuard` to every admin request, before the token is looked at.

@@ -65,8 +65,11 @@ extension AdminAPI {
             guard posted.message.count <= 2000, (posted.subject?.count ?? 0) <= 200, (posted.details?.count ?? 0) <= 32 else {
                 return jsonError(.unprocessableContent, "event_too_large", "message ≤ 2000 characters, subject ≤ 200, at most 32 details")
             }
+            var details = posted.details ?? [:]
+            // Who posted it, as authenticated (a client's own claim does not stand alone).
+            if let identity = request.headers[AdminAuthMiddleware<Context>.identity] { details["posted_by"] = identity }
             let event = TimelineEvent(source: posted.source ?? String(posted.kind.prefix { $0 != "." }), kind: posted.kind,
-                                      subject: posted.subject, message: posted.message, details: posted.details)
+                                      subject: posted.subject, message: posted.message, details: details.isEmpty ? nil : details)
             await timeline.record(event)
             return try jsonResponse(.created, event)
         }

@@ -24,6 +24,13 @@ public final class DrillStack: @unchecked Sendable {
     public var adminURL: String { "http://127.0.0.1:\(adminPort)" }
     public var databasePath: String { directory.appendingPathComponent("data/auth.sqlite").path }
     public var configPath: String { directory.appendingPathComponent("stack.yaml").path }
+    /// The stack's admin token: $BALLAST_ADMIN_TOKEN, which `up` inherits, else the one `up`
+    /// generated in its data directory.
+    public var adminToken: String? {
+        if let token = ProcessInfo.processInfo.environment["BALLAST_ADMIN_TOKEN"], !token.isEmpty { return token }
+        return (try? String(contentsOfFile: directory.appendingPathComponent("data/admin.token").path, encoding: .utf8))
+            .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+    }
 
     public init(executable: URL, directory: URL, client: HTTPClient) throws {
         self.executable = executable
@@ -128,6 +135,7 @@ public final class DrillStack: @unchecked Sendable {
         var request = HTTPClientRequest(url: adminURL + path)
         request.method = method
         request.headers.add(name: "X-Ballast-Author", value: "ballast drill")
+        if let token = adminToken { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.headers.add(name: "Content-Type", value: contentType)
             request.body = .bytes(ByteBuffer(string: body))

@@ -5,13 +5,30 @@ import NIOCore
 import NIOHTTP1
 
 /// Talks to a running balancer's admin API (`--admin`, else $BALLAST_ADMIN, else loopback),
-/// with the bearer token from $BALLAST_ADMIN_TOKEN when it is set.
+/// with the bearer token from $BALLAST_ADMIN_TOKEN, else the file $BALLAST_ADMIN_TOKEN_FILE
+/// names, else (for an admin API on loopback) the token `ballast up` wrote to
+/// `$BALLAST_DATA/admin.token` or `ballast-data/admin.token` here.
 struct AdminClient {
     let base: String
+    let token: String?
 
-    init(admin: String?) {
-        base = (admin ?? ProcessInfo.processInfo.environment["BALLAST_ADMIN"] ?? "http://127.0.0.1:9900")
+    init(admin: String?, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        base = (admin ?? environment["BALLAST_ADMIN"] ?? "http://127.0.0.1:9900")
             .trimmingCharacters(in: CharacterSet(charactersIn: "/"))
+        token = Self.token(for: base, environment: environment)
+    }
+
+    static func token(for base: String, environment: [String: String]) -> String? {
+        if let token = environment["BALLAST_ADMIN_TOKEN"], !token.isEmpty { return token }
+        func read(_ path: String) -> String? {
+            (try? String(contentsOfFile: path, encoding: .utf8)).map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
+                .flatMap { $0.isEmpty ? nil : $0 }
+        }
+        if let file = environment["BALLAST_ADMIN_TOKEN_FILE"], !file.isEmpty { return read(file) }
+        // A token found on disk goes only to an admin API on this machine, never elsewhere.
+        let host = URL(string: base)?.host ?? ""
+        guard host == "127.0.0.1" || host == "localhost" || host == "::1" || host == "[::1]" else { return nil }
+        return read("\(environment["BALLAST_DATA"] ?? "ballast-data")/admin.token")
     }
 
     struct Reply {
@@ -24,7 +41,7 @@ struct AdminClient {
     func send(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(30)) async throws -> Reply {
         var request = HTTPClientRequest(url: base + path)
         request.method = method
-        if let token = ProcessInfo.processInfo.environment["BALLAST_ADMIN_TOKEN"], !token.isEmpty {
+        if let token {
             request.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         let user = ProcessInfo.processInfo.environment["USER"] ?? "someone"
@@ -41,8 +58,12 @@ struct AdminClient {
             throw ExitCode(2)
         }
         let bytes = try await response.body.collect(upTo: 16 << 20)
+        if response.status == .forbidden, String(buffer: bytes).contains("may only read") {
+            printError("error: the admin API at \(base) lets this token only read; a change needs a token with the write role")
+            throw ExitCode(2)
+        }
         if response.status == .unauthorized {
-            printError("error: the admin API at \(base) refused the token; set BALLAST_ADMIN_TOKEN")
+            printError("error: the admin API at \(base) wants a token it accepts; set BALLAST_ADMIN_TOKEN or BALLAST_ADMIN_TOKEN_FILE (ballast up keeps one in DATA/admin.token)")
             throw ExitCode(2)
         }
         var headers: [String: String] = [:]

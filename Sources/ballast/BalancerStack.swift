@@ -18,6 +18,8 @@ struct BalancerStack {
     let timeline: Timeline
     /// The name this balancer reports to shared state.
     var instance: String?
+    /// The admin token file to use (and create) when the environment holds no write token.
+    var tokenFile: String?
 
     init(loaded: ConfigLoader.Loaded, configPath: String, threads: Int, drain: Duration, state: StateStores, timeline: Timeline? = nil) {
         self.loaded = loaded
@@ -38,12 +40,15 @@ struct BalancerStack {
         if fileFindings.contains(where: { $0.severity == .error }) { throw ExitCode(2) }
         // Room for every allowed client connection and its server connection (HAProxy does the same).
         FileDescriptorLimit.raise(toAtLeast: loaded.config.listeners.reduce(0) { $0 + $1.limits.maxConnections } * 2 + 256)
-        let token: String?
+        let credentials: AdminCredentials
         do {
-            token = try AdminServer.token(for: loaded.config.admin, environment: ProcessInfo.processInfo.environment)
+            credentials = try AdminCredentials.load(loaded.config, environment: ProcessInfo.processInfo.environment, generatedFile: tokenFile)
         } catch {
             printError("error: \(error)")
             throw ExitCode(2)
+        }
+        if credentials.isEmpty {
+            printError("warning: the admin API on \(loaded.config.admin.listen) takes no token: anything on this machine may change the config; set $\(loaded.config.admin.tokenEnv) or pass --admin-token-file")
         }
         let instance = self.instance ?? "\(ProcessInfo.processInfo.hostName):\(loaded.config.admin.listen.port)"
         let history = ConfigHistory(store: state.versions, instance: instance)
@@ -77,7 +82,7 @@ struct BalancerStack {
                                             message: "balancer \(instance) started with config v\(startup.version)"
                                                 + (startup.loaded.config.sourceText == self.loaded.config.sourceText ? " (\(configPath))" : " (shared state)")))
         let follower = ConfigFollower(api: api, adminAddress: "http://\(loaded.config.admin.listen)")
-        let app = AdminServer.application(api: api, admin: loaded.config.admin, token: token, logger: logger)
+        let app = AdminServer.application(api: api, admin: loaded.config.admin, credentials: credentials, logger: logger)
         let reloader = SignalReloader(file: configPath, api: api, logger: logger).install()
         defer { reloader.cancel() }
         let addresses = await balancer.boundAddresses()
@@ -85,7 +90,8 @@ struct BalancerStack {
             let port = addresses[listener.name]?.port ?? listener.listen.port
             say("listener \(listener.name) on \(listener.tls == nil ? "http" : "https")://\(Address(host: listener.listen.host, port: port))")
         }
-        say("dashboard, admin API and metrics on http://\(loaded.config.admin.listen)")
+        say("dashboard, admin API and metrics on http://\(loaded.config.admin.listen)"
+            + (tokenFile.map { ProcessInfo.processInfo.environment[loaded.config.admin.tokenEnv]?.isEmpty == false ? "" : " (token in \($0))" } ?? ""))
         say("config v\(startup.version); state \(state.description) as \(instance)")
         afterStart()
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =

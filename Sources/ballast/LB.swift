@@ -22,6 +22,8 @@ struct LB: AsyncParsableCommand {
     @Option(help: "Where config versions and the timeline are kept: sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE shared with other balancers (default: in memory).")
     var state: String?
     @Option(help: "This balancer's name in the shared state (default: HOST:ADMIN_PORT).") var instance: String?
+    @Option(help: "The admin token with the write role, from this file (created with a random token, mode 0600, when missing), unless $BALLAST_ADMIN_TOKEN is set.")
+    var adminTokenFile: String?
 
     func validate() throws {
         guard (1...256).contains(threads) else { throw ValidationError("--threads must be from 1 to 256") }
@@ -39,6 +41,7 @@ struct LB: AsyncParsableCommand {
         }
         var stack = BalancerStack(loaded: loaded, configPath: config, threads: threads, drain: .seconds(drainSeconds), state: stores)
         stack.instance = instance
+        stack.tokenFile = adminTokenFile
         try await stack.run(logger: logger)
     }
 }

@@ -76,7 +76,10 @@ struct Up: AsyncParsableCommand {
         }
         let publicAddress = loaded.config.listeners.first.map { "http://\($0.listen)" } ?? "http://127.0.0.1:8080"
         do {
-            let stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), state: stores, timeline: timeline)
+            var stack = BalancerStack(loaded: loaded, configPath: configPath, threads: threads, drain: .seconds(10), state: stores, timeline: timeline)
+            // No stack runs tokenless: without $BALLAST_ADMIN_TOKEN, a token generated on first
+            // start (0600), which the CLI run from this directory reads by itself.
+            stack.tokenFile = "\(data)/admin.token"
             try await stack
                 .run(logger: logger, extraServices: [supervisor] + (parentPid.map { [ParentWatch(parentPID: $0, logger: logger)] } ?? [])) {
                     say("database sqlite:\(databasePath); config \(configPath)")

@@ -201,7 +201,7 @@ import Testing
         let adminPort = try await freePort()
         var admin = Admin()
         admin.listen = Address(host: "127.0.0.1", port: adminPort)
-        let app = AdminServer.application(api: api, admin: admin, token: nil, logger: Logger(label: "test"))
+        let app = AdminServer.application(api: api, admin: admin, credentials: AdminCredentials(), logger: Logger(label: "test"))
         let serving = Task { try await app.runService() }
         defer {
             serving.cancel()
