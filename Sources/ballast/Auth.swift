@@ -14,7 +14,9 @@ struct Auth: AsyncParsableCommand {
         discussion: "Several replicas may share one database: sessions and login throttling are the same on all of them.")
 
     @Option(help: "HOST:PORT to listen on.") var listen: String
-    @Option(help: "sqlite:PATH (embedded) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas on several hosts).") var database: String
+    @Option(help: "sqlite:PATH (embedded) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas on several hosts); a URL with a password is better given by --database-file or $BALLAST_DATABASE, out of ps.")
+    var database: String?
+    @Option(help: "A file (mode 0600) holding the --database URL on one line.") var databaseFile: String?
     @Option(help: "bcrypt cost (4-31).") var bcryptCost: Int = 12
     @Option(help: "Idle timeout of a session, e.g. 30m.") var idleTimeout: String = "30m"
     @Option(help: "Absolute lifetime of a session, e.g. 12h.") var lifetime: String = "12h"
@@ -39,12 +41,23 @@ struct Auth: AsyncParsableCommand {
         let logger = LogSetup.bootstrapOnce()
         let registry = Telemetry.bootstrapOnce()
         let address = try Address.parse(listen).get()
+        let database: String
+        do {
+            guard let url = try SecretURL.resolve(flag: self.database, flagName: "--database", file: databaseFile, variable: "BALLAST_DATABASE") else {
+                printError("error: no database: pass --database, --database-file or set $BALLAST_DATABASE")
+                throw ExitCode(2)
+            }
+            database = url
+        } catch let error as SecretURL.Missing {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
         let store: any AuthStore
         do {
             store = try AuthStores.open(database)
             try await store.migrate()
         } catch {
-            printError("error: database '\(database)': \(error)")
+            printError("error: database '\(StateStores.redact(database))': \(error)")
             throw ExitCode(2)
         }
         var settings = AuthSettings()

@@ -19,8 +19,9 @@ struct LB: AsyncParsableCommand {
     @Option(help: "The config file.") var config: String
     @Option(help: "Event loops (default: one per core).") var threads: Int = System.coreCount
     @Option(help: "Seconds to let requests in flight finish on shutdown.") var drainSeconds: Int = 10
-    @Option(help: "Where config versions and the timeline are kept: sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE shared with other balancers (default: in memory).")
+    @Option(help: "Where config versions and the timeline are kept: sqlite:PATH, or postgres://USER:PASSWORD@HOST:PORT/DATABASE shared with other balancers (default: $BALLAST_STATE, else in memory); a URL with a password is better given by --state-file or $BALLAST_STATE, out of ps.")
     var state: String?
+    @Option(help: "A file (mode 0600) holding the --state URL on one line.") var stateFile: String?
     @Option(help: "This balancer's name in the shared state (default: HOST:ADMIN_PORT).") var instance: String?
     @Option(help: "The admin token with the write role, from this file (created with a random token, mode 0600, when missing), unless $BALLAST_ADMIN_TOKEN is set.")
     var adminTokenFile: String?
@@ -33,6 +34,13 @@ struct LB: AsyncParsableCommand {
         let loaded = try loadConfigOrExit(config, printWarnings: true)
         let logger = LogSetup.bootstrapOnce()
         let stores: StateStores
+        let state: String?
+        do {
+            state = try SecretURL.resolve(flag: self.state, flagName: "--state", file: stateFile, variable: "BALLAST_STATE")
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
         do {
             stores = try await StateStores.open(state)
         } catch {
