@@ -142,7 +142,8 @@ let package = Package(
             name: "BallastAuthTests",
             dependencies: [
                 "BallastAuth",
-                "BallastDrill",   // its SQLiteWriteLock stands in for a stuck transaction
+                "BallastDrill",   // its SQLiteWriteLock and LatencyProxy stand in for a stuck transaction and a lost database
+                "BallastStorage",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),

@@ -2,12 +2,16 @@ import NIOCore
 import NIOPosix
 import Synchronization
 
-/// A TCP proxy in the manner of Toxiproxy's latency toxic: it forwards bytes both ways and,
-/// while `latency` is above zero, holds each chunk that long before passing it on.
+/// A TCP proxy in the manner of Toxiproxy's latency and reset toxics: it forwards bytes both
+/// ways; while `latency` is above zero, it holds each chunk that long before passing it on;
+/// while cut, every connection through it is closed and new ones are closed as they arrive
+/// (a server that went away, as a database host behind a failed network link).
 public final class LatencyProxy: Sendable {
     let latencyNanos = Atomic<Int64>(0)
+    let cut = Atomic<Bool>(false)
     let target: (host: String, port: Int)
     private let channel: Mutex<Channel?> = Mutex(nil)
+    private let open = Mutex<[ObjectIdentifier: Channel]>([:])
 
     public init(target host: String, port: Int) {
         self.target = (host, port)
@@ -15,15 +19,31 @@ public final class LatencyProxy: Sendable {
 
     public func setLatency(_ value: Duration) { latencyNanos.store(Int64(value.milliseconds) * 1_000_000, ordering: .relaxed) }
 
+    /// Cuts the link (closes every connection, refuses new ones) or restores it.
+    public func setCut(_ value: Bool) {
+        cut.store(value, ordering: .relaxed)
+        guard value else { return }
+        for channel in open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
+    }
+
+    private func track(_ channel: Channel) {
+        let id = ObjectIdentifier(channel)
+        open.withLock { $0[id] = channel }
+        channel.closeFuture.whenComplete { [weak self] _ in _ = self?.open.withLock { $0.removeValue(forKey: id) } }
+    }
+
     public func start(host: String, port: Int) async throws {
         let proxy = self
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.autoRead, value: false)
             .childChannelInitializer { inbound in
-                ClientBootstrap(group: inbound.eventLoop)
+                if proxy.cut.load(ordering: .relaxed) { return inbound.close() }
+                proxy.track(inbound)
+                return ClientBootstrap(group: inbound.eventLoop)
                     .connect(host: proxy.target.host, port: proxy.target.port)
                     .flatMap { outbound in
+                        proxy.track(outbound)
                         let toServer = Relay(peer: outbound, proxy: proxy)
                         let toClient = Relay(peer: inbound, proxy: proxy)
                         return inbound.pipeline.addHandler(toServer).flatMap {
@@ -38,6 +58,9 @@ public final class LatencyProxy: Sendable {
             .bind(host: host, port: port).get()
         channel.withLock { $0 = server }
     }
+
+    /// The port it listens on (for a proxy started on port 0).
+    public var port: Int? { channel.withLock { $0?.localAddress?.port } }
 
     public func stop() async {
         let server = channel.withLock { $0 }

@@ -275,7 +275,10 @@ extension ClientConnection {
         // From here the response streams; it must keep moving (`timeouts.stall`).
         setDeadline(.stall)
         let upstream = exchange.route.upstream
-        if head.status >= 500 {
+        if head.shedsLoad {
+            // Neither a failure nor a success of this server: its peers share the reason (a
+            // database outage must not eject every replica), so nothing is retried either.
+        } else if head.status >= 500 {
             upstream.recordFailure(server, now: now)
             if mayRetry(after: head.status, exchange) {
                 release(exchange, close: true)

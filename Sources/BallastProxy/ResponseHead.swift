@@ -12,6 +12,10 @@ struct ResponseHead {
     var serverCloses = false
     /// Hop-by-hop headers other than a plain `Connection: keep-alive`, so the head must be rewritten.
     var needsRewrite = false
+    /// A 503 with `Retry-After`: the server is refusing for now on purpose (overloaded, or a
+    /// dependency it shares with its peers is away), not failing. It does not count towards
+    /// outlier ejection, and another server of the upstream is not asked instead.
+    var shedsLoad = false
 
     var isInterim: Bool { status >= 100 && status < 200 && status != 101 }
 }
@@ -85,6 +89,9 @@ enum ResponseHeadParser {
             }
         }
         if head.version == .http10, !keepAliveRequested { head.serverCloses = true }
+        if head.status == 503 {
+            head.shedsLoad = head.fields.contains { HeadScanner.equalsLowercase(raw, $0.lineStart, $0.nameEnd, "retry-after") }
+        }
         let bodiless = requestMethodIsHead || head.status < 200 || head.status == 204 || head.status == 304
         if bodiless {
             head.framing = .none

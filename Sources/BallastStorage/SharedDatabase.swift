@@ -1,22 +1,46 @@
 import Foundation
 import Logging
 import PostgresNIO
+import Synchronization
 
 /// A PostgreSQL database shared by every replica and balancer of a stack: one `PostgresClient`
 /// (a connection pool that reconnects by itself), its background task, versioned migrations and
 /// the rule that a database which does not answer in time is *unavailable*, not slow.
+///
+/// Once the database is known to be away (`Reachability`), operations fail at once instead of
+/// each waiting out `operationTimeout`: an operation that has waited a second without an answer
+/// starts a probe (a connection of its own, outside the pool), the probe's verdict ends every
+/// operation still waiting, and a probe every `probeInterval` finds it back. Then the pool is
+/// replaced by a fresh one, so recovery does not wait out the old pool's reconnect back-off
+/// (up to a minute after a long outage).
 public final class SharedDatabase: Sendable {
-    public let client: PostgresClient
+    public var client: PostgresClient { pool.withLock { $0.client } }
     public let url: PostgresURL
     /// The most one operation may wait for a connection and its answer.
     public let operationTimeout: Duration
+    /// An operation still unanswered after this has the database probed.
+    public let suspectAfter: Duration
     let logger: Logger
-    private let runner: Task<Void, Never>
+    private let pool: Mutex<Pool>
+    private let reachability: Mutex<Reachability>
+    private let prober = Mutex<Task<Void, Never>?>(nil)
 
-    public init(url: PostgresURL, operationTimeout: Duration = .seconds(3), logger: Logger = Logger(label: "ballast.postgres")) {
+    private struct Pool: Sendable {
+        let client: PostgresClient
+        let runner: Task<Void, Never>
+    }
+
+    public init(url: PostgresURL, operationTimeout: Duration = .seconds(3), probeInterval: Duration = .seconds(1),
+                suspectAfter: Duration = .seconds(1), logger: Logger = Logger(label: "ballast.postgres")) {
+        self.reachability = Mutex(Reachability(probeIntervalNanos: Self.nanos(probeInterval)))
         self.url = url
         self.operationTimeout = operationTimeout
+        self.suspectAfter = min(suspectAfter, operationTimeout)
         self.logger = logger
+        self.pool = Mutex(Self.makePool(url: url, operationTimeout: operationTimeout, logger: logger))
+    }
+
+    private static func makePool(url: PostgresURL, operationTimeout: Duration, logger: Logger) -> Pool {
         var configuration = PostgresClient.Configuration(host: url.host, port: url.port, username: url.username,
                                                          password: url.password, database: url.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(2)
@@ -25,38 +49,144 @@ public final class SharedDatabase: Sendable {
         // The server gives up on a statement (a held lock, a slow disk) before the client stops
         // waiting, so a statement answered "unavailable" is rolled back, never committed later.
         let serverLimit = max(operationTimeout - .milliseconds(500), .milliseconds(100))
-        configuration.options.additionalStartupParameters = [("statement_timeout", "\(serverLimit.components.seconds * 1000 + serverLimit.components.attoseconds / 1_000_000_000_000_000)ms")]
+        configuration.options.additionalStartupParameters = [("statement_timeout", "\(nanos(serverLimit) / 1_000_000)ms")]
         if let schema = url.schema {
             configuration.options.additionalStartupParameters.append(("search_path", schema))
         }
         let client = PostgresClient(configuration: configuration, backgroundLogger: logger)
-        self.client = client
-        runner = Task { await client.run() }
+        return Pool(client: client, runner: Task { await client.run() })
     }
 
     /// Stops the pool; queries after this fail.
-    public func close() { runner.cancel() }
+    public func close() {
+        pool.withLock { $0.runner.cancel() }
+        prober.withLock { $0?.cancel() }
+    }
 
-    deinit { runner.cancel() }
+    deinit {
+        pool.withLock { $0.runner.cancel() }
+        prober.withLock { $0?.cancel() }
+    }
+
+    /// Why the database is known to be away, or nil while it is not.
+    public var unreachableReason: String? {
+        if case .unreachable(_, let reason) = reachability.withLock({ $0.state }) { return reason }
+        return nil
+    }
 
     /// Runs `body` within `operationTimeout`; a timeout or a lost connection is `StorageUnavailable`.
+    /// While the database is known unreachable, fails at once without trying.
     @discardableResult
     public func run<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+        if let reason = unreachableReason { throw away(reason) }
+        do {
+            let value = try await attempt(timeout: timeout, body)
+            if reachability.withLock({ $0.state == .suspect }) { reachability.withLock { $0.answered() } }
+            return value
+        } catch let error as StorageUnavailable {
+            if let failure = error.failure { noteFailure(failure, reason: error.reason) }
+            throw error
+        }
+    }
+
+    private func away(_ reason: String) -> StorageUnavailable {
+        StorageUnavailable(reason: "PostgreSQL at \(url.redacted) is unreachable (\(reason)); answering at once until a probe reconnects")
+    }
+
+    private func noteFailure(_ failure: Reachability.Failure, reason: String) {
+        let now = Self.nanosNow()
+        let (probe, became) = reachability.withLock { state -> (Bool, Bool) in
+            let before = state.admits
+            let probe = state.operationFailed(failure, reason: reason, now: now)
+            return (probe, before && !state.admits)
+        }
+        if became { logger.error("PostgreSQL unreachable; answering at once until a probe reconnects", metadata: ["reason": "\(reason)"]) }
+        if probe { startProber() }
+    }
+
+    private func startProber() {
+        let task = Task { [weak self] in
+            while !Task.isCancelled {
+                guard let self else { return }
+                var reason = ""
+                var answered = true
+                do { try await self.probe() } catch {
+                    answered = false
+                    reason = (error as? PSQLError).map { "\($0.code)" } ?? "\(error)"
+                }
+                let now = Self.nanosNow()
+                let (again, wasAway) = self.reachability.withLock { state -> (Bool, Bool) in
+                    let away = !state.admits
+                    return (state.probeEnded(answered: answered, reason: reason, now: now), away)
+                }
+                if answered, wasAway {
+                    // The old pool may be backing off for up to a minute before it reconnects.
+                    let fresh = Self.makePool(url: self.url, operationTimeout: self.operationTimeout, logger: self.logger)
+                    let old = self.pool.withLock { pool in
+                        defer { pool = fresh }
+                        return pool
+                    }
+                    old.runner.cancel()
+                    self.logger.info("PostgreSQL answers again; reconnected")
+                }
+                if !answered, !wasAway { self.logger.error("PostgreSQL unreachable; answering at once until a probe reconnects", metadata: ["reason": "\(reason)"]) }
+                guard again else { return }
+                try? await Task.sleep(for: .nanoseconds(self.reachability.withLock { $0.probeIntervalNanos }))
+            }
+        }
+        prober.withLock { $0 = task }
+    }
+
+    /// One connection of its own (not from the pool, which may be backing off) and `SELECT 1`,
+    /// within a second.
+    private func probe() async throws {
+        let url = self.url, logger = self.logger
+        let limit = min(operationTimeout, .seconds(1))
+        let answered = try await race({
+            var configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.username,
+                                                                 password: url.password, database: url.database, tls: .disable)
+            configuration.options.connectTimeout = .init(limit)
+            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            defer { Task { try? await connection.close() } }
+            for try await _ in try await connection.query("SELECT 1", logger: logger) {}
+            return true
+        }, against: {
+            try await Task.sleep(for: limit)
+            return false
+        })
+        guard answered else { throw StorageUnavailable(reason: "no answer to a probe within \(limit)") }
+    }
+
+    static func nanosNow() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
+
+    static func nanos(_ duration: Duration) -> Int64 {
+        duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000
+    }
+
+    /// `body` on the current pool, ended by the first of: its answer, `timeout`, or the database
+    /// found away meanwhile. Waiting past `suspectAfter` has the database probed.
+    private func attempt<T: Sendable>(timeout: Duration?, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         let client = self.client
         let timeout = timeout ?? operationTimeout
+        let started = ContinuousClock.now
         do {
-            return try await withThrowingTaskGroup(of: T?.self) { group in
-                group.addTask { try await body(client) }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
+            let answer: T? = try await race({ try await body(client) }, against: {
+                var suspected = false
+                while true {
+                    let waited = ContinuousClock.now - started
+                    if waited >= timeout { return nil }
+                    if let reason = self.unreachableReason { throw self.away(reason) }
+                    if !suspected, waited >= self.suspectAfter {
+                        suspected = true
+                        self.noteFailure(.timeout, reason: "no answer within \(self.suspectAfter)")
+                    }
+                    try await Task.sleep(for: min(timeout - waited, .milliseconds(100)))
                 }
-                defer { group.cancelAll() }
-                guard let first = try await group.next(), let value = first else {
-                    throw StorageUnavailable(reason: "PostgreSQL at \(url.redacted) did not answer within \(timeout)")
-                }
-                return value
+            })
+            guard let answer else {
+                throw StorageUnavailable(reason: "PostgreSQL at \(url.redacted) did not answer within \(timeout)", failure: .timeout)
             }
+            return answer
         } catch let error as PSQLError {
             throw Self.mapped(error, url: url)
         }
@@ -96,11 +226,16 @@ public final class SharedDatabase: Sendable {
             // 57 statement cancelled by statement_timeout or an administrator, 55P03 lock not available.
             let state = error.serverInfo?[.sqlState] ?? ""
             if state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57") || state == "55P03" {
-                return StorageUnavailable(reason: "PostgreSQL at \(url.redacted): \(error.serverInfo?[.message] ?? state)")
+                // The server answered a statement it gave up on: slow, not away.
+                let away = state.hasPrefix("08") || state.hasPrefix("53") || state == "57P01" || state == "57P02" || state == "57P03"
+                return StorageUnavailable(reason: "PostgreSQL at \(url.redacted): \(error.serverInfo?[.message] ?? state)",
+                                          failure: away ? .connection : nil)
             }
             return error
         case .connectionError, .serverClosedConnection, .clientClosedConnection, .uncleanShutdown, .poolClosed,
-             .sslUnsupported, .failedToAddSSLHandler, .queryCancelled:
+             .sslUnsupported, .failedToAddSSLHandler:
+            return StorageUnavailable(reason: "PostgreSQL at \(url.redacted): \(error.code)", failure: .connection)
+        case .queryCancelled:
             return StorageUnavailable(reason: "PostgreSQL at \(url.redacted): \(error.code)")
         default:
             return error
@@ -162,6 +297,11 @@ public final class SharedDatabase: Sendable {
 /// or keep their current state and retry (balancers).
 public struct StorageUnavailable: Error, CustomStringConvertible, Sendable {
     public var reason: String
-    public init(reason: String) { self.reason = reason }
+    /// Whether this says the database is away (`Reachability`), or only that it was slow.
+    public var failure: Reachability.Failure?
+    public init(reason: String, failure: Reachability.Failure? = nil) {
+        self.reason = reason
+        self.failure = failure
+    }
     public var description: String { reason }
 }

@@ -33,6 +33,35 @@ import Testing
         await b.stop()
     }
 
+    /// A 503 with Retry-After is a server refusing for now on purpose (auth while its shared
+    /// database is away): passed to the client as it is, not retried on a peer that shares the
+    /// reason, and not counted towards ejection, so every replica is still in when it is over.
+    /// A bare 503 on the same route is retried and counts.
+    @Test func aServerSheddingLoadIsNeitherEjectedNorRetried() async throws {
+        let backends = [try await TestBackend.start("a"), try await TestBackend.start("b")]
+        let proxy = try await ProxyHarness.start { port in
+            simpleConfig(port: port, servers: backends.map(\.address),
+                         extraUpstream: "    outlier: { consecutive_failures: 2, eject_for: 30s, max_ejected_percent: 100 }",
+                         extraRoute: "        retries: { attempts: 2, on: [connect-failure, \"503\"], budget_percent: 100 }")
+        }
+        for _ in 0..<20 {
+            let response = try await fetch(port: proxy.port, .GET, "/shed")
+            #expect(response.status == 503)
+            #expect(response.headers.first(name: "Retry-After") == "1")
+        }
+        let seen = backends.map { $0.seen.withLockedValue { $0.count } }
+        #expect(seen.reduce(0, +) == 20, "each shed request reached one server once: \(seen)")
+        let now = Int64(NIODeadline.now().uptimeNanoseconds)
+        let servers = try #require(proxy.balancer.runtime.upstreams["app"]?.servers)
+        #expect(servers.allSatisfy { !$0.state.isEjected(now: now) })
+        // The same upstream does retry and eject for a bare 503.
+        for _ in 0..<6 { _ = try await fetch(port: proxy.port, .GET, "/status/503") }
+        #expect(backends.map { $0.seen.withLockedValue { $0.count } }.reduce(0, +) > 26, "a bare 503 is retried")
+        #expect(servers.contains { $0.state.isEjected(now: Int64(NIODeadline.now().uptimeNanoseconds)) })
+        await proxy.stop()
+        for b in backends { await b.stop() }
+    }
+
     @Test func aKilledServerIsEjectedAndItsRequestsRetriedWithoutClientErrors() async throws {
         let backends = [try await TestBackend.start("a"), try await TestBackend.start("b"), try await TestBackend.start("c")]
         let proxy = try await ProxyHarness.start { port in

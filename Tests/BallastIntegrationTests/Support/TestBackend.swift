@@ -8,7 +8,8 @@ import Synchronization
 ///
 /// `GET /` answers `{"server":NAME}`; `/slow` waits `slowForMilliseconds`; `/status/N` answers
 /// N; `/headers` echoes the request headers; `POST /upload` answers the byte count and sum;
-/// `/stream/N` answers N bytes chunked; `/healthz` answers `healthStatus`.
+/// `/stream/N` answers N bytes chunked; `/healthz` answers `healthStatus`; `/shed` answers 503
+/// with `Retry-After`.
 final class TestBackend: Sendable {
     let name: String
     let port: Int
@@ -119,6 +120,9 @@ private final class BackendHandler: ChannelInboundHandler {
             context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
                 self.send(context, status: 200, body: #"{"server":"\#(name)","slow":true}"#)
             }
+        } else if uri == "/shed" {
+            // 503 with Retry-After: refusing for now on purpose, as auth does while its database is away.
+            send(context, status: 503, body: #"{"server":"\#(backend.name)","error":"unavailable"}"#, retryAfter: true)
         } else if uri.hasPrefix("/status/"), let code = Int(uri.dropFirst(8)) {
             send(context, status: code, body: #"{"server":"\#(backend.name)"}"#)
         } else if uri == "/headers" {
@@ -154,9 +158,10 @@ private final class BackendHandler: ChannelInboundHandler {
         }
     }
 
-    private func send(_ context: ChannelHandlerContext, status: Int, body: String) {
+    private func send(_ context: ChannelHandlerContext, status: Int, body: String, retryAfter: Bool = false) {
         var head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: status))
         head.headers.add(name: "Content-Type", value: "application/json")
+        if retryAfter { head.headers.add(name: "Retry-After", value: "1") }
         head.headers.add(name: "Content-Length", value: String(body.utf8.count))
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(string: body)))), promise: nil)
