@@ -108,6 +108,11 @@ public struct Limits: Sendable, Hashable {
     public var maxConnections = 10_000
     /// True when `max_connections` was not written and the loader derived it.
     public var maxConnectionsDerived = false
+    /// The most connections one client (an IPv4 address, an IPv6 /64) may hold at once, so one
+    /// client cannot take every slot of `max_connections`. Trusted proxies are exempt (they
+    /// carry many clients). Without a value: a quarter of `max_connections`, at least 64.
+    public var maxConnectionsPerClientWritten: Int?
+    public var maxConnectionsPerClient: Int { maxConnectionsPerClientWritten ?? max(64, maxConnections / 4) }
     public init() {}
 }
 

@@ -56,10 +56,11 @@ struct ConfigParser {
         guard let name, let listen else { return nil }
         var listener = Listener(name: name, listen: listen)
         let what = "listener '\(name)'"
-        if let limits = f.mapping("limits", allowed: ["max_header_bytes", "max_body_bytes", "max_connections"]) {
+        if let limits = f.mapping("limits", allowed: ["max_header_bytes", "max_body_bytes", "max_connections", "max_connections_per_client"]) {
             if let v = limits.int("max_header_bytes", in: 1024...1_048_576) { listener.limits.maxHeaderBytes = v }
             if let v = limits.int("max_body_bytes", in: 0...(1 << 40)) { listener.limits.maxBodyBytes = v }
             if let v = limits.int("max_connections", in: 1...1_000_000) { listener.limits.maxConnections = v }
+            if let v = limits.int("max_connections_per_client", in: 1...1_000_000) { listener.limits.maxConnectionsPerClientWritten = v }
         }
         if let t = f.mapping("timeouts", allowed: ["client_header", "idle", "stall"]) {
             if let v = t.duration("client_header") { listener.timeouts.clientHeader = v }

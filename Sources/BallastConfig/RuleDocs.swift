@@ -32,6 +32,7 @@ extension RuleDocs {
     | `listeners[].limits.max_header_bytes` | under 8 KiB: browsers with cookies get 431 | BL057 |
     | `listeners[].limits.max_body_bytes` | under 8 KiB on a route that takes bodies: logins get 413 | BL057 |
     | `listeners[].limits.max_connections` | under 100: a few browsers fill it; beyond the file limit: EMFILE | BL057, BL032 |
+    | `listeners[].limits.max_connections_per_client` | under 16: a few browsers behind one NAT address are refused | BL057 |
     | `listeners[].timeouts.client_header` | 0 (BL041); under 2 s: slow phones get 408 | BL041, BL057 |
     | `listeners[].timeouts.idle` | 0 (BL041); a short one only costs reconnects | BL041 |
     | `listeners[].trusted_proxies` | everyone | BL031 |
@@ -1534,7 +1535,7 @@ extension RuleDocs {
 
     ## BL057 — a limit that refuses normal requests
 
-    Severity: warning. Points at: `limits.max_header_bytes`. Listener limits inside their valid range that still refuse ordinary traffic: `max_header_bytes` under 8,192 (a browser's request with a few cookies is 4 to 8 KiB; nginx and Apache accept 8 KiB lines) gets 431; `max_body_bytes` under 8,192 on a listener with a route that takes POST, PUT or PATCH (or any method) refuses a login with a long password (the auth tier accepts 4,096 bytes) with 413; `timeouts.client_header` under 2 s gives a phone on a slow link 408; a written `max_connections` under 100 refuses the 17th browser (6 connections each). Each points at its own key.
+    Severity: warning. Points at: `limits.max_header_bytes`. Listener limits inside their valid range that still refuse ordinary traffic: `max_header_bytes` under 8,192 (a browser's request with a few cookies is 4 to 8 KiB; nginx and Apache accept 8 KiB lines) gets 431; `max_body_bytes` under 8,192 on a listener with a route that takes POST, PUT or PATCH (or any method) refuses a login with a long password (the auth tier accepts 4,096 bytes) with 413; `timeouts.client_header` under 2 s gives a phone on a slow link 408; a written `max_connections` under 100 refuses the 17th browser (6 connections each); a written `max_connections_per_client` under 16 refuses the second or third browser behind one NAT address with 429. Each points at its own key.
 
     Bad:
 

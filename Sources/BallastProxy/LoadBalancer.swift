@@ -272,6 +272,7 @@ public actor LoadBalancer {
         let logger = self.logger
         let name = listener.name
         let connections = ConnectionCounter()
+        let perClient = PerClientConnections()
         let loaded: TLSCheck.Loaded?
         do {
             loaded = try listener.tls.map(TLSCheck.load)
@@ -297,17 +298,28 @@ public actor LoadBalancer {
                         }
                         let open = connections.increment()
                         channel.closeFuture.whenComplete { _ in connections.decrement() }
+                        let limits = runtimeListener.config.limits
+                        // One client may not hold every slot (trusted proxies carry many clients).
+                        var refusal: String? = open > limits.maxConnections ? Self.overloaded : nil
+                        if refusal == nil, let key = PerClientConnections.ClientKey(channel.remoteAddress),
+                           runtimeListener.trusted.isEmpty || !runtimeListener.trusted.contains(channel.remoteAddress?.ipAddress ?? "") {
+                            if perClient.admit(key, limit: limits.maxConnectionsPerClient) {
+                                channel.closeFuture.whenComplete { _ in perClient.release(key) }
+                            } else {
+                                refusal = Self.tooManyFromClient
+                            }
+                        }
                         // Only a TLS listener reads its (reloadable) certificate, once per connection.
                         let tls = isTLS ? certificate.withLockedValue { $0?.context } : nil
-                        if open > runtimeListener.config.limits.maxConnections, tls != nil {
+                        if refusal != nil, tls != nil {
                             channel.close(promise: nil)
                             return
                         }
                         if let tls {
                             try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
                         }
-                        if open > runtimeListener.config.limits.maxConnections {
-                            channel.writeAndFlush(ByteBuffer(string: Self.overloaded)).whenComplete { _ in channel.close(promise: nil) }
+                        if let refusal {
+                            channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
                             return
                         }
                         try channel.pipeline.syncOperations.addHandler(
@@ -329,6 +341,12 @@ public actor LoadBalancer {
     static let overloaded: String = {
         let body = #"{"error":"overloaded","message":"too many connections to this listener"}"#
         return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
+    }()
+
+    /// The answer past `max_connections_per_client`.
+    static let tooManyFromClient: String = {
+        let body = #"{"error":"too_many_connections","message":"too many connections from this client"}"#
+        return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body
     }()
 
     /// Stops accepting, lets requests in flight finish (up to `timeout`), then closes the rest.

@@ -99,6 +99,8 @@ import Testing
              rule: "BL057"),
         Case(name: "client_header of 500ms", yaml: config(listener: "    timeouts: { client_header: 500ms }\n"), rule: "BL057", key: "client_header", says: ["500 ms"]),
         Case(name: "max_connections of 50", yaml: config(listener: "    limits: { max_connections: 50 }\n"), rule: "BL057", key: "max_connections", says: ["visitor number 9"]),
+        Case(name: "max_connections_per_client of 8", yaml: config(listener: "    limits: { max_connections_per_client: 8 }\n"), rule: "BL057",
+             key: "max_connections_per_client", says: ["2nd browser"]),
         // BL058
         Case(name: "burst of 10 minutes", yaml: config(route: "        rate_limit: { per_client: 10/m, burst: 1000 }\n"),
              rule: "BL058", key: "burst", says: ["1,000 requests at once", "100 minutes"]),

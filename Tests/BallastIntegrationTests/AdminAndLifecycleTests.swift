@@ -159,6 +159,43 @@ import Testing
         await a.stop()
     }
 
+    @Test func oneClientCannotHoldMoreThanItsShareOfConnections() async throws {
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { port in
+            simpleConfig(port: port, servers: [a.address], listenerExtra: "    limits: { max_connections: 100, max_connections_per_client: 3 }")
+        }
+        try await withConnection(port: proxy.port) { c1 in
+            #expect(try await c1.request(.GET, "/").status == 200)
+            try await withConnection(port: proxy.port) { c2 in
+                #expect(try await c2.request(.GET, "/").status == 200)
+                try await withConnection(port: proxy.port) { c3 in
+                    #expect(try await c3.request(.GET, "/").status == 200)
+                    let fourth = try await rawExchange(port: proxy.port, "GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                    #expect(fourth.hasPrefix("HTTP/1.1 429"), "\(fourth.prefix(80))")
+                    #expect(fourth.contains("Retry-After: 1"))
+                }
+            }
+        }
+        // Closed connections give their slots back.
+        try await waitUntilAsync { (try? await fetch(port: proxy.port, .GET, "/").status) == 200 }
+        await proxy.stop()
+
+        // A trusted proxy carries many clients: it is not capped.
+        let trusted = try await ProxyHarness.start { port in
+            simpleConfig(port: port, servers: [a.address],
+                         listenerExtra: "    limits: { max_connections_per_client: 1 }\n    trusted_proxies: [127.0.0.1]")
+        }
+        try await withConnection(port: trusted.port) { c1 in
+            #expect(try await c1.request(.GET, "/").status == 200)
+            try await withConnection(port: trusted.port) { c2 in
+                let status = try await c2.request(.GET, "/").status
+                #expect(status == 200, "a trusted proxy's second connection")
+            }
+        }
+        await trusted.stop()
+        await a.stop()
+    }
+
     @Test func theAccessLogHasOneStructuredLinePerRequest() async throws {
         let records = LogCollector()
         let a = try await TestBackend.start("a")

@@ -3,7 +3,7 @@
 /// mobile link, more than a handful of visitors at once.
 struct LimitRefusesNormalRequests: LintRule {
     static let rule = Rule(id: "BL057", severity: .warning, title: "a limit that refuses normal requests",
-                           fix: "keep `max_header_bytes` at 8192 or more, `max_body_bytes` at 8192 or more on routes that take bodies, `timeouts.client_header` at 2s or more and `max_connections` at 100 or more")
+                           fix: "keep `max_header_bytes` at 8192 or more, `max_body_bytes` at 8192 or more on routes that take bodies, `timeouts.client_header` at 2s or more, `max_connections` at 100 or more and `max_connections_per_client` at 16 or more")
 
     /// What browsers send in one head with a few cookies; nginx (large_client_header_buffers
     /// 4 8k) and Apache (LimitRequestFieldSize 8190) accept a line of this size.
@@ -12,6 +12,8 @@ struct LimitRefusesNormalRequests: LintRule {
     static let loginBody = 8192
     static let slowClientHead: Duration = .seconds(2)
     static let fewestConnections = 100
+    /// A few browsers behind one NAT address (a household, an office), 6 connections each.
+    static let fewestPerClient = 16
 
     static func check(_ config: Config) -> [Finding] {
         var findings: [Finding] = []
@@ -37,6 +39,11 @@ struct LimitRefusesNormalRequests: LintRule {
                 findings.append(finding(
                     "listener '\(listener.name)' accepts \(limits.maxConnections) connections at once: a browser opens up to 6, so visitor number \(limits.maxConnections / 6 + 1) can already get 503",
                     at: "\(path).limits.max_connections", in: config))
+            }
+            if let perClient = limits.maxConnectionsPerClientWritten, perClient < fewestPerClient {
+                findings.append(finding(
+                    "listener '\(listener.name)' lets one address hold \(perClient) connection(s): a browser opens up to 6, so a household or office behind one NAT address gets 429 from its \(perClient / 6 + 1)\(perClient / 6 + 1 == 1 ? "st" : perClient / 6 + 1 == 2 ? "nd" : perClient / 6 + 1 == 3 ? "rd" : "th") browser",
+                    at: "\(path).limits.max_connections_per_client", in: config))
             }
         }
         return findings
