@@ -9,11 +9,14 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     case config
     /// The request side of a client connection: head parser, body framing, routing, balancing.
     case request
+    /// The response side of a server connection: head parser, framing, chunked decoding.
+    case response
 
     public func check(_ input: [UInt8]) -> String? {
         switch self {
         case .config: ConfigProperties.check(input)
         case .request: RequestProperties.check(input)
+        case .response: ResponseProperties.check(input)
         }
     }
 }

@@ -84,4 +84,27 @@ import Testing
         ])
         #expect(RequestProperties.check(input) == nil)
     }
+
+    // The response properties must be able to fail too.
+
+    @Test func aResponseWhoseFramingOrReuseIsWrongIsCaught() {
+        let head = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n"
+        let input = Array((head + "ab").utf8)
+        let bytes = head.utf8.count
+        func verdict(_ events: [ResponseStream.Event], _ input: [UInt8]) -> String {
+            ResponseProperties.checkEvents(events, input: input) ?? "nothing caught"
+        }
+        #expect(verdict([.head(status: 200, headBytes: bytes, framing: "until close", shedsLoad: false, serverCloses: true), .body(2),
+                         .end(reusable: false)], input).contains("RFC 9112 says length 2"))
+        #expect(verdict([.head(status: 200, headBytes: bytes, framing: "length 2", shedsLoad: false, serverCloses: false), .body(3)],
+                        input + [0]).contains("3 body bytes"))
+        #expect(verdict([.head(status: 200, headBytes: bytes, framing: "length 2", shedsLoad: false, serverCloses: false), .body(2),
+                         .end(reusable: true)], input + Array("x".utf8)).contains("bytes after the response"))
+        #expect(verdict([.head(status: 200, headBytes: bytes, framing: "length 2", shedsLoad: true, serverCloses: false), .body(2),
+                         .end(reusable: true)], input).contains("sheds load"))
+        let open = "HTTP/1.1 200 OK\r\n\r\n"
+        #expect(verdict([.head(status: 200, headBytes: open.utf8.count, framing: "until close", shedsLoad: false, serverCloses: true), .body(1),
+                         .end(reusable: true)], Array((open + "x").utf8)).contains("reusable after a body read until close"))
+        #expect(ResponseProperties.check(input) == nil)
+    }
 }

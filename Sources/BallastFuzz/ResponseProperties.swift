@@ -1,0 +1,142 @@
+import BallastProxy
+
+/// Properties of the response path, for any byte stream a server may send.
+///
+/// - The verdict does not depend on how the stream is split into reads (whole, in uneven
+///   pieces, one byte at a time): where a response ends decides what the next request on a
+///   kept-alive connection is answered with (response desynchronisation).
+/// - The framing is what RFC 9112 §6.3 says, derived here from the head's text without the
+///   parser: 1xx, 204 and 304 have no body; Transfer-Encoding wins over Content-Length and is
+///   chunked only when chunked is its last coding, else the body runs until close; then
+///   Content-Length; else until close.
+/// - A body forwarded is exactly as long as its framing says; a chunked body ends with its last
+///   chunk and trailers (CRLF CRLF); never more bytes forwarded than received.
+/// - A response read until close, or followed by bytes nobody asked for, never leaves its
+///   connection reusable; nothing follows an end or a failure.
+/// - Load shedding (no retry, no ejection) is exactly a 503 with a Retry-After field.
+enum ResponseProperties {
+    static func check(_ input: [UInt8]) -> String? {
+        let whole = run(input, pieces: [input.count])
+        if let broken = checkEvents(whole, input: input) { return broken }
+        var sizes: [Int] = []
+        var covered = 0
+        var seed = input.reduce(UInt32(2166136261)) { ($0 ^ UInt32($1)) &* 16777619 }
+        while covered < input.count {
+            seed = seed &* 1103515245 &+ 12345
+            let size = Int(seed >> 16) % 23 + 1
+            sizes.append(size)
+            covered += size
+        }
+        let uneven = run(input, pieces: sizes)
+        if uneven != whole { return "reads of sizes \(sizes.prefix(12)) gave \(uneven), the whole stream \(whole)" }
+        if input.count <= 4096 {
+            let bytewise = run(input, pieces: Array(repeating: 1, count: input.count))
+            if bytewise != whole { return "one byte per read gave \(bytewise), the whole stream \(whole)" }
+        }
+        return nil
+    }
+
+    static func run(_ input: [UInt8], pieces: [Int]) -> [ResponseStream.Event] {
+        var stream = ResponseStream()
+        var offset = 0
+        for size in pieces where offset < input.count {
+            let end = min(input.count, offset + size)
+            stream.feed(input[offset..<end])
+            offset = end
+        }
+        stream.close()
+        return stream.events
+    }
+
+    static func checkEvents(_ events: [ResponseStream.Event], input: [UInt8]) -> String? {
+        var offset = 0
+        var head: (status: Int, start: Int, count: Int, framing: String)?
+        var body = 0
+        for (index, event) in events.enumerated() {
+            switch event {
+            case .interim(let status, let bytes):
+                if head != nil { return "event \(index): an interim head after the final one" }
+                if !(100...199).contains(status) || status == 101 { return "event \(index): interim status \(status)" }
+                offset += bytes
+            case .head(let status, let bytes, let framing, let sheds, let closes):
+                if head != nil { return "event \(index): a second final head" }
+                guard offset + bytes <= input.count else { return "event \(index): a head longer than the input" }
+                let text = Array(input[offset..<offset + bytes])
+                let expected = expectedFraming(text, status: status)
+                if framing != expected { return "event \(index): framing \(framing), RFC 9112 says \(expected)" }
+                if sheds != (status == 503 && hasField(text, "retry-after")) { return "event \(index): sheds load is \(sheds) for status \(status)" }
+                if framing == "until close", !closes { return "event \(index): a body until close on a connection said to stay open" }
+                head = (status, offset, bytes, framing)
+                offset += bytes
+            case .body(let n):
+                guard head != nil else { return "event \(index): body bytes before a head" }
+                body += n
+                if let framing = head?.framing, framing.hasPrefix("length "), let length = Int(framing.dropFirst(7)), body > length {
+                    return "event \(index): \(body) body bytes for a Content-Length of \(length)"
+                }
+            case .end(let reusable):
+                guard let head else { return "event \(index): an end without a head" }
+                if index != events.count - 1 { return "event \(index): events after the end" }
+                if head.framing.hasPrefix("length "), let length = Int(head.framing.dropFirst(7)), body != length {
+                    return "event \(index): ended after \(body) body bytes, Content-Length \(length)"
+                }
+                if head.framing == "none", body != 0 { return "event \(index): body bytes for a bodiless response" }
+                if head.framing == "chunked" {
+                    let end = head.start + head.count + body
+                    guard body >= 5, end <= input.count, input[end - 4..<end].elementsEqual([13, 10, 13, 10]) else {
+                        return "event \(index): a chunked body that does not end with its last chunk"
+                    }
+                }
+                if reusable, head.framing == "until close" { return "event \(index): reusable after a body read until close" }
+                if reusable, head.start + head.count + body < input.count { return "event \(index): reusable with bytes after the response" }
+            case .failed:
+                if index != events.count - 1 { return "event \(index): events after a failure" }
+            }
+        }
+        if offset + body > input.count { return "forwarded \(offset + body) bytes of \(input.count) received" }
+        if events.isEmpty { return "no verdict at all on \(input.count) bytes" }
+        return nil
+    }
+
+    /// RFC 9112 §6.3 from the head's own lines (written out here, not taken from the parser).
+    static func expectedFraming(_ head: [UInt8], status: Int) -> String {
+        if status < 200 || status == 204 || status == 304 { return "none" }
+        var codings: [String] = []
+        var length: String?
+        for (name, value) in fields(head) {
+            if name == "transfer-encoding" {
+                codings += value.split(separator: ",").map { $0.trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+            } else if name == "content-length" {
+                length = value.trimmingCharacters(in: " \t")
+            }
+        }
+        if !codings.isEmpty { return codings.last == "chunked" ? "chunked" : "until close" }
+        if let length { return "length \(Int(length) ?? -1)" }
+        return "until close"
+    }
+
+    static func hasField(_ head: [UInt8], _ wanted: String) -> Bool {
+        fields(head).contains { $0.name == wanted }
+    }
+
+    static func fields(_ head: [UInt8]) -> [(name: String, value: String)] {
+        let text = String(decoding: head, as: UTF8.self)
+        return text.components(separatedBy: "\r\n").dropFirst().compactMap { line in
+            guard let colon = line.firstIndex(of: ":") else { return nil }
+            return (line[..<colon].lowercased(), String(line[line.index(after: colon)...]))
+        }
+    }
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> String {
+        var s = Substring(self)
+        while let first = s.first, set.contains(first) { s = s.dropFirst() }
+        while let last = s.last, set.contains(last) { s = s.dropLast() }
+        return String(s)
+    }
+}
+
+extension Substring {
+    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
+}

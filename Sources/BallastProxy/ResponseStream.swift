@@ -1,0 +1,150 @@
+import NIOCore
+
+/// The response side of a server connection without its sockets: one response read as
+/// `UpstreamConnection` reads it (the same head parser, the same framing, the same chunked
+/// decoder), and what the balancer makes of it. Where a response ends is what keeps a kept-alive
+/// server connection in step with the next request, so the fuzzer checks that this does not
+/// depend on how the server's bytes are split into reads.
+public struct ResponseStream {
+    public enum Event: Sendable, Equatable, CustomStringConvertible {
+        /// A 1xx interim head (not 101), passed on; the final head follows.
+        case interim(status: Int, headBytes: Int)
+        /// The final head: its status, framing ("none", "length N", "chunked", "until close"),
+        /// whether it sheds load (503 with Retry-After) and whether the server closes after it.
+        case head(status: Int, headBytes: Int, framing: String, shedsLoad: Bool, serverCloses: Bool)
+        /// Body bytes forwarded to the client as they arrived (chunked framing included).
+        case body(Int)
+        /// The response ended; `reusable` when the connection may carry the next request.
+        case end(reusable: Bool)
+        /// The server broke HTTP: the exchange fails with 502 and the connection is closed.
+        case failed(String)
+
+        public var description: String {
+            switch self {
+            case .interim(let status, let bytes): "interim \(status) (\(bytes) bytes)"
+            case .head(let status, let bytes, let framing, let sheds, let closes):
+                "head \(status) (\(bytes) bytes, \(framing)\(sheds ? ", sheds load" : "")\(closes ? ", server closes" : ""))"
+            case .body(let n): "body \(n)"
+            case .end(let reusable): "end\(reusable ? "" : ", not reusable")"
+            case .failed(let why): "failed: \(why)"
+            }
+        }
+    }
+
+    public private(set) var events: [Event] = []
+    private var input: ByteBuffer?
+    private var spare: [HeaderField] = []
+    private var framing: BodyFraming?
+    private var remaining = 0
+    private var chunked = ChunkedFraming()
+    private var reusable = true
+    private var finished = false
+    private let requestIsHead: Bool
+    private let maxHeadBytes: Int
+
+    /// A response to a request (a HEAD request's response has no body).
+    public init(requestIsHead: Bool = false, maxHeadBytes: Int = 65_536) {
+        self.requestIsHead = requestIsHead
+        self.maxHeadBytes = maxHeadBytes
+    }
+
+    /// Reads `bytes` as the next read from the server.
+    public mutating func feed(_ bytes: some Collection<UInt8>) {
+        guard !finished, !bytes.isEmpty else {
+            // Bytes after the end of a response: the server broke framing.
+            if finished, !bytes.isEmpty, case .end(true)? = events.last { events[events.count - 1] = .end(reusable: false) }
+            return
+        }
+        var buffer = ByteBuffer(bytes: Array(bytes))
+        if framing == nil {
+            if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
+            while framing == nil {
+                let parsed: ResponseHead?
+                do {
+                    parsed = try ResponseHeadParser.parse(&input!, requestMethodIsHead: requestIsHead, maxHeadBytes: maxHeadBytes, reusing: &spare)
+                } catch {
+                    fail(error.reason)
+                    return
+                }
+                guard let head = parsed else { return }
+                defer { spare = head.fields }
+                if head.isInterim {
+                    events.append(.interim(status: head.status, headBytes: head.bytes.readableBytes))
+                    continue
+                }
+                if head.serverCloses { reusable = false }
+                framing = head.framing
+                events.append(.head(status: head.status, headBytes: head.bytes.readableBytes, framing: Self.describe(head.framing),
+                                    shedsLoad: head.shedsLoad, serverCloses: head.serverCloses))
+                switch head.framing {
+                case .contentLength(let n): remaining = n
+                case .chunked: chunked = ChunkedFraming()
+                default: break
+                }
+            }
+            buffer = input!
+            input = nil
+        }
+        body(&buffer)
+    }
+
+    /// The server closed the connection.
+    public mutating func close() {
+        guard !finished else { return }
+        if framing == .untilClose {
+            end(leftover: 0)
+            events[events.count - 1] = .end(reusable: false)
+        } else {
+            fail("the server closed the connection before the response ended")
+        }
+    }
+
+    private mutating func body(_ buffer: inout ByteBuffer) {
+        guard let framing else { return }
+        switch framing {
+        case .none:
+            end(leftover: buffer.readableBytes)
+        case .contentLength:
+            let take = min(remaining, buffer.readableBytes)
+            remaining -= take
+            forwarded(take)
+            if remaining == 0 { end(leftover: buffer.readableBytes - take) }
+        case .chunked:
+            let consumed: Int
+            do {
+                consumed = try buffer.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try chunked.consume(raw) }
+            } catch {
+                fail("invalid chunked framing from server")
+                return
+            }
+            forwarded(consumed)
+            if chunked.isDone { end(leftover: buffer.readableBytes - consumed) }
+        case .untilClose:
+            forwarded(buffer.readableBytes)
+        }
+    }
+
+    private mutating func forwarded(_ n: Int) {
+        guard n > 0 else { return }
+        if case .body(let before)? = events.last { events[events.count - 1] = .body(before + n) } else { events.append(.body(n)) }
+    }
+
+    private mutating func end(leftover: Int) {
+        finished = true
+        events.append(.end(reusable: reusable && leftover == 0))
+    }
+
+    private mutating func fail(_ why: String) {
+        finished = true
+        events.append(.failed(why))
+    }
+
+    static func describe(_ framing: BodyFraming) -> String {
+        switch framing {
+        case .none: "none"
+        case .contentLength(let n): "length \(n)"
+        case .chunked: "chunked"
+        case .untilClose: "until close"
+        }
+    }
+}
