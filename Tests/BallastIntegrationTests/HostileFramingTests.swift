@@ -77,6 +77,34 @@ import Testing
         #expect(next.status == 200)
     }
 
+    /// A server that sends half its body and goes silent, the connection open (a hung process,
+    /// a lost link): the response is cut off after the stall timeout, the client sees it end
+    /// short (fewer bytes than its Content-Length, then the close) instead of waiting for ever.
+    @Test func aServerThatStopsMidBodyIsCutOff() async throws {
+        let a = try await TestBackend.start("a")
+        let proxy = try await ProxyHarness.start { simpleConfig(port: $0, servers: [a.address], listenerExtra: "    timeouts: { stall: 1s }") }
+        defer { Task { await proxy.stop(); await a.stop() } }
+        let size = 1 << 20
+        let socket = try RawSocket(port: proxy.port, timeout: 20)
+        defer { socket.close() }
+        #expect(socket.send("GET /half/\(size) HTTP/1.1\r\nHost: t\r\n\r\n"))
+        let (received, seconds) = await withCheckedContinuation { (continuation: CheckedContinuation<([UInt8], Double), Never>) in
+            Thread.detachNewThread {
+                let started = Date()
+                continuation.resume(returning: (socket.readAll(), Date().timeIntervalSince(started)))
+            }
+        }
+        let text = String(decoding: received.prefix(200), as: UTF8.self)
+        #expect(text.hasPrefix("HTTP/1.1 200"), "\(text.prefix(60))")
+        #expect(text.contains("Content-Length: \(size)"))
+        let body = received.count - (text.range(of: "\r\n\r\n").map { text.utf8.distance(from: text.startIndex, to: $0.upperBound) } ?? 0)
+        #expect(body == size / 2, "\(body) body bytes")
+        // Closed by the balancer well before the client's own 20 s read timeout.
+        #expect(seconds < 15, "the silent server's response was not cut off (\(seconds) s)")
+        let next = try await fetch(port: proxy.port, .GET, "/")
+        #expect(next.status == 200)
+    }
+
     /// A client that reads slowly but steadily is not cut off: each read moves the response
     /// on. The transfer takes longer than the stall timeout, so only that refresh lets it finish.
     /// The reader runs on a thread of its own: under a loaded suite, a Swift concurrency task's

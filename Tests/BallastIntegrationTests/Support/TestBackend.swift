@@ -9,7 +9,7 @@ import Synchronization
 /// `GET /` answers `{"server":NAME}`; `/slow` waits `slowForMilliseconds`; `/status/N` answers
 /// N; `/headers` echoes the request headers; `POST /upload` answers the byte count and sum;
 /// `/stream/N` answers N bytes chunked; `/healthz` answers `healthStatus`; `/shed` answers 503
-/// with `Retry-After`.
+/// with `Retry-After`; `/half/N` declares N bytes, sends N/2 and goes silent.
 final class TestBackend: Sendable {
     let name: String
     let port: Int
@@ -120,6 +120,12 @@ private final class BackendHandler: ChannelInboundHandler {
             context.eventLoop.assumeIsolated().scheduleTask(in: delay) {
                 self.send(context, status: 200, body: #"{"server":"\#(name)","slow":true}"#)
             }
+        } else if uri.hasPrefix("/half/"), let size = Int(uri.dropFirst(6)) {
+            // Declares `size` bytes, sends half of them and goes silent with the connection open.
+            var head = HTTPResponseHead(version: .http1_1, status: .ok)
+            head.headers.add(name: "Content-Length", value: String(size))
+            context.write(wrapOutboundOut(.head(head)), promise: nil)
+            context.writeAndFlush(wrapOutboundOut(.body(.byteBuffer(ByteBuffer(repeating: UInt8(ascii: "h"), count: size / 2)))), promise: nil)
         } else if uri == "/shed" {
             // 503 with Retry-After: refusing for now on purpose, as auth does while its database is away.
             send(context, status: 503, body: #"{"server":"\#(backend.name)","error":"unavailable"}"#, retryAfter: true)
