@@ -52,9 +52,21 @@ public enum TLSCheck {
             ? (FileManager.default.isReadableFile(atPath: path) ? "is not valid PEM" : "cannot be read") : "does not exist"
     }
 
+    /// TLS 1.2 with forward-secret AEAD suites only, as Mozilla's "intermediate" profile: no
+    /// static RSA key exchange, no CBC (Lucky13, POODLE-style padding oracles), no 3DES or RC4.
+    /// TLS 1.3 suites are all AEAD and stay as BoringSSL offers them.
+    static let tls12CipherSuites = [
+        "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
+        "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
+        "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
+    ].joined(separator: ":")
+
     /// The server context for a listener; fails when the key does not match the certificate.
+    /// TLS 1.0 and 1.1 are refused (RFC 8996).
     static func context(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) throws -> NIOSSLContext {
-        let configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.cipherSuites = tls12CipherSuites
         return try NIOSSLContext(configuration: configuration)
     }
 

@@ -60,6 +60,36 @@ struct TestCertificates {
         await a.stop()
     }
 
+    /// TLS 1.0/1.1 (RFC 8996), static-RSA key exchange and CBC suites are refused; TLS 1.2 with
+    /// ECDHE and AES-GCM or ChaCha20 and TLS 1.3 are served. openssl s_client, as a scanner
+    /// (testssl.sh, sslyze) would offer each.
+    @Test(arguments: [
+        ("-tls1_3", "", true),
+        ("-tls1_2", "ECDHE-RSA-AES128-GCM-SHA256", true),
+        ("-tls1_2", "ECDHE-RSA-CHACHA20-POLY1305", true),
+        ("-tls1_2", "ECDHE-RSA-AES128-SHA", false),
+        ("-tls1_2", "AES128-GCM-SHA256", false),
+        ("-tls1_2", "AES128-SHA", false),
+        ("-tls1_2", "DES-CBC3-SHA:@SECLEVEL=0", false),
+        ("-tls1_1", "DEFAULT:@SECLEVEL=0", false),
+        ("-tls1", "DEFAULT:@SECLEVEL=0", false),
+    ])
+    func onlyModernProtocolsAndForwardSecretAEADSuitesAreServed(_ version: String, _ cipher: String, _ served: Bool) async throws {
+        let certs = try TestCertificates()
+        let (cert, key) = try certs.make("suites", days: 90)
+        let a = try await TestBackend.start("a")
+        let port = try await freePort()
+        let balancer = try LoadBalancer(config: try config(port: port, backend: a.address, cert: cert, key: key), threads: 1)
+        try await balancer.start()
+        let cipherOption = cipher.isEmpty ? "" : "-cipher '\(cipher)'"
+        let shown = try runTool("sh", ["-c", "openssl s_client -brief -connect 127.0.0.1:\(port) \(version) \(cipherOption) </dev/null 2>&1"],
+                                package: "openssl").output
+        let negotiated = shown.contains("Protocol version:") && shown.contains("Ciphersuite:")
+        #expect(negotiated == served, "\(version) \(cipher): \(shown.prefix(400))")
+        await balancer.shutdown(drainFor: .seconds(1))
+        await a.stop()
+    }
+
     @Test func unusableMismatchedAndExpiringFilesAreFindings() throws {
         let certs = try TestCertificates()
         let (cert, key) = try certs.make("one", days: 90)
