@@ -14,6 +14,9 @@ public struct DrillRunner: Sendable {
     public var out: URL
     public var users = 20
     public var warmup: Duration = .seconds(8)
+    /// A PostgreSQL server for the scenarios that need one (`postgres-away`): the stack gets a
+    /// schema of its own there, reached through a proxy the drill can cut.
+    public var postgres: String?
     /// How long the drill waits for detection and recovery before giving up.
     public var limit: Duration = .seconds(90)
     public var progress: @Sendable (String) -> Void = { _ in }
@@ -73,6 +76,12 @@ public struct DrillRunner: Sendable {
 
     private func drill(_ stack: DrillStack, _ context: DrillContext) async throws -> DrillResult {
         progress("drill \(scenario.name): \(scenario.summary)")
+        if scenario.needsPostgres {
+            guard let postgres else {
+                throw DrillError("\(scenario.name) needs a PostgreSQL server to cut off: pass --postgres-file FILE (a postgres:// URL) or set $BALLAST_DRILL_POSTGRES")
+            }
+            context.postgres = postgres
+        }
         try await scenario.prepare(stack, context)
         try await stack.start()
         try await stack.waitAllHealthy(within: .seconds(30))

@@ -24,6 +24,16 @@ public final class DrillStack: @unchecked Sendable {
     public var adminURL: String { "http://127.0.0.1:\(adminPort)" }
     public var databasePath: String { directory.appendingPathComponent("data/auth.sqlite").path }
     public var configPath: String { directory.appendingPathComponent("stack.yaml").path }
+    /// The replicas' database when not the SQLite file in the data directory (a postgres:// URL,
+    /// handed to `up` and the replicas by environment).
+    public var database: String?
+
+    /// The environment `up` and the replicas run with: $BALLAST_DATABASE is this stack's.
+    var environment: [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["BALLAST_DATABASE"] = database
+        return environment
+    }
     /// The stack's admin token: $BALLAST_ADMIN_TOKEN, which `up` inherits, else the one `up`
     /// generated in its data directory.
     public var adminToken: String? {
@@ -78,6 +88,7 @@ public final class DrillStack: @unchecked Sendable {
         process.standardOutput = handle
         process.standardError = handle
         process.standardInput = FileHandle.nullDevice
+        process.environment = environment
         try process.run()
         self.process = process
         let deadline = ContinuousClock.now + .seconds(60)
@@ -186,8 +197,8 @@ public final class DrillStack: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: (databasePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = executable
-        process.arguments = ["auth", "--listen", server, "--database", "sqlite:\(databasePath)", "--bcrypt-cost", "4",
-                             "--parent-pid", String(getpid())]
+        process.arguments = ["auth", "--listen", server, "--bcrypt-cost", "4", "--parent-pid", String(getpid())]
+        process.environment = environment.merging(["BALLAST_DATABASE": database ?? "sqlite:\(databasePath)"]) { $1 }
         let log = directory.appendingPathComponent("replica-\(server.replacingOccurrences(of: ":", with: "-")).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         let handle = try FileHandle(forWritingTo: log)

@@ -25,6 +25,8 @@ public struct Scenario: Sendable {
     /// Events after which the stack has restored itself: `event:KIND`, `drill` (the drill's fix
     /// did it), or `stack:healthy` (after the fix, every server passes its health check again).
     public var restoredBy: [String]
+    /// The stack's replicas run on PostgreSQL (`DrillRunner.postgres`) instead of SQLite.
+    public var needsPostgres = false
     var prepare: @Sendable (DrillStack, DrillContext) async throws -> Void = { _, _ in }
     var inject: @Sendable (DrillStack, DrillContext) async throws -> String
     /// The on-call's fix, done as soon as the fault is detected; nil when Ballast fixes it alone.
@@ -38,6 +40,8 @@ final class DrillContext: @unchecked Sendable {
     var writeLock: SQLiteWriteLock?
     var pid: Int32?
     var server: String?
+    /// The PostgreSQL server a scenario that needs one runs the stack on.
+    var postgres: String?
     var tasks: [Task<Void, Never>] = []
 
     /// Rolls `yaml` out past preflight (`apply --force`) without waiting for the outcome.
@@ -49,7 +53,7 @@ final class DrillContext: @unchecked Sendable {
 }
 
 extension Scenario {
-    public static let all: [Scenario] = [lbMisconfig, healthCheckMisconfig, replicaCrash, replicaHang, slowServer, databaseOutage]
+    public static let all: [Scenario] = [lbMisconfig, healthCheckMisconfig, replicaCrash, replicaHang, slowServer, databaseOutage, postgresAway]
 
     public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 
@@ -165,5 +169,36 @@ extension Scenario {
             context.writeLock?.unlock()
             context.writeLock = nil
             return "the stuck transaction rolled back"
+        })
+
+    /// PostgreSQL away under load: the link from every replica to it is cut (connections
+    /// closed, new ones refused), then restored once noticed. The replicas must answer 503 at
+    /// once rather than each waiting out a timeout, and none may be ejected for it.
+    static let postgresAway = Scenario(
+        name: "postgres-away",
+        summary: "PostgreSQL goes away under load (the link to it is cut); restored once noticed",
+        targets: Targets(detectSeconds: 15, recoverSeconds: 15, failedPercent: nil),
+        detectors: ["alert:*"], expected: ["alert:ErrorRateHigh", "alert:ErrorBudgetBurn", "alert:LoginFailuresRising"],
+        runbook: nil, restoredBy: ["drill"], needsPostgres: true,
+        prepare: { stack, context in
+            guard let postgres = context.postgres, var url = URLComponents(string: postgres), let host = url.host, let port = url.port else {
+                throw DrillError("the PostgreSQL URL is not postgres://USER:PASSWORD@HOST:PORT/DATABASE")
+            }
+            let proxy = LatencyProxy(target: host, port: port)
+            try await proxy.start(host: "127.0.0.1", port: 0)
+            context.proxy = proxy
+            url.host = "127.0.0.1"
+            url.port = proxy.port
+            let schema = "drill_" + UUID().uuidString.lowercased().replacingOccurrences(of: "-", with: "").prefix(16)
+            url.queryItems = (url.queryItems ?? []).filter { $0.name != "schema" } + [URLQueryItem(name: "schema", value: String(schema))]
+            stack.database = url.string
+        },
+        inject: { _, context in
+            context.proxy?.setCut(true)
+            return "the link to PostgreSQL cut: every connection closed, new ones refused"
+        },
+        fix: { _, context in
+            context.proxy?.setCut(false)
+            return "the link to PostgreSQL restored"
         })
 }

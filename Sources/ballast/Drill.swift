@@ -29,6 +29,8 @@ struct Drill: AsyncParsableCommand {
         @Option(help: "Where the report goes (default ./drills/SCENARIO-TIMESTAMP).") var out: String?
         @Option(help: "Virtual users.") var users: Int = 20
         @Option(help: "Seconds of load before the fault.") var warmup: Int = 8
+        @Option(help: "For postgres-away: a file (mode 0600) holding a postgres:// URL of a server the drill may use (it creates a schema of its own); or set $BALLAST_DRILL_POSTGRES.")
+        var postgresFile: String?
 
         func validate() throws {
             guard Scenario.named(scenario) != nil else {
@@ -46,6 +48,12 @@ struct Drill: AsyncParsableCommand {
                                      out: directory)
             runner.users = users
             runner.warmup = .seconds(warmup)
+            do {
+                runner.postgres = try SecretURL.resolve(flag: nil, flagName: "--postgres", file: postgresFile, variable: "BALLAST_DRILL_POSTGRES")
+            } catch {
+                printError("error: \(error)")
+                throw ExitCode(2)
+            }
             runner.progress = { say($0) }
             let result: DrillResult
             do {

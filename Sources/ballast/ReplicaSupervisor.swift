@@ -35,8 +35,10 @@ final class ReplicaSupervisor: Service, Sendable {
         log.seekToEndOfFile()
         let process = Process()
         process.executableURL = Self.executable
-        process.arguments = ["auth", "--listen", address.description, "--database", database,
+        // The database URL (a PostgreSQL one carries a password) goes by environment, not argv.
+        process.arguments = ["auth", "--listen", address.description,
                              "--bcrypt-cost", String(bcryptCost), "--parent-pid", String(getpid())]
+        process.environment = ProcessInfo.processInfo.environment.merging(["BALLAST_DATABASE": database]) { $1 }
         process.standardOutput = log
         process.standardError = log
         process.standardInput = FileHandle.nullDevice

@@ -25,6 +25,8 @@ struct Up: AsyncParsableCommand {
     @Option(help: "bcrypt cost of the replicas.") var bcryptCost: Int = 12
     @Option(help: "A server of 'auth' that something else serves (e.g. a drill's fault proxy); up starts no replica there. Repeatable.")
     var external: [String] = []
+    @Option(help: "The replicas' database: a postgres:// URL in a file (mode 0600), instead of the SQLite file in DATA; or set $BALLAST_DATABASE. The timeline and config versions stay in DATA.")
+    var databaseFile: String?
     @Option(help: .hidden) var parentPid: Int32?
 
     func run() async throws {
@@ -55,14 +57,27 @@ struct Up: AsyncParsableCommand {
             throw ExitCode(2)
         }
         let databasePath = "\(data)/auth.sqlite"
+        let database: String
+        do {
+            database = try SecretURL.resolve(flag: nil, flagName: "--database", file: databaseFile, variable: "BALLAST_DATABASE")
+                ?? "sqlite:\(databasePath)"
+        } catch {
+            printError("error: \(error)")
+            throw ExitCode(2)
+        }
         // Migrate once here, so three replicas do not race to create the schema.
-        try await SQLiteAuthStore(path: databasePath).migrate()
+        do {
+            try await AuthStores.open(database).migrate()
+        } catch {
+            printError("error: database '\(StateStores.redact(database))': \(error)")
+            throw ExitCode(2)
+        }
         let stores = try await StateStores.open("sqlite:\(databasePath)")
         let timeline = Timeline(store: stores.timeline)
         let supervisor = ReplicaSupervisor(logger: logger, timeline: timeline)
         do {
             for (index, address) in replicas.enumerated() {
-                try supervisor.start(index: index + 1, address: address, database: "sqlite:\(databasePath)",
+                try supervisor.start(index: index + 1, address: address, database: database,
                                      bcryptCost: bcryptCost, logDirectory: data)
             }
             try await supervisor.waitUntilHealthy(replicas, health: loaded.config.upstream(named: "auth")?.health ?? HealthCheck())
@@ -82,7 +97,7 @@ struct Up: AsyncParsableCommand {
             stack.tokenFile = "\(data)/admin.token"
             try await stack
                 .run(logger: logger, extraServices: [supervisor] + (parentPid.map { [ParentWatch(parentPID: $0, logger: logger)] } ?? [])) {
-                    say("database sqlite:\(databasePath); config \(configPath)")
+                    say("database \(StateStores.redact(database)); config \(configPath)")
                     say("")
                     say("Try:")
                     say("  curl -s -X POST \(publicAddress)/auth/register -H 'Content-Type: application/json' -d '{\"username\":\"alice\",\"password\":\"correct horse battery\"}'")

@@ -40,6 +40,37 @@ struct DrillTests {
         #expect(result.watch.faultSecond > 0)
     }
 
+    /// PostgreSQL away under load, on a stack whose replicas run on the test PostgreSQL: noticed
+    /// by an alert, and no replica is ejected or marked down for its database being away (their
+    /// 503s carry Retry-After), so the stack serves again the moment the link is back.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["BALLAST_TEST_POSTGRES"] != nil, "needs the test PostgreSQL"))
+    func postgresAwayIsNoticedAndEjectsNoReplica() async throws {
+        try #require(FileManager.default.isExecutableFile(atPath: ballastExecutable.path))
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("drill-pg-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: out) }
+        var runner = DrillRunner(scenario: try #require(Scenario.named("postgres-away")), executable: ballastExecutable, out: out)
+        runner.users = 10
+        runner.warmup = .seconds(5)
+        runner.limit = .seconds(60)
+        runner.postgres = ProcessInfo.processInfo.environment["BALLAST_TEST_POSTGRES"]
+        let lines = LinesBox()
+        runner.progress = { lines.append($0) }
+        let result = try await runner.run()
+        let log = lines.all.joined(separator: "\n")
+        #expect(result.passed, "scores: \(result.scores.map { "\($0.name)=\($0.value)" })\n\(log)")
+        #expect(result.watch.seen["event:server.ejected"] == nil, "a replica was ejected for its database:\n\(log)")
+        #expect(result.watch.seen["event:server.down"] == nil, "a replica was marked down for its database:\n\(log)")
+        #expect(lines.all.contains { $0.contains("the link to PostgreSQL cut") })
+        #expect(result.requests > 100)
+    }
+
+    @Test func postgresAwayWithoutAPostgreSQLIsAClearError() async throws {
+        var runner = DrillRunner(scenario: try #require(Scenario.named("postgres-away")), executable: ballastExecutable,
+                                 out: FileManager.default.temporaryDirectory.appendingPathComponent("drill-nopg-\(UUID().uuidString)"))
+        runner.postgres = nil
+        await #expect(throws: DrillError.self) { try await runner.run() }
+    }
+
     /// A drill killed with -9 must not leave its throwaway stack running: `up --parent-pid` stops
     /// the balancer and its replicas when the process that started it is gone.
     @Test func aStackWhoseParentDiesStopsItself() async throws {
@@ -153,10 +184,12 @@ func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duratio
 /// `ballast docs --admin` against a real running stack: the document of version 1, a server
 /// removed through the admin API by someone, and the drift that names the version and author.
 @Suite(.serialized) struct LiveDocsTests {
-    func ballast(_ arguments: [String]) throws -> (status: Int32, output: String) {
+    func ballast(_ arguments: [String], tokenFile: String) throws -> (status: Int32, output: String) {
         let process = Process()
         process.executableURL = ballastExecutable
         process.arguments = arguments
+        // The stack's generated token, found the way a user elsewhere would point at it.
+        process.environment = ProcessInfo.processInfo.environment.merging(["BALLAST_ADMIN_TOKEN_FILE": tokenFile]) { $1 }
         process.currentDirectoryURL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let pipe = Pipe()
         process.standardOutput = pipe
@@ -177,9 +210,12 @@ func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duratio
         try await stack.start()
         defer { Task { await stack.stop() } }
         let document = directory.appendingPathComponent("topology.md").path
-        let generated = try ballast(["docs", "--admin", stack.adminURL, "--out", document])
+        let token = directory.appendingPathComponent("data/admin.token").path
+        let refused = try ballast(["docs", "--admin", stack.adminURL, "--out", document], tokenFile: "/nonexistent")
+        #expect(refused.status == 2 && refused.output.contains("wants a token"), "\(refused.output)")
+        let generated = try ballast(["docs", "--admin", stack.adminURL, "--out", document], tokenFile: token)
         #expect(generated.status == 0, "\(generated.output)")
-        let clean = try ballast(["docs", "--admin", stack.adminURL, "--check", document])
+        let clean = try ballast(["docs", "--admin", stack.adminURL, "--check", document], tokenFile: token)
         #expect(clean.status == 0, "\(clean.output)")
 
         // Someone removes the third server straight through the admin API.
@@ -187,9 +223,9 @@ func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duratio
         let yaml = stack.configYAML().components(separatedBy: "\n").filter { !$0.contains(removed) }.joined(separator: "\n")
         let applied = try await stack.admin(.POST, "/api/v1/config", body: yaml, contentType: "application/yaml")
         #expect(applied.status == 200, "\(String(decoding: applied.body, as: UTF8.self))")
-        let check = try ballast(["docs", "--admin", stack.adminURL, "--check", document])
+        let check = try ballast(["docs", "--admin", stack.adminURL, "--check", document], tokenFile: token)
         #expect(check.status == 1)
-        #expect(check.output.contains("the document lists 3 servers for upstream auth; the live config has 2: \(removed) was removed in version 2 by ballast drill"),
+        #expect(check.output.contains("the document lists 3 servers for upstream auth; the live config has 2: \(removed) was removed in version 2 by admin (as ballast drill)"),
                 "\(check.output)")
         await stack.stop()
     }
