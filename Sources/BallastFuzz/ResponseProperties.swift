@@ -8,8 +8,9 @@ import BallastProxy
 ///   differ and is compared without: how much of a body went on before its framing turned out
 ///   invalid (it is streamed; the exchange then fails and the connection is closed).
 /// - The framing is what RFC 9112 §6.3 says, derived here from the head's text without the
-///   parser: 1xx, 204 and 304 have no body; Transfer-Encoding wins over Content-Length and is
-///   chunked only when chunked is its last coding, else the body runs until close; then
+///   parser: 1xx, 204 and 304 have no body; a Transfer-Encoding field (even an empty one) wins
+///   over Content-Length and is chunked only when chunked is its last coding, else the body
+///   runs until close; then
 ///   Content-Length; else until close.
 /// - A body forwarded is exactly as long as its framing says; a chunked body ends with its last
 ///   chunk and trailers (CRLF CRLF); never more bytes forwarded than received.
@@ -116,15 +117,19 @@ enum ResponseProperties {
     static func expectedFraming(_ head: [UInt8], status: Int) -> String {
         if status < 200 || status == 204 || status == 304 { return "none" }
         var codings: [String] = []
+        var transferEncoding = false
         var length: String?
         for (name, value) in fields(head) {
             if name == "transfer-encoding" {
+                transferEncoding = true
                 codings += value.split(separator: ",").map { $0.trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
             } else if name == "content-length" {
                 length = value.trimmingCharacters(in: " \t")
             }
         }
-        if !codings.isEmpty { return codings.last == "chunked" ? "chunked" : "until close" }
+        // A Transfer-Encoding field, even one with no coding in it, overrides Content-Length; the
+        // body is chunked only when chunked is the last coding, else it runs until close.
+        if transferEncoding { return codings.last == "chunked" ? "chunked" : "until close" }
         if let length { return "length \(Int(length) ?? -1)" }
         return "until close"
     }
@@ -133,11 +138,26 @@ enum ResponseProperties {
         fields(head).contains { $0.name == wanted }
     }
 
+    /// The head's fields, split on bytes (CRLF, then the first colon); every byte becomes one
+    /// character of its own, so no non-ASCII value merges with its neighbours the way UTF-8
+    /// graphemes would.
     static func fields(_ head: [UInt8]) -> [(name: String, value: String)] {
-        let text = String(decoding: head, as: UTF8.self)
-        return text.components(separatedBy: "\r\n").dropFirst().compactMap { line in
-            guard let colon = line.firstIndex(of: ":") else { return nil }
-            return (line[..<colon].lowercased(), String(line[line.index(after: colon)...]))
+        var lines: [ArraySlice<UInt8>] = []
+        var start = 0
+        var i = 0
+        while i + 1 < head.count {
+            if head[i] == 13, head[i + 1] == 10 {
+                lines.append(head[start..<i])
+                start = i + 2
+                i += 2
+            } else {
+                i += 1
+            }
+        }
+        func text(_ bytes: ArraySlice<UInt8>) -> String { String(bytes.map { Character(UnicodeScalar($0)) }) }
+        return lines.dropFirst().compactMap { line in
+            guard let colon = line.firstIndex(of: UInt8(ascii: ":")) else { return nil }
+            return (text(line[line.startIndex..<colon]).lowercased(), text(line[(colon + 1)...]))
         }
     }
 }
