@@ -60,27 +60,7 @@ enum RequestProperties {
     static let statuses: Set<Int> = [400, 404, 408, 413, 431, 501, 505]
 
     static func check(_ input: [UInt8]) -> String? {
-        let whole = run(input, pieces: [input.count])
-        if let broken = checkEvents(whole, input: input) { return broken }
-        // Uneven reads, their sizes drawn from the input so the fuzzer explores them too.
-        var sizes: [Int] = []
-        var covered = 0
-        var seed = input.reduce(UInt32(2166136261)) { ($0 ^ UInt32($1)) &* 16777619 }
-        while covered < input.count {
-            seed = seed &* 1103515245 &+ 12345
-            let size = Int(seed >> 16) % 17 + 1
-            sizes.append(size)
-            covered += size
-        }
-        let uneven = run(input, pieces: sizes)
-        if let broken = checkEvents(uneven, input: input) { return "reads of sizes \(sizes.prefix(12)): \(broken)" }
-        if comparable(uneven) != comparable(whole) { return "reads of sizes \(sizes.prefix(12)) gave \(uneven), the whole stream \(whole)" }
-        if input.count <= 4096 {
-            let bytewise = run(input, pieces: Array(repeating: 1, count: input.count))
-            if let broken = checkEvents(bytewise, input: input) { return "one byte per read: \(broken)" }
-            if comparable(bytewise) != comparable(whole) { return "one byte per read gave \(bytewise), the whole stream \(whole)" }
-        }
-        return nil
+        SplitReads.check(input, largestPiece: 17, run: run, check: { checkEvents($0, input: input) }, comparable: comparable)
     }
 
     /// Events as compared across reads: without the body bytes streamed before a refusal, and

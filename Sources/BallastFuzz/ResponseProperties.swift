@@ -19,26 +19,7 @@ import BallastProxy
 /// - Load shedding (no retry, no ejection) is exactly a 503 with a Retry-After field.
 enum ResponseProperties {
     static func check(_ input: [UInt8]) -> String? {
-        let whole = run(input, pieces: [input.count])
-        if let broken = checkEvents(whole, input: input) { return broken }
-        var sizes: [Int] = []
-        var covered = 0
-        var seed = input.reduce(UInt32(2166136261)) { ($0 ^ UInt32($1)) &* 16777619 }
-        while covered < input.count {
-            seed = seed &* 1103515245 &+ 12345
-            let size = Int(seed >> 16) % 23 + 1
-            sizes.append(size)
-            covered += size
-        }
-        let uneven = run(input, pieces: sizes)
-        if let broken = checkEvents(uneven, input: input) { return "reads of sizes \(sizes.prefix(12)): \(broken)" }
-        if comparable(uneven) != comparable(whole) { return "reads of sizes \(sizes.prefix(12)) gave \(uneven), the whole stream \(whole)" }
-        if input.count <= 4096 {
-            let bytewise = run(input, pieces: Array(repeating: 1, count: input.count))
-            if let broken = checkEvents(bytewise, input: input) { return "one byte per read: \(broken)" }
-            if comparable(bytewise) != comparable(whole) { return "one byte per read gave \(bytewise), the whole stream \(whole)" }
-        }
-        return nil
+        SplitReads.check(input, largestPiece: 23, run: run, check: { checkEvents($0, input: input) }, comparable: comparable)
     }
 
     /// Events as compared across reads: without the body bytes streamed before a failure.

@@ -2,10 +2,15 @@
 /// waiting out a connect timeout (a circuit breaker, as Envoy and Hystrix have them). Pure: the
 /// time comes in as nanoseconds, and `SharedDatabase` runs the probes it asks for.
 ///
-/// - A lost or refused connection is proof: the database is *unreachable*.
-/// - An operation that timed out may only have been slow (a held lock, a busy pool): the
-///   database becomes *suspect*, operations still go through, and one probe decides.
-/// - While unreachable, no operation is tried; a probe runs every `probeInterval` and the first
+/// Only a probe (a connection of its own, outside the pool) decides that the database is away;
+/// what operations see only makes it *suspect*, so a busy machine or one dropped connection does
+/// not turn into a burst of refusals:
+/// - an operation that lost its connection, or waited long without an answer, makes it suspect
+///   and starts a probe; operations still go through;
+/// - a probe refused, reset or closed: *unreachable* at once (the host is gone);
+/// - a probe with no answer in time: unreachable after `timeoutsToGiveUp` in a row (a hung host),
+///   since one slow probe on a loaded machine proves nothing;
+/// - while unreachable no operation is tried; a probe runs every `probeInterval`, and the first
 ///   one answered makes it reachable again.
 public struct Reachability: Sendable, Equatable {
     public enum State: Sendable, Equatable {
@@ -17,17 +22,20 @@ public struct Reachability: Sendable, Equatable {
     public enum Failure: Sendable, Equatable {
         /// The connection was refused, lost or closed by the server.
         case connection
-        /// No answer within the operation's time.
+        /// No answer within the time allowed.
         case timeout
     }
 
     public private(set) var state: State = .reachable
     /// A probe is running; no second one is started.
     public private(set) var probing = false
+    public private(set) var probeTimeoutsInARow = 0
     public let probeIntervalNanos: Int64
+    public let timeoutsToGiveUp: Int
 
-    public init(probeIntervalNanos: Int64 = 1_000_000_000) {
+    public init(probeIntervalNanos: Int64 = 1_000_000_000, timeoutsToGiveUp: Int = 2) {
         self.probeIntervalNanos = probeIntervalNanos
+        self.timeoutsToGiveUp = max(1, timeoutsToGiveUp)
     }
 
     /// Whether an operation may be tried now.
@@ -36,34 +44,32 @@ public struct Reachability: Sendable, Equatable {
         return true
     }
 
-    /// An operation failed for want of the database. True when the caller must start a probe.
+    /// An operation failed or waited for want of the database. True when the caller must start
+    /// a probe.
     public mutating func operationFailed(_ failure: Failure, reason: String, now: Int64) -> Bool {
-        switch (state, failure) {
-        case (.unreachable, _):
-            break
-        case (_, .connection):
-            state = .unreachable(sinceNanos: now, reason: reason)
-        case (.reachable, .timeout):
-            state = .suspect
-        case (.suspect, .timeout):
-            break
-        }
+        if state == .reachable { state = .suspect }
         return startProbe()
     }
 
-    /// An operation or a probe was answered.
+    /// An operation was answered.
     public mutating func answered() {
-        state = .reachable
+        if state == .suspect, !probing { state = .reachable }
     }
 
-    /// A probe ended. True when another one must follow (after `probeIntervalNanos`).
-    public mutating func probeEnded(answered: Bool, reason: String, now: Int64) -> Bool {
+    /// A probe ended: answered, or failed with `failure`. True when another one must follow
+    /// (after `probeIntervalNanos`).
+    public mutating func probeEnded(answered: Bool, failure: Failure = .timeout, reason: String, now: Int64) -> Bool {
         probing = false
         if answered {
             state = .reachable
+            probeTimeoutsInARow = 0
             return false
         }
-        if case .unreachable = state {} else { state = .unreachable(sinceNanos: now, reason: reason) }
+        if failure == .timeout { probeTimeoutsInARow += 1 }
+        if case .unreachable = state {
+        } else if failure == .connection || probeTimeoutsInARow >= timeoutsToGiveUp {
+            state = .unreachable(sinceNanos: now, reason: reason)
+        }
         return startProbe()
     }
 

@@ -8,9 +8,10 @@ import Synchronization
 /// the rule that a database which does not answer in time is *unavailable*, not slow.
 ///
 /// Once the database is known to be away (`Reachability`), operations fail at once instead of
-/// each waiting out `operationTimeout`: an operation that has waited a second without an answer
-/// starts a probe (a connection of its own, outside the pool), the probe's verdict ends every
-/// operation still waiting, and a probe every `probeInterval` finds it back. Then the pool is
+/// each waiting out `operationTimeout`: an operation that lost its connection or has waited a
+/// second without an answer starts a probe (a connection of its own, outside the pool); a probe
+/// refused or closed, or two unanswered in a row, is the verdict, which ends every operation
+/// still waiting; a probe every `probeInterval` finds it back. Then the pool is
 /// replaced by a fresh one, so recovery does not wait out the old pool's reconnect back-off
 /// (up to a minute after a long outage).
 public final class SharedDatabase: Sendable {
@@ -20,6 +21,8 @@ public final class SharedDatabase: Sendable {
     public let operationTimeout: Duration
     /// An operation still unanswered after this has the database probed.
     public let suspectAfter: Duration
+    /// How long a probe may take before it counts as unanswered.
+    public let probeTimeout: Duration
     let logger: Logger
     private let pool: Mutex<Pool>
     private let reachability: Mutex<Reachability>
@@ -31,7 +34,9 @@ public final class SharedDatabase: Sendable {
     }
 
     public init(url: PostgresURL, operationTimeout: Duration = .seconds(3), probeInterval: Duration = .seconds(1),
-                suspectAfter: Duration = .seconds(1), logger: Logger = Logger(label: "ballast.postgres")) {
+                suspectAfter: Duration = .seconds(1), probeTimeout: Duration? = nil,
+                logger: Logger = Logger(label: "ballast.postgres")) {
+        self.probeTimeout = probeTimeout ?? min(operationTimeout, .seconds(3))
         self.reachability = Mutex(Reachability(probeIntervalNanos: Self.nanos(probeInterval)))
         self.url = url
         self.operationTimeout = operationTimeout
@@ -95,12 +100,7 @@ public final class SharedDatabase: Sendable {
 
     private func noteFailure(_ failure: Reachability.Failure, reason: String) {
         let now = Self.nanosNow()
-        let (probe, became) = reachability.withLock { state -> (Bool, Bool) in
-            let before = state.admits
-            let probe = state.operationFailed(failure, reason: reason, now: now)
-            return (probe, before && !state.admits)
-        }
-        if became { logger.error("PostgreSQL unreachable; answering at once until a probe reconnects", metadata: ["reason": "\(reason)"]) }
+        let probe = reachability.withLock { $0.operationFailed(failure, reason: reason, now: now) }
         if probe { startProber() }
     }
 
@@ -110,14 +110,25 @@ public final class SharedDatabase: Sendable {
                 guard let self else { return }
                 var reason = ""
                 var answered = true
+                var failure = Reachability.Failure.timeout
                 do { try await self.probe() } catch {
                     answered = false
-                    reason = (error as? PSQLError).map { "\($0.code)" } ?? "\(error)"
+                    if let error = error as? PSQLError {
+                        reason = "\(error.code)"
+                        failure = (Self.mapped(error, url: self.url) as? StorageUnavailable)?.failure ?? .timeout
+                    } else if let error = error as? StorageUnavailable {
+                        reason = error.reason
+                        failure = error.failure ?? .timeout
+                    } else {
+                        // A refused or reset connect comes as a channel error.
+                        reason = "\(error)"
+                        failure = .connection
+                    }
                 }
                 let now = Self.nanosNow()
                 let (again, wasAway) = self.reachability.withLock { state -> (Bool, Bool) in
                     let away = !state.admits
-                    return (state.probeEnded(answered: answered, reason: reason, now: now), away)
+                    return (state.probeEnded(answered: answered, failure: failure, reason: reason, now: now), away)
                 }
                 if answered, wasAway {
                     // The old pool may be backing off for up to a minute before it reconnects.
@@ -129,7 +140,9 @@ public final class SharedDatabase: Sendable {
                     old.runner.cancel()
                     self.logger.info("PostgreSQL answers again; reconnected")
                 }
-                if !answered, !wasAway { self.logger.error("PostgreSQL unreachable; answering at once until a probe reconnects", metadata: ["reason": "\(reason)"]) }
+                if !answered, !wasAway, self.unreachableReason != nil {
+                    self.logger.error("PostgreSQL unreachable; answering at once until a probe reconnects", metadata: ["reason": "\(reason)"])
+                }
                 guard again else { return }
                 try? await Task.sleep(for: .nanoseconds(self.reachability.withLock { $0.probeIntervalNanos }))
             }
@@ -138,10 +151,10 @@ public final class SharedDatabase: Sendable {
     }
 
     /// One connection of its own (not from the pool, which may be backing off) and `SELECT 1`,
-    /// within a second.
+    /// within `probeTimeout`.
     private func probe() async throws {
         let url = self.url, logger = self.logger
-        let limit = min(operationTimeout, .seconds(1))
+        let limit = probeTimeout
         let answered = try await race({
             var configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.username,
                                                                  password: url.password, database: url.database, tls: .disable)
@@ -154,7 +167,7 @@ public final class SharedDatabase: Sendable {
             try await Task.sleep(for: limit)
             return false
         })
-        guard answered else { throw StorageUnavailable(reason: "no answer to a probe within \(limit)") }
+        guard answered else { throw StorageUnavailable(reason: "no answer to a probe within \(limit)", failure: .timeout) }
     }
 
     static func nanosNow() -> Int64 { Int64(DispatchTime.now().uptimeNanoseconds) }
@@ -227,7 +240,8 @@ public final class SharedDatabase: Sendable {
             let state = error.serverInfo?[.sqlState] ?? ""
             if state.hasPrefix("08") || state.hasPrefix("53") || state.hasPrefix("57") || state == "55P03" {
                 // The server answered a statement it gave up on: slow, not away.
-                let away = state.hasPrefix("08") || state.hasPrefix("53") || state == "57P01" || state == "57P02" || state == "57P03"
+                // 53 (too many connections, disk full) is a server answering: slow or full, not away.
+                let away = state.hasPrefix("08") || state == "57P01" || state == "57P02" || state == "57P03"
                 return StorageUnavailable(reason: "PostgreSQL at \(url.redacted): \(error.serverInfo?[.message] ?? state)",
                                           failure: away ? .connection : nil)
             }

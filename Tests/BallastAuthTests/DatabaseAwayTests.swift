@@ -31,7 +31,7 @@ struct DatabaseAwayTests {
         // An operation timeout far above anything this test waits for: only knowing the database
         // is away can answer these requests in seconds.
         let database = SharedDatabase(url: try PostgresURL(through.string!), operationTimeout: .seconds(30),
-                                      probeInterval: .milliseconds(200))
+                                      probeInterval: .milliseconds(200), probeTimeout: .seconds(2))
         defer { database.close() }
         let store = PostgresAuthStore(database: database)
         try await store.migrate()

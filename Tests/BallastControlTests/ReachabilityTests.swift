@@ -1,56 +1,61 @@
 import BallastStorage
 import Testing
 
-/// When the shared database counts as away, and who probes it.
+/// When the shared database counts as away: only a probe decides, and one slow probe does not.
 @Suite struct ReachabilityTests {
-    @Test func aLostConnectionIsProofAndOneProbeRunsUntilItAnswers() {
+    @Test func whatOperationsSeeOnlyMakesItSuspect() {
+        var r = Reachability()
+        let first = r.operationFailed(.connection, reason: "reset", now: 0)
+        #expect(first, "the first failure starts a probe")
+        #expect(r.state == .suspect)
+        #expect(r.admits, "a suspect database still takes operations")
+        let second = r.operationFailed(.timeout, reason: "slow", now: 1)
+        #expect(!second, "no second probe while one runs")
+        let more = r.probeEnded(answered: true, reason: "", now: 2)
+        #expect(!more)
+        #expect(r.state == .reachable, "one dropped connection refuses nothing")
+    }
+
+    @Test func aRefusedProbeIsProofAndProbesRunUntilOneIsAnswered() {
         var r = Reachability(probeIntervalNanos: 1_000)
-        #expect(r.admits)
-        let step1 = r.operationFailed(.connection, reason: "refused", now: 10)
-        #expect(step1, "the first failure starts the probe")
-        #expect(!r.admits)
+        _ = r.operationFailed(.timeout, reason: "no answer within 1 s", now: 0)
+        let again = r.probeEnded(answered: false, failure: .connection, reason: "refused", now: 10)
+        #expect(again, "a failed probe asks for the next")
         #expect(r.state == .unreachable(sinceNanos: 10, reason: "refused"))
-        let step2 = r.operationFailed(.connection, reason: "refused", now: 11)
-        #expect(!step2, "no second probe while one runs")
-        let step3 = r.operationFailed(.timeout, reason: "slow", now: 12)
-        #expect(!step3)
-        let step4 = r.probeEnded(answered: false, reason: "refused again", now: 20)
-        #expect(step4, "a failed probe asks for the next")
+        #expect(!r.admits)
+        let still = r.probeEnded(answered: false, failure: .connection, reason: "refused again", now: 20)
+        #expect(still)
         #expect(r.state == .unreachable(sinceNanos: 10, reason: "refused"), "the outage keeps its start")
-        let step5 = r.probeEnded(answered: true, reason: "", now: 30)
-        #expect(!step5)
+        let done = r.probeEnded(answered: true, reason: "", now: 30)
+        #expect(!done)
         #expect(r.admits)
-        #expect(r.state == .reachable)
         #expect(!r.probing)
     }
 
-    @Test func aSlowAnswerOnlyMakesItSuspectAndTheProbeDecides() {
-        var slow = Reachability()
-        let step6 = slow.operationFailed(.timeout, reason: "no answer within 1 s", now: 0)
-        #expect(step6)
-        #expect(slow.state == .suspect)
-        #expect(slow.admits, "a suspect database still takes operations")
-        let step7 = slow.probeEnded(answered: true, reason: "", now: 5)
-        #expect(!step7)
-        #expect(slow.state == .reachable)
-
-        var away = Reachability()
-        _ = away.operationFailed(.timeout, reason: "no answer within 1 s", now: 0)
-        let step8 = away.probeEnded(answered: false, reason: "no answer to a probe", now: 7)
-        #expect(step8)
-        #expect(away.state == .unreachable(sinceNanos: 7, reason: "no answer to a probe"))
-        #expect(!away.admits)
-        // A connection error while suspect is proof at once.
-        var suspect = Reachability()
-        _ = suspect.operationFailed(.timeout, reason: "slow", now: 0)
-        let step9 = suspect.operationFailed(.connection, reason: "reset", now: 3)
-        #expect(!step9, "the running probe is enough")
-        #expect(!suspect.admits)
+    @Test func unansweredProbesCountOnlyInARow() {
+        var r = Reachability(timeoutsToGiveUp: 2)
+        _ = r.operationFailed(.timeout, reason: "slow", now: 0)
+        let one = r.probeEnded(answered: false, failure: .timeout, reason: "no answer", now: 5)
+        #expect(one)
+        #expect(r.state == .suspect, "one slow probe on a loaded machine proves nothing")
+        #expect(r.admits)
+        let two = r.probeEnded(answered: false, failure: .timeout, reason: "no answer again", now: 9)
+        #expect(two)
+        #expect(r.state == .unreachable(sinceNanos: 9, reason: "no answer again"))
+        _ = r.probeEnded(answered: true, reason: "", now: 12)
+        #expect(r.probeTimeoutsInARow == 0)
+        // After an answer the count starts again.
+        _ = r.operationFailed(.timeout, reason: "slow", now: 13)
+        _ = r.probeEnded(answered: false, failure: .timeout, reason: "no answer", now: 14)
+        #expect(r.admits)
     }
 
-    @Test func anAnswerWhileSuspectClearsIt() {
+    @Test func anAnswerWhileSuspectClearsItUnlessAProbeIsOut() {
         var r = Reachability()
         _ = r.operationFailed(.timeout, reason: "slow", now: 0)
+        r.answered()
+        #expect(r.state == .suspect, "the running probe decides")
+        _ = r.probeEnded(answered: true, reason: "", now: 1)
         r.answered()
         #expect(r.state == .reachable)
     }
