@@ -228,10 +228,17 @@ public struct AuthService: Sendable {
         return (current, user)
     }
 
+    /// Once the session is deleted the user is logged out, and says so: an audit row that cannot
+    /// be written then (the database went away between the two statements) is logged, not
+    /// answered with 503 for a logout that took effect (the client would keep a dead token).
     public func logout(token: String, clientIP: String) async throws {
         let (session, user) = try await authenticate(token: token)
         _ = try await store.deleteSession(id: session.id, userID: user.id)
-        try await store.audit(AuditEvent(at: clock(), kind: "logout", username: user.username, userID: user.id, clientIP: clientIP))
+        do {
+            try await store.audit(AuditEvent(at: clock(), kind: "logout", username: user.username, userID: user.id, clientIP: clientIP))
+        } catch {
+            logger.error("logout done but its audit event not written", metadata: ["user": "\(user.username)", "error": "\(error)"])
+        }
     }
 
     public func sessions(of user: UserRecord) async throws -> [SessionRecord] {
