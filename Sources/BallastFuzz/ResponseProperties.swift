@@ -1,4 +1,5 @@
 import BallastProxy
+import Foundation
 
 /// Properties of the response path, for any byte stream a server may send.
 ///
@@ -103,9 +104,9 @@ enum ResponseProperties {
         for (name, value) in fields(head) {
             if name == "transfer-encoding" {
                 transferEncoding = true
-                codings += value.split(separator: ",").map { $0.trimmingCharacters(in: " \t").lowercased() }.filter { !$0.isEmpty }
+                codings += value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
             } else if name == "content-length" {
-                length = value.trimmingCharacters(in: " \t")
+                length = value.trimmingCharacters(in: .whitespaces)
             }
         }
         // A Transfer-Encoding field, even one with no coding in it, overrides Content-Length; the
@@ -141,17 +142,4 @@ enum ResponseProperties {
             return (text(line[line.startIndex..<colon]).lowercased(), text(line[(colon + 1)...]))
         }
     }
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> String {
-        var s = Substring(self)
-        while let first = s.first, set.contains(first) { s = s.dropFirst() }
-        while let last = s.last, set.contains(last) { s = s.dropLast() }
-        return String(s)
-    }
-}
-
-extension Substring {
-    func trimmingCharacters(in set: String) -> String { String(self).trimmingCharacters(in: set) }
 }

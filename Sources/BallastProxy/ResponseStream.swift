@@ -92,8 +92,7 @@ public struct ResponseStream {
     public mutating func close() {
         guard !finished else { return }
         if framing == .untilClose {
-            end(leftover: 0)
-            events[events.count - 1] = .end(reusable: false)
+            end(leftover: 0)   // never reusable: the head said the server closes
         } else {
             fail("the server closed the connection before the response ended")
         }

@@ -44,9 +44,9 @@ public struct Reachability: Sendable, Equatable {
         return true
     }
 
-    /// An operation failed or waited for want of the database. True when the caller must start
-    /// a probe.
-    public mutating func operationFailed(_ failure: Failure, reason: String, now: Int64) -> Bool {
+    /// An operation lost its connection or waited long for want of the database (either only
+    /// makes it suspect). True when the caller must start a probe.
+    public mutating func operationFailed() -> Bool {
         if state == .reachable { state = .suspect }
         return startProbe()
     }

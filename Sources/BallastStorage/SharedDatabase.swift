@@ -86,10 +86,10 @@ public final class SharedDatabase: Sendable {
         if let reason = unreachableReason { throw away(reason) }
         do {
             let value = try await attempt(timeout: timeout, body)
-            if reachability.withLock({ $0.state == .suspect }) { reachability.withLock { $0.answered() } }
+            reachability.withLock { $0.answered() }
             return value
         } catch let error as StorageUnavailable {
-            if let failure = error.failure { noteFailure(failure, reason: error.reason) }
+            if error.failure != nil { noteFailure() }
             throw error
         }
     }
@@ -98,10 +98,9 @@ public final class SharedDatabase: Sendable {
         StorageUnavailable(reason: "PostgreSQL at \(url.redacted) is unreachable (\(reason)); answering at once until a probe reconnects")
     }
 
-    private func noteFailure(_ failure: Reachability.Failure, reason: String) {
-        let now = Self.nanosNow()
-        let probe = reachability.withLock { $0.operationFailed(failure, reason: reason, now: now) }
-        if probe { startProber() }
+    /// What an operation saw makes the database suspect; a probe decides.
+    private func noteFailure() {
+        if reachability.withLock({ $0.operationFailed() }) { startProber() }
     }
 
     private func startProber() {
@@ -191,7 +190,7 @@ public final class SharedDatabase: Sendable {
                     if let reason = self.unreachableReason { throw self.away(reason) }
                     if !suspected, waited >= self.suspectAfter {
                         suspected = true
-                        self.noteFailure(.timeout, reason: "no answer within \(self.suspectAfter)")
+                        self.noteFailure()
                     }
                     try await Task.sleep(for: min(timeout - waited, .milliseconds(100)))
                 }

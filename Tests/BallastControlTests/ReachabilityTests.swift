@@ -5,11 +5,11 @@ import Testing
 @Suite struct ReachabilityTests {
     @Test func whatOperationsSeeOnlyMakesItSuspect() {
         var r = Reachability()
-        let first = r.operationFailed(.connection, reason: "reset", now: 0)
+        let first = r.operationFailed()
         #expect(first, "the first failure starts a probe")
         #expect(r.state == .suspect)
         #expect(r.admits, "a suspect database still takes operations")
-        let second = r.operationFailed(.timeout, reason: "slow", now: 1)
+        let second = r.operationFailed()
         #expect(!second, "no second probe while one runs")
         let more = r.probeEnded(answered: true, reason: "", now: 2)
         #expect(!more)
@@ -18,7 +18,7 @@ import Testing
 
     @Test func aRefusedProbeIsProofAndProbesRunUntilOneIsAnswered() {
         var r = Reachability(probeIntervalNanos: 1_000)
-        _ = r.operationFailed(.timeout, reason: "no answer within 1 s", now: 0)
+        _ = r.operationFailed()
         let again = r.probeEnded(answered: false, failure: .connection, reason: "refused", now: 10)
         #expect(again, "a failed probe asks for the next")
         #expect(r.state == .unreachable(sinceNanos: 10, reason: "refused"))
@@ -34,7 +34,7 @@ import Testing
 
     @Test func unansweredProbesCountOnlyInARow() {
         var r = Reachability(timeoutsToGiveUp: 2)
-        _ = r.operationFailed(.timeout, reason: "slow", now: 0)
+        _ = r.operationFailed()
         let one = r.probeEnded(answered: false, failure: .timeout, reason: "no answer", now: 5)
         #expect(one)
         #expect(r.state == .suspect, "one slow probe on a loaded machine proves nothing")
@@ -45,14 +45,14 @@ import Testing
         _ = r.probeEnded(answered: true, reason: "", now: 12)
         #expect(r.probeTimeoutsInARow == 0)
         // After an answer the count starts again.
-        _ = r.operationFailed(.timeout, reason: "slow", now: 13)
+        _ = r.operationFailed()
         _ = r.probeEnded(answered: false, failure: .timeout, reason: "no answer", now: 14)
         #expect(r.admits)
     }
 
     @Test func anAnswerWhileSuspectClearsItUnlessAProbeIsOut() {
         var r = Reachability()
-        _ = r.operationFailed(.timeout, reason: "slow", now: 0)
+        _ = r.operationFailed()
         r.answered()
         #expect(r.state == .suspect, "the running probe decides")
         _ = r.probeEnded(answered: true, reason: "", now: 1)
