@@ -95,6 +95,10 @@ enum ResponseProperties {
         return nil
     }
 
+    /// RFC 9110's OWS: space and tab only. Foundation's `.whitespaces` also holds U+00A0, which
+    /// a byte 0xA0 becomes here, and `\xA0chunked` is not `chunked` (found by fuzzing).
+    static let optionalWhitespace = CharacterSet(charactersIn: " \t")
+
     /// RFC 9112 §6.3 from the head's own lines (written out here, not taken from the parser).
     static func expectedFraming(_ head: [UInt8], status: Int) -> String {
         if status < 200 || status == 204 || status == 304 { return "none" }
@@ -104,9 +108,9 @@ enum ResponseProperties {
         for (name, value) in fields(head) {
             if name == "transfer-encoding" {
                 transferEncoding = true
-                codings += value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+                codings += value.split(separator: ",").map { $0.trimmingCharacters(in: optionalWhitespace).lowercased() }.filter { !$0.isEmpty }
             } else if name == "content-length" {
-                length = value.trimmingCharacters(in: .whitespaces)
+                length = value.trimmingCharacters(in: optionalWhitespace)
             }
         }
         // A Transfer-Encoding field, even one with no coding in it, overrides Content-Length; the
