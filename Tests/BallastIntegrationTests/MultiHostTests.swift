@@ -76,6 +76,12 @@ struct MultiHostTests {
             #expect(net.curl("http://\(lb):8080/auth/me", headers: ["Authorization: Bearer \(token)"]).status == 200)
         }
         try net.ip(["link", "set", net.hostSide("a2"), "up"])
+        // Back in rotation only once it reaches the database again (the balancers check /readyz).
+        try await waitUntilAsync(timeout: .seconds(15)) {
+            let upstreams = net.curl("http://\(lb1):9900/api/v1/upstreams", admin: true).body
+            let second = net.curl("http://\(lb2):9900/api/v1/upstreams", admin: true).body
+            return [upstreams, second].allSatisfy { !Self.unhealthy($0).contains("\(net.address(12)):9101") }
+        }
 
         // 5. Throttling is shared: failures through both balancers count together.
         let wrong = #"{"username":"alice","password":"wrong password!!"}"#
@@ -243,7 +249,7 @@ final class Netns: @unchecked Sendable {
                 balance: round_robin
                 servers:
             \(servers)
-                health: { path: /healthz, interval: 1s, timeout: 500ms, healthy_after: 1, unhealthy_after: 2, expect_status: 200 }
+                health: { path: /readyz, interval: 1s, timeout: 500ms, healthy_after: 1, unhealthy_after: 2, expect_status: 200 }
             """
         let path = directory.appendingPathComponent("ballast.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
