@@ -1,8 +1,7 @@
 import NIOCore
 
-/// The response side of a server connection without its sockets: one response read as
-/// `UpstreamConnection` reads it (the same head parser, the same framing, the same chunked
-/// decoder), and what the balancer makes of it. Where a response ends is what keeps a kept-alive
+/// The response side of a server connection without its sockets: one response read by the
+/// `ResponseFraming` that `UpstreamConnection` runs, and what the balancer makes of it. Where a response ends is what keeps a kept-alive
 /// server connection in step with the next request, so the fuzzer checks that this does not
 /// depend on how the server's bytes are split into reads.
 public struct ResponseStream {
@@ -32,23 +31,17 @@ public struct ResponseStream {
     }
 
     public private(set) var events: [Event] = []
-    private var input: ByteBuffer?
-    private var spare: [HeaderField] = []
-    private var framing: BodyFraming?
-    private var remaining = 0
-    private var chunked = ChunkedFraming()
+    private var framing: ResponseFraming
     private var reusable = true
     private var finished = false
-    private let requestIsHead: Bool
-    private let maxHeadBytes: Int
 
     /// A response to a request (a HEAD request's response has no body).
     public init(requestIsHead: Bool = false, maxHeadBytes: Int = 65_536) {
-        self.requestIsHead = requestIsHead
-        self.maxHeadBytes = maxHeadBytes
+        framing = ResponseFraming(maxHeadBytes: maxHeadBytes)
+        framing.expectResponse(toHead: requestIsHead)
     }
 
-    /// Reads `bytes` as the next read from the server.
+    /// Reads `bytes` as the next read from the server, as `UpstreamConnection` does.
     public mutating func feed(_ bytes: some Collection<UInt8>) {
         guard !finished, !bytes.isEmpty else {
             // Bytes after the end of a response: the server broke framing.
@@ -56,70 +49,35 @@ public struct ResponseStream {
             return
         }
         var buffer = ByteBuffer(bytes: Array(bytes))
-        if framing == nil {
-            if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
-            while framing == nil {
-                let parsed: ResponseHead?
-                do {
-                    parsed = try ResponseHeadParser.parse(&input!, requestMethodIsHead: requestIsHead, maxHeadBytes: maxHeadBytes, reusing: &spare)
-                } catch {
-                    fail(error.reason)
-                    return
-                }
-                guard let head = parsed else { return }
-                defer { spare = head.fields }
-                if head.isInterim {
-                    events.append(.interim(status: head.status, headBytes: head.bytes.readableBytes))
-                    continue
-                }
+        while !finished {
+            switch framing.next(&buffer) {
+            case .needMore:
+                return
+            case .interim(let head):
+                events.append(.interim(status: head.status, headBytes: head.bytes.readableBytes))
+                framing.recycle(head.fields)
+            case .head(let head, _):
                 if head.serverCloses { reusable = false }
-                framing = head.framing
                 events.append(.head(status: head.status, headBytes: head.bytes.readableBytes, framing: Self.describe(head.framing),
                                     shedsLoad: head.shedsLoad, serverCloses: head.serverCloses))
-                switch head.framing {
-                case .contentLength(let n): remaining = n
-                case .chunked: chunked = ChunkedFraming()
-                default: break
-                }
+                framing.recycle(head.fields)
+            case .body(let slice):
+                forwarded(slice.readableBytes)
+            case .end:
+                end(leftover: buffer.readableBytes)
+            case .failed(let why):
+                fail(why)
             }
-            buffer = input!
-            input = nil
         }
-        body(&buffer)
     }
 
     /// The server closed the connection.
     public mutating func close() {
         guard !finished else { return }
-        if framing == .untilClose {
-            end(leftover: 0)   // never reusable: the head said the server closes
-        } else {
-            fail("the server closed the connection before the response ended")
-        }
-    }
-
-    private mutating func body(_ buffer: inout ByteBuffer) {
-        guard let framing else { return }
-        switch framing {
-        case .none:
-            end(leftover: buffer.readableBytes)
-        case .contentLength:
-            let take = min(remaining, buffer.readableBytes)
-            remaining -= take
-            forwarded(take)
-            if remaining == 0 { end(leftover: buffer.readableBytes - take) }
-        case .chunked:
-            let consumed: Int
-            do {
-                consumed = try buffer.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try chunked.consume(raw) }
-            } catch {
-                fail("invalid chunked framing from server")
-                return
-            }
-            forwarded(consumed)
-            if chunked.isDone { end(leftover: buffer.readableBytes - consumed) }
-        case .untilClose:
-            forwarded(buffer.readableBytes)
+        switch framing.serverClosed() {
+        case .end?: end(leftover: 0)  // never reusable: the head said the server closes
+        case .failed(let why)?: fail(why)
+        default: fail("the server closed the connection before the response ended")
         }
     }
 

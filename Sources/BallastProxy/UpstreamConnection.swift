@@ -15,16 +15,10 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum State {
-        case idle
-        case awaitingHead
-        case body(BodyFraming)
-        case closed
-    }
-
     let server: ServerTarget
     private(set) var context: ChannelHandlerContext?
-    private(set) var state: State = .idle
+    /// Where the current response is (`ResponseFraming`).
+    private var framing = ResponseFraming()
     /// The client connection whose response this connection is reading.
     private(set) var owner: ClientConnection?
     /// Requests written behind the owner's (pipelining), answered in this order.
@@ -39,17 +33,11 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     var idleDeadline: Int64 = 0
     /// Requests served before this one; a failure on a reused connection may be a stale close.
     private(set) var exchanges = 0
-    private var input: ByteBuffer?
-    private var spareFields: [HeaderField] = []
     /// A head to be forwarded as received, held back so it can leave in one slice with the
     /// body bytes that follow it in the same read (one write instead of two), and the read's
     /// bytes from the head on, which that combined slice is cut from.
     private var pendingHead: ByteBuffer?
     private var pendingWhole: ByteBuffer?
-    private var remaining = 0
-    private var chunked = ChunkedFraming()
-    private var requestIsHead = false
-    private var sawResponseBytes = false
     private var pendingRead = false
     var readsPaused = false
     private var reusable = true
@@ -58,8 +46,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     var isUsable: Bool {
         guard let context, context.channel.isActive, reusable else { return false }
-        if case .idle = state { return true }
-        return false
+        return framing.phase == .idle
     }
 
     var isWritable: Bool { context?.channel.isWritable ?? false }
@@ -93,9 +80,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         }
         self.owner = owner
         acceptsPipelining = false
-        state = .awaitingHead
-        requestIsHead = isHead
-        sawResponseBytes = false
+        framing.expectResponse(toHead: isHead)
         // A previous client's back-pressure does not carry over (its response may have ended
         // in the read that paused it).
         if readsPaused { resumeReads() }
@@ -116,7 +101,8 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// as a failure and retry. `client` is the caller, which already knows.
     func close(by client: ClientConnection? = nil) {
         let current = owner
-        state = .closed
+        let sawResponseBytes = framing.sawResponseBytes
+        framing.close()
         reusable = false
         owner = nil
         discarding = false
@@ -170,80 +156,37 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     /// Reads `owner`'s response from `buffer`; true when it ended with bytes left for the next.
     private func readResponse(_ buffer: inout ByteBuffer, owner: ClientConnection?) -> Bool {
-        sawResponseBytes = true
-        while case .awaitingHead = state {
-            if input == nil { input = buffer } else { input!.writeBuffer(&buffer) }
-            let whole = input!
-            let parsed: ResponseHead?
-            do {
-                parsed = try ResponseHeadParser.parse(&input!, requestMethodIsHead: requestIsHead, maxHeadBytes: 65_536,
-                                                     reusing: &spareFields)
-            } catch {
-                fail(.malformedResponse(error.reason))
+        while true {
+            switch framing.next(&buffer) {
+            case .needMore:
                 return false
-            }
-            guard let head = parsed else { return false }
-            buffer = input!
-            input = nil
-            // The head's fields are only read before this call returns; the storage comes back
-            // for the next response once `head` is released.
-            defer { spareFields = head.fields }
-            if head.isInterim {
+            case .interim(let head):
                 // 100 Continue and friends: pass on, then wait for the final head.
                 owner?.upstreamInterimResponse(head.bytes)
-                continue
-            }
-            if head.serverCloses { reusable = false }
-            state = .body(head.framing)
-            switch head.framing {
-            case .contentLength(let n): remaining = n
-            case .chunked: chunked = ChunkedFraming()
-            default: break
-            }
-            switch owner?.upstreamResponseHead(head, from: self) ?? .written {
-            case .abandoned:
-                return false
-            case .written:
-                break
-            case .verbatim:
-                pendingHead = head.bytes
-                pendingWhole = whole
-            }
-            if case .none = head.framing {
+                framing.recycle(head.fields)
+            case .head(let head, let whole):
+                // The head's fields are only read in this call; the storage comes back for the
+                // next response once `head` is released.
+                defer { framing.recycle(head.fields) }
+                if head.serverCloses { reusable = false }
+                switch owner?.upstreamResponseHead(head, from: self) ?? .written {
+                case .abandoned:
+                    return false
+                case .written:
+                    break
+                case .verbatim:
+                    pendingHead = head.bytes
+                    pendingWhole = whole
+                }
+            case .body(let slice):
+                emit(slice, to: owner)
+            case .end:
                 return finishResponse(leftover: buffer.readableBytes)
-            }
-        }
-        guard case .body(let framing) = state else { return false }
-        return forwardBody(&buffer, framing: framing, to: owner)
-    }
-
-    private func forwardBody(_ buffer: inout ByteBuffer, framing: BodyFraming, to owner: ClientConnection?) -> Bool {
-        guard buffer.readableBytes > 0 else {
-            if case .contentLength = framing, remaining == 0 { return finishResponse(leftover: 0) }
-            return false
-        }
-        switch framing {
-        case .none:
-            return finishResponse(leftover: buffer.readableBytes)
-        case .contentLength:
-            let take = min(remaining, buffer.readableBytes)
-            remaining -= take
-            emit(buffer.readSlice(length: take)!, to: owner)
-            if remaining == 0 { return finishResponse(leftover: buffer.readableBytes) }
-        case .chunked:
-            let consumed: Int
-            do {
-                consumed = try buffer.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try chunked.consume(raw) }
-            } catch {
-                fail(.malformedResponse("invalid chunked framing from server"))
+            case .failed(let why):
+                fail(.malformedResponse(why))
                 return false
             }
-            emit(buffer.readSlice(length: consumed)!, to: owner)
-            if chunked.isDone { return finishResponse(leftover: buffer.readableBytes) }
-        case .untilClose:
-            emit(buffer, to: owner)
         }
-        return false
     }
 
     /// Sends body bytes, in one slice with the held-back head when they directly follow it.
@@ -273,20 +216,16 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     private func finishResponse(leftover: Int) -> Bool {
         emitPendingHead()
         let done = self.owner
-        input = nil
         let more: Bool
         if let next = queued.popFirst() {
             owner = next.owner
             discarding = next.owner == nil
-            requestIsHead = next.isHead
-            state = .awaitingHead
-            sawResponseBytes = false
+            framing.expectResponse(toHead: next.isHead)
             more = leftover > 0
         } else {
             // Bytes after the end of a response mean the server broke framing: do not reuse.
             if leftover > 0 { reusable = false }
             owner = nil
-            state = .idle
             more = false
             if discarding {
                 // The last response had no client to give the connection back to the pool.
@@ -305,7 +244,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         let owner = self.owner
         self.owner = nil
         discarding = false
-        state = .closed
+        framing.close()
         reusable = false
         context?.close(promise: nil)
         owner?.upstreamFailed(failure, from: self)
@@ -318,17 +257,16 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelInactive(context: ChannelHandlerContext) {
         reusable = false
-        switch state {
-        case .body(.untilClose):
+        let sawResponseBytes = framing.sawResponseBytes
+        switch framing.serverClosed() {
+        case .end?:
             // The close ends this response; pipelined requests behind it were never answered.
             _ = finishResponse(leftover: 0)
             if isBusy { fail(.closedBeforeResponse) }
-        case .awaitingHead:
+        case .failed?:
             fail(sawResponseBytes ? .closedMidResponse : .closedBeforeResponse)
-        case .body:
-            fail(.closedMidResponse)
-        case .idle, .closed:
-            state = .closed
+        default:
+            break
         }
         self.context = nil
     }

@@ -101,7 +101,10 @@ import Testing
     }
 
     @Test(arguments: StoreKind.available) func anUntrustedPeerCannotPickItsAddressWithXForwardedFor(store: StoreKind) async throws {
-        let service = try await makeService(database: temporaryDatabase(store))
+        // A back-off of a minute, so a slow machine cannot let it lapse between the last two logins.
+        var settings = AuthSettings()
+        settings.throttle.baseDelay = 60
+        let service = try await makeService(database: temporaryDatabase(store), settings: settings)
         _ = try await service.register(username: "oscar", password: "correct horse battery")
         // Only 10.9.9.9 is trusted here, so the test client's X-Forwarded-For is ignored.
         let app = Application(router: AuthAPI(service: service, trustedProxies: ["10.9.9.9"]).router())

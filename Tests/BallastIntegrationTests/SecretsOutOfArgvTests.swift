@@ -36,7 +36,7 @@ import Testing
         var environment: [String: String] = [:]
         if how == "file" {
             let file = NSTemporaryDirectory() + "ballast-db-\(UUID().uuidString)"
-            FileManager.default.createFile(atPath: file, contents: Data((url + "\n").utf8), attributes: [.posixPermissions: 0o600])
+            #expect(FileManager.default.createFile(atPath: file, contents: Data((url + "\n").utf8), attributes: [.posixPermissions: 0o600]))
             arguments += ["--database-file", file]
         } else {
             environment["BALLAST_DATABASE"] = url
