@@ -17,7 +17,7 @@ extension ClientConnection {
             isCanary = true
         }
         guard let route = routing.route(method: method, path: head.path, host: head.host) else {
-            spareFields = head.fields
+            requests.recycle(head.fields)
             respondLocally(status: 404, error: "no_route", message: "no route matches \(method) \(head.path)",
                            close: head.hasBody || head.wantsClose)
             return
@@ -25,11 +25,7 @@ extension ClientConnection {
         let exchange = Exchange(head: head, route: route, start: now)
         exchange.isCanary = isCanary
         exchange.closeAfter = head.wantsClose || draining
-        switch head.framing {
-        case .contentLength(let n) where n > 0: exchange.bodyRemaining = n
-        case .chunked: exchange.chunked = ChunkedFraming(limit: listener.config.limits.maxBodyBytes, stripsTrailers: true)
-        default: exchange.requestComplete = true
-        }
+        exchange.requestComplete = !requests.inBody
         self.exchange = exchange
         if let limiter = route.rateLimiter, let wait = limiter.take(client: peerIP, now: now) {
             respondLocally(status: 429, error: "rate_limited", message: "too many requests from this client",
@@ -127,15 +123,45 @@ extension ClientConnection {
         balancer(for: exchange).requestFinished(server.index)
         exchange.route.upstream.recordFailure(server, now: now)
         exchange.server = nil
-        // Nothing reached the server, so any request may be retried, bodies included.
-        if canRetry(exchange) {
+        recover(exchange, ExchangeRecovery.decide(.connectFailed(timedOut: timedOut), facts(exchange)), now: now)
+    }
+
+    /// What `ExchangeRecovery` needs to know of `exchange`.
+    private func facts(_ exchange: Exchange) -> ExchangeRecovery.Facts {
+        let route = exchange.route
+        // A canary request falls back only when the stable config routes it too.
+        let canFallBack = exchange.isCanary
+            && listener.route(method: exchange.head.method, path: exchange.head.path, host: exchange.head.host) != nil
+        return ExchangeRecovery.Facts(
+            upstream: route.upstream.name, responseStarted: exchange.responseStarted, bodySent: exchange.bodySent,
+            requestComplete: exchange.requestComplete, idempotent: exchange.head.isIdempotent, isCanary: canFallBack,
+            retries: exchange.retries, attempts: route.config.retries.attempts,
+            budgetAllows: retryBudget(for: exchange).value.allowsRetry(percent: route.config.retries.budgetPercent),
+            staleRetryUsed: exchange.staleRetryUsed, retryOn: route.retryStatuses)
+    }
+
+    /// Carries out what `ExchangeRecovery` decided for a failed exchange.
+    private func recover(_ exchange: Exchange, _ action: ExchangeRecovery.Action, now: Int64) {
+        switch action {
+        case .retry:
             retry(exchange, now: now)
-        } else if fallBackToStable(exchange, now: now) {
-            return
-        } else {
-            respondLocally(status: timedOut ? 504 : 502, error: "upstream_unreachable",
-                           message: "no server of upstream '\(exchange.route.upstream.name)' could be reached",
-                           close: !exchange.requestComplete)
+        case .retryOnFreshConnection:
+            exchange.staleRetryUsed = true
+            selectServer(exchange, now: now, fresh: true)
+        case .fallBackToStable:
+            if !fallBackToStable(exchange, now: now) {
+                respondLocally(status: 502, error: "upstream_unreachable",
+                               message: "no server of upstream '\(exchange.route.upstream.name)' could be reached",
+                               close: !exchange.requestComplete)
+            }
+        case .cut:
+            // Part of the response is out: the client must see the failure as a cut connection.
+            finishExchange(exchange, code: exchange.status)
+            closeNow()
+        case .forward:
+            break
+        case .respond(let status, let error, let message):
+            respondLocally(status: status, error: error, message: message, close: !exchange.requestComplete)
         }
     }
 
@@ -157,18 +183,6 @@ extension ClientConnection {
         }
         selectServer(exchange, now: now)
         return true
-    }
-
-    private func canRetry(_ exchange: Exchange) -> Bool {
-        exchange.retries < exchange.route.config.retries.attempts
-            && retryBudget(for: exchange).value.allowsRetry(percent: exchange.route.config.retries.budgetPercent)
-    }
-
-    /// Whether a server's `status` (or a timeout, as 504) sends the request to another server:
-    /// the route lists it, and the request is idempotent and whole with no body bytes sent.
-    private func mayRetry(after status: Int, _ exchange: Exchange) -> Bool {
-        exchange.route.retryStatuses.contains(status) && exchange.head.isIdempotent && !exchange.bodySent
-            && exchange.requestComplete && canRetry(exchange)
     }
 
     private func retry(_ exchange: Exchange, now: Int64) {
@@ -194,27 +208,8 @@ extension ClientConnection {
         exchange.route.upstream.recordFailure(server, now: now)
         let reused = connection.exchanges > 1
         release(exchange, close: false)
-        if exchange.responseStarted {
-            // Part of the response is out: the client must see the failure as a cut connection.
-            finishExchange(exchange, code: exchange.status)
-            closeNow()
-            return
-        }
-        if failure == .closedBeforeResponse, !exchange.bodySent, exchange.head.isIdempotent {
-            // A kept-alive connection the server had already closed: one free retry, on a new
-            // connection (another pooled one may have been closed by the same server as well,
-            // and a pipeline that broke sends all its requests here at once).
-            if reused, !exchange.staleRetryUsed {
-                exchange.staleRetryUsed = true
-                selectServer(exchange, now: now, fresh: true)
-                return
-            }
-            if canRetry(exchange) {
-                retry(exchange, now: now)
-                return
-            }
-        }
-        respondLocally(status: 502, error: "bad_gateway", message: "the server failed to answer", close: !exchange.requestComplete)
+        let failed = ExchangeRecovery.Failure.connectionFailed(beforeResponse: failure == .closedBeforeResponse, reused: reused)
+        recover(exchange, ExchangeRecovery.decide(failed, facts(exchange)), now: now)
     }
 
     func responseTimedOut() {
@@ -235,17 +230,7 @@ extension ClientConnection {
         let now = loop.now
         exchange.route.upstream.recordFailure(server, now: now)
         release(exchange, close: true)
-        if exchange.responseStarted {
-            finishExchange(exchange, code: exchange.status)
-            closeNow()
-        } else if mayRetry(after: 504, exchange) {
-            // A server that stopped answering (a frozen process) would have said 504: retried
-            // like one, on another server, as HAProxy's `retry-on response-timeout` does.
-            retry(exchange, now: now)
-        } else {
-            respondLocally(status: 504, error: "upstream_timeout", message: "the server did not answer in time",
-                           close: !exchange.requestComplete)
-        }
+        recover(exchange, ExchangeRecovery.decide(.responseTimedOut, facts(exchange)), now: now)
     }
 
     // MARK: Response from the server
@@ -280,7 +265,7 @@ extension ClientConnection {
             // database outage must not eject every replica), so nothing is retried either.
         } else if head.status >= 500 {
             upstream.recordFailure(server, now: now)
-            if mayRetry(after: head.status, exchange) {
+            if ExchangeRecovery.decide(.serverError(status: head.status), facts(exchange)) == .retry {
                 release(exchange, close: true)
                 retry(exchange, now: now)
                 return .abandoned
@@ -402,6 +387,6 @@ extension ClientConnection {
                 "retries": .stringConvertible(exchange.retries),
             ])
         }
-        spareFields = exchange.head.fields
+        requests.recycle(exchange.head.fields)
     }
 }

@@ -9,9 +9,7 @@ final class Exchange {
     var route: RouteRuntime
     let start: Int64
     var hashKey: UInt64?
-    // Request body.
-    var bodyRemaining = 0
-    var chunked: ChunkedFraming?
+    // Request body (its framing is the connection's `RequestFraming`).
     var requestComplete = false
     /// Body bytes that arrived before a server connection was ready.
     var pendingBody: [ByteBuffer] = []
@@ -45,7 +43,7 @@ final class Exchange {
 ///
 /// Reads are gated (`read(context:)`) for back-pressure: the client is not read while the
 /// server connection cannot take more, nor while a finished request waits for its response
-/// (pipelined requests stay queued in `input`).
+/// (pipelined requests stay queued in `requests`).
 final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
@@ -59,9 +57,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     private(set) var context: ChannelHandlerContext?
     var listener: ListenerRuntime
     private var runtimeSeen: ProxyRuntime
-    var parser: RequestHeadParser
-    var spareFields: [HeaderField] = []
-    var input: ByteBuffer?
+    /// Where the client's requests begin and end; holds what was read and not yet taken.
+    var requests: RequestFraming
     var exchange: Exchange?
     /// The current request is HTTP/1.0: a kept connection must say `Connection: keep-alive`.
     var answersHTTP10 = false
@@ -91,8 +88,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         self.listenerName = listener.config.name
         self.runtimeSeen = loop.runtime
         self.logger = logger
-        self.parser = RequestHeadParser(maxHeadBytes: listener.config.limits.maxHeaderBytes,
-                                        maxBodyBytes: listener.config.limits.maxBodyBytes)
+        self.requests = RequestFraming(maxHeadBytes: listener.config.limits.maxHeaderBytes,
+                                       maxBodyBytes: listener.config.limits.maxBodyBytes)
     }
 
     // MARK: Lifecycle
@@ -167,8 +164,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         runtimeSeen = runtime
         if let updated = runtime.listeners[listenerName] {
             listener = updated
-            parser.maxHeadBytes = updated.config.limits.maxHeaderBytes
-            parser.maxBodyBytes = updated.config.limits.maxBodyBytes
+            requests.parser.maxHeadBytes = updated.config.limits.maxHeaderBytes
+            requests.parser.maxBodyBytes = updated.config.limits.maxBodyBytes
             peerTrusted = !updated.trusted.isEmpty && updated.trusted.contains(peerIP)
         }
     }
@@ -199,7 +196,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     func lingerThenClose() {
         guard !closing, let context else { return }
         closing = true
-        input = nil
+        requests.discardInput()
         flushNow()
         lingering = LingeringClose(now: loop.now)
         setDeadline(.linger)
@@ -235,13 +232,13 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
     /// Whether more client bytes can be taken now (back-pressure).
     ///
     /// Reads keep flowing while a request waits for its response: a pipelined request simply
-    /// waits in `input`, bounded by the header limit. Holding `read()` there would make NIO
+    /// waits in `requests`, bounded by the header limit. Holding `read()` there would make NIO
     /// unregister and re-register the socket with epoll on every request (two syscalls).
     private var wantsInput: Bool {
         if lingering != nil { return !inputClosed }
         guard !closing, !inputClosed else { return false }
         guard let exchange else { return true }
-        if exchange.requestComplete { return (input?.readableBytes ?? 0) <= parser.maxHeadBytes }
+        if exchange.requestComplete { return requests.bufferedBytes <= requests.parser.maxHeadBytes }
         if let upstream = exchange.upstream { return upstream.isWritable }
         return exchange.pendingBodyBytes < 65_536
     }
@@ -265,11 +262,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         }
         guard !closing else { return }
         loop.tick()
-        if input == nil || input!.readableBytes == 0 {
-            input = buffer
-        } else {
-            input!.writeBuffer(&buffer)
-        }
+        requests.append(&buffer)
         processInput()
     }
 
@@ -278,7 +271,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
         flushToClient()
     }
 
-    /// Parses and forwards what `input` holds, as far as the current state allows.
+    /// Parses and forwards what `requests` holds, as far as the current state allows.
     func processInput() {
         inputProcessingActive = true
         defer { inputProcessingActive = false }
@@ -287,8 +280,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
                 if !exchange.requestComplete { consumeBody(exchange) }
                 return
             }
-            guard input != nil, input!.readableBytes > 0 else {
-                input = nil
+            guard requests.hasInput else {
+                requests.discardInput()
                 if inputClosed {
                     closeNow()
                 } else if deadlineKind != .idle {
@@ -297,60 +290,37 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
                 return
             }
             if deadlineKind != .header { setDeadline(.header) }
-            let head: RequestHead?
-            do {
-                head = try parser.parse(&input!, reusing: &spareFields)
-            } catch {
+            // A reload's limits apply from the next head on; requests in flight keep their own.
+            refreshListener()
+            switch requests.nextHead() {
+            case .head(let head):
+                setDeadline(.none)
+                startExchange(head)
+            case .refused(let error):
                 respondLocally(status: error.status, error: error.status == 400 ? "bad_request" : "request_refused",
                                message: error.reason, close: true)
                 return
-            }
-            guard let head else {
+            default:
                 if inputClosed { closeNow() }  // a partial head that can never complete
                 return
             }
-            setDeadline(.none)
-            refreshListener()
-            startExchange(head)
         }
     }
 
     private func consumeBody(_ exchange: Exchange) {
-        guard input != nil, input!.readableBytes > 0 else { return }
-        if var framing = exchange.chunked {
-            let consumed: Int
-            do {
-                consumed = try input!.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try framing.consume(raw) }
-            } catch {
-                exchange.chunked = framing
-                if error == .tooLarge {
-                    abortRequest(exchange, status: 413, error: "body_too_large", message: "request body is too large")
-                } else if error == .framingTooLarge {
-                    abortRequest(exchange, status: 413, error: "body_too_large", message: "chunk extensions and trailers are too large")
-                } else {
-                    abortRequest(exchange, status: 400, error: "bad_request", message: "invalid chunked request body")
-                }
+        while true {
+            switch requests.nextBody() {
+            case .body(let slice):
+                sendBody(slice, exchange)
+            case .end:
+                return requestFinished(exchange)
+            case .bodyFailed(let status, let error, let message):
+                return abortRequest(exchange, status: status, error: error, message: message)
+            default:
                 return
             }
-            exchange.chunked = framing
-            let slice = input!.readSlice(length: consumed)!
-            // Trailer fields are read, checked and dropped, never forwarded (ChunkedFraming).
-            sendBody(framing.forwardable == consumed ? slice : slice.getSlice(at: slice.readerIndex, length: framing.forwardable)!, exchange)
-            if framing.isDone {
-                sendBody(Self.finalCRLF, exchange)
-                requestFinished(exchange)
-            }
-        } else {
-            let take = min(exchange.bodyRemaining, input!.readableBytes)
-            exchange.bodyRemaining -= take
-            sendBody(input!.readSlice(length: take)!, exchange)
-            if exchange.bodyRemaining == 0 { requestFinished(exchange) }
         }
-        if input?.readableBytes == 0 { input = nil }
     }
-
-    /// The end of a chunked body whose trailers were dropped.
-    static let finalCRLF = ByteBuffer(bytes: ChunkedFraming.finalCRLF)
 
     private func requestFinished(_ exchange: Exchange) {
         exchange.requestComplete = true

@@ -3,8 +3,8 @@ import NIOCore
 
 /// The request side of a client connection without its sockets.
 ///
-/// It runs a byte stream through the parts `ClientConnection` uses (the head parser, the
-/// chunked framing, the routes and the balancers) and says what the balancer makes of it:
+/// It runs a byte stream through the parts `ClientConnection` uses (its `RequestFraming`, the
+/// routes and the balancers) and says what the balancer makes of it:
 /// which requests it holds, where each one ends, where each would go, and what is refused.
 /// Where a request ends is what keeps a kept-alive server connection in step, so the fuzzer
 /// checks that this answer does not depend on how the bytes are split into reads.
@@ -38,21 +38,14 @@ public struct RequestStream {
     public private(set) var events: [Event] = []
     /// The connection is closed: nothing more is read.
     public private(set) var closed = false
-    private var parser: RequestHeadParser
-    private let maxBodyBytes: Int
+    private var requests: RequestFraming
     private let listener: ListenerRuntime?
     private let peerIP: String
-    private var input: ByteBuffer?
-    private var spareFields: [HeaderField] = []
-    private var chunked: ChunkedFraming?
-    private var bodyRemaining = 0
-    private var inBody = false
     private var closeAfterBody = false
 
     /// A stream parsed with `limits` and routed nowhere.
     public init(limits: Limits) {
-        parser = RequestHeadParser(maxHeadBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
-        maxBodyBytes = limits.maxBodyBytes
+        requests = RequestFraming(maxHeadBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
         listener = nil
         peerIP = "192.0.2.1"
     }
@@ -61,8 +54,7 @@ public struct RequestStream {
     public init?(runtime: ProxyRuntime, listener name: String, peerIP: String = "192.0.2.1") {
         guard let listener = runtime.listeners[name] else { return nil }
         let limits = listener.config.limits
-        parser = RequestHeadParser(maxHeadBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
-        maxBodyBytes = limits.maxBodyBytes
+        requests = RequestFraming(maxHeadBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
         self.listener = listener
         self.peerIP = peerIP
     }
@@ -70,36 +62,37 @@ public struct RequestStream {
     /// Reads `bytes` as the next read from the client.
     public mutating func feed(_ bytes: some Collection<UInt8>) {
         guard !closed, !bytes.isEmpty else { return }
-        if input == nil { input = ByteBuffer() }
-        input!.writeBytes(bytes)
+        var buffer = ByteBuffer(bytes: Array(bytes))
+        requests.append(&buffer)
         process()
-        if input?.readableBytes == 0 { input = nil }
     }
 
+    /// Takes steps as `ClientConnection` does when every request is answered at once.
     private mutating func process() {
-        while !closed, let readable = input?.readableBytes, readable > 0 {
-            if inBody {
-                consumeBody()
+        while !closed, requests.hasInput || requests.inBody {
+            if requests.inBody {
+                switch requests.nextBody() {
+                case .body(let slice): addBody(slice.readableBytes)
+                case .end: finishRequest()
+                case .bodyFailed(let status, _, let message): refuse(status, message, close: true)
+                default: return
+                }
                 continue
             }
-            let head: RequestHead?
-            do {
-                head = try parser.parse(&input!, reusing: &spareFields)
-            } catch {
-                refuse(error.status, error.reason, close: true)
-                return
+            switch requests.nextHead() {
+            case .head(let head): start(head)
+            case .refused(let error): return refuse(error.status, error.reason, close: true)
+            default: return
             }
-            guard let head else { return }
-            start(head)
         }
     }
 
     private mutating func start(_ head: RequestHead) {
+        defer { requests.recycle(head.fields) }
         var routeName: String?
         var serverName: String?
         if let listener {
             guard let route = listener.route(method: head.method, path: head.path, host: head.host) else {
-                spareFields = head.fields
                 refuse(404, "no route matches \(head.method) \(head.path)", close: head.hasBody || head.wantsClose)
                 return
             }
@@ -110,47 +103,15 @@ public struct RequestStream {
         }
         let framing: String
         switch head.framing {
-        case .contentLength(let n) where n > 0:
-            framing = "length \(n)"
-            bodyRemaining = n
-            inBody = true
-        case .chunked:
-            framing = "chunked"
-            chunked = ChunkedFraming(limit: maxBodyBytes, stripsTrailers: true)
-            inBody = true
-        default:
-            framing = "none"
+        case .contentLength(let n) where n > 0: framing = "length \(n)"
+        case .chunked: framing = "chunked"
+        default: framing = "none"
         }
         let bytes = head.bytes.getBytes(at: head.bytes.readerIndex, length: head.bytes.readableBytes) ?? []
         events.append(.request(head: bytes, method: head.method, target: head.target, framing: framing, close: head.wantsClose,
                                route: routeName, server: serverName))
         closeAfterBody = head.wantsClose
-        spareFields = head.fields
-        if !inBody { finishRequest() }
-    }
-
-    private mutating func consumeBody() {
-        let taken: Int
-        if var framing = chunked {
-            do {
-                taken = try input!.withUnsafeReadableBytes { raw throws(ChunkedFraming.Failure) in try framing.consume(raw) }
-            } catch {
-                let tooLarge = error == .tooLarge || error == .framingTooLarge
-                refuse(tooLarge ? 413 : 400, tooLarge ? "request body is too large" : "invalid chunked request body", close: true)
-                return
-            }
-            chunked = framing
-            input!.moveReaderIndex(forwardBy: taken)
-            // As the handler: trailers are dropped and the body ends with a bare CRLF.
-            addBody(framing.forwardable + (framing.isDone ? ChunkedFraming.finalCRLF.count : 0))
-            if framing.isDone { finishRequest() }
-        } else {
-            taken = min(bodyRemaining, input!.readableBytes)
-            bodyRemaining -= taken
-            input!.moveReaderIndex(forwardBy: taken)
-            addBody(taken)
-            if bodyRemaining == 0 { finishRequest() }
-        }
+        if !requests.inBody { finishRequest() }
     }
 
     private mutating func addBody(_ n: Int) {
@@ -164,8 +125,6 @@ public struct RequestStream {
 
     private mutating func finishRequest() {
         events.append(.end)
-        inBody = false
-        chunked = nil
         if closeAfterBody { closed = true }
     }
 

@@ -171,7 +171,10 @@ final class LinesBox: @unchecked Sendable {
 struct FetchTimedOut: Error {}
 
 /// `fetch` that gives up after `limit`, so a proxy that forwards nothing fails the test instead of hanging it.
-func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duration = .seconds(5)) async throws -> TestResponse {
+/// The limit is generous: other suites' blocking process waits can hold both of this machine's
+/// cooperative threads for seconds (a 5 s limit ran out in a full run), and the answer then
+/// resumes after the timer.
+func fetchWithin(port: Int, _ method: HTTPMethod, _ path: String, limit: Duration = .seconds(20)) async throws -> TestResponse {
     try await withThrowingTaskGroup(of: TestResponse?.self) { group in
         group.addTask { try await fetch(port: port, method, path) }
         group.addTask { try await Task.sleep(for: limit); return nil }
