@@ -240,16 +240,6 @@ extension ClientConnection {
         context.writeAndFlush(wrapOutboundOut(bytes), promise: nil)
     }
 
-    /// What became of a response head.
-    enum HeadDisposition {
-        /// The exchange will not read this response (retried or gone).
-        case abandoned
-        /// A rewritten head was written to the client.
-        case written
-        /// The head goes out as received; the server connection sends it with the body bytes.
-        case verbatim
-    }
-
     /// The server's final response head.
     func upstreamResponseHead(_ head: ResponseHead, from connection: UpstreamConnection) -> HeadDisposition {
         guard let exchange, exchange.upstream === connection, let server = exchange.server, let context else {

@@ -44,7 +44,7 @@ final class Exchange {
 /// Reads are gated (`read(context:)`) for back-pressure: the client is not read while the
 /// server connection cannot take more, nor while a finished request waits for its response
 /// (pipelined requests stay queued in `requests`).
-final class ClientConnection: ChannelDuplexHandler, DeferredFlush {
+final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClient {
     typealias InboundIn = ByteBuffer
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer

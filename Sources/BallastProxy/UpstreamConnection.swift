@@ -8,6 +8,39 @@ enum UpstreamFailure: Error, Equatable {
     case malformedResponse(String)
 }
 
+/// What became of a response head handed to the client side.
+enum HeadDisposition {
+    /// The exchange will not read this response (retried or gone).
+    case abandoned
+    /// A rewritten head was written to the client.
+    case written
+    /// The head goes out as received; the server connection sends it with the body bytes.
+    case verbatim
+}
+
+/// What a server connection tells the client side whose exchange it serves, in the order a
+/// response happens: interim heads, the final head, body slices, then the end (or a failure).
+/// `ClientConnection` is the one in production; tests put a recorder here to run an
+/// `UpstreamConnection` on an `EmbeddedChannel`.
+protocol UpstreamClient: AnyObject {
+    /// A 1xx head (not 101), to pass on as it is.
+    func upstreamInterimResponse(_ bytes: ByteBuffer)
+    /// The final head; the answer says who writes it.
+    func upstreamResponseHead(_ head: ResponseHead, from connection: UpstreamConnection) -> HeadDisposition
+    /// Response bytes to write to the client (a held-back head included).
+    func upstreamBody(_ slice: ByteBuffer)
+    /// The response ended; the connection serves the next request in its pipeline, if any.
+    func upstreamResponseEnd(from connection: UpstreamConnection)
+    /// The exchange failed on this connection; the connection is closed.
+    func upstreamFailed(_ failure: UpstreamFailure, from connection: UpstreamConnection)
+    /// The server connection's write buffer crossed a watermark (request body back-pressure).
+    func upstreamWritabilityChanged(writable: Bool)
+    /// The end of a read from the server: what was written may be flushed.
+    func flushToClient()
+    /// Whether the client takes more now (response back-pressure).
+    var isClientWritable: Bool { get }
+}
+
 /// One connection to a server: reads its responses and hands them to the client connection
 /// that owns the exchange. Lives on the same event loop as that client connection.
 final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
@@ -20,12 +53,12 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// Where the current response is (`ResponseFraming`).
     private var framing = ResponseFraming()
     /// The client connection whose response this connection is reading.
-    private(set) var owner: ClientConnection?
+    private(set) var owner: (any UpstreamClient)?
     /// Requests written behind the owner's (pipelining), answered in this order.
     private var queued = CircularBuffer<Queued>(initialCapacity: 0)
     private struct Queued {
         /// Nil once its client has left: the response is read and dropped.
-        var owner: ClientConnection?
+        var owner: (any UpstreamClient)?
         let isHead: Bool
     }
     /// Reading a response whose client has left (it was pipelined behind another).
@@ -72,7 +105,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     // MARK: Exchange
 
     /// Starts an exchange: the caller writes the request next.
-    func begin(owner: ClientConnection, isHead: Bool) {
+    func begin(owner: any UpstreamClient, isHead: Bool) {
         exchanges += 1
         if isBusy {
             queued.append(Queued(owner: owner, isHead: isHead))
@@ -99,7 +132,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     /// Closes the connection; the other clients with a request on it (pipelined) hear of it
     /// as a failure and retry. `client` is the caller, which already knows.
-    func close(by client: ClientConnection? = nil) {
+    func close(by client: (any UpstreamClient)? = nil) {
         let current = owner
         let sawResponseBytes = framing.sawResponseBytes
         framing.close()
@@ -114,7 +147,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     /// `client` leaves before its response ended. A request still waiting in a pipeline keeps
     /// its place and its response is dropped, so a client that hangs up cannot cut the response
     /// of another; otherwise the connection closes (the requests behind are retried).
-    func leave(by client: ClientConnection) {
+    func leave(by client: any UpstreamClient) {
         if owner === client {
             close(by: client)
         } else if let index = queued.firstIndex(where: { $0.owner === client }) {
@@ -122,7 +155,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         }
     }
 
-    private func failQueued(except client: ClientConnection? = nil) {
+    private func failQueued(except client: (any UpstreamClient)? = nil) {
         while let next = queued.popFirst() {
             if let owner = next.owner, owner !== client { owner.upstreamFailed(.closedBeforeResponse, from: self) }
         }
@@ -155,7 +188,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     }
 
     /// Reads `owner`'s response from `buffer`; true when it ended with bytes left for the next.
-    private func readResponse(_ buffer: inout ByteBuffer, owner: ClientConnection?) -> Bool {
+    private func readResponse(_ buffer: inout ByteBuffer, owner: (any UpstreamClient)?) -> Bool {
         while true {
             switch framing.next(&buffer) {
             case .needMore:
@@ -190,7 +223,7 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     }
 
     /// Sends body bytes, in one slice with the held-back head when they directly follow it.
-    private func emit(_ slice: ByteBuffer, to owner: ClientConnection?) {
+    private func emit(_ slice: ByteBuffer, to owner: (any UpstreamClient)?) {
         guard let owner else { return }
         if let head = pendingHead, let whole = pendingWhole {
             pendingHead = nil
