@@ -1,8 +1,10 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Logging
 import Metrics
 import NIOCore
+import NIOFoundationEssentialsCompat
 
 /// The HTTP API of one auth replica (design.md, "Auth service API").
 public struct AuthAPI: Sendable {

@@ -1,3 +1,4 @@
+import Foundation
 /// Reads the `alerts:` section (see `AlertsConfig`).
 extension ConfigParser {
     func alerts(_ f: Fields) -> AlertsConfig {

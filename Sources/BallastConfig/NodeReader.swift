@@ -1,3 +1,4 @@
+import Foundation
 /// Reads typed values out of `YAMLNode`s, recording each node's position and every problem.
 ///
 /// Nothing here throws: a bad value becomes a finding and the caller's default stays, so one

@@ -35,8 +35,6 @@ public struct AdminAPI: Sendable {
     public let alerts: AlertEngine?
     /// Whether the state database answers, and the balancers sharing it.
     public let state: StateMonitor
-    /// Called after a config was applied (e.g. to write it back to the config file).
-    public var onApplied: @Sendable (Config) async -> Void = { _ in }
     private let applies: @Sendable (String) -> Metrics.Counter
     private let versionGauge: Metrics.Gauge
 
@@ -150,7 +148,6 @@ public struct AdminAPI: Sendable {
         do {
             let outcome = try await rollouts.rollOut(loaded, author: author, force: force)
             if outcome.outcome == "promoted" {
-                await onApplied(loaded.config)
                 return try jsonResponse(.ok, outcome)
             }
             return try jsonResponse(.conflict, outcome)
@@ -189,7 +186,6 @@ public struct AdminAPI: Sendable {
             await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v\(runtime.version)",
                                                 message: "config v\(runtime.version) applied by \(author)" + summary(changes),
                                                 details: diffDetails(changes)))
-            await onApplied(loaded.config)
             return try jsonResponse(.ok, AppliedBody(version: runtime.version, warnings: loaded.warnings))
         } catch {
             applies("failed").increment()

@@ -1,5 +1,6 @@
 import BallastConfig
 import Crypto
+import Foundation
 import HTTPTypes
 import Hummingbird
 

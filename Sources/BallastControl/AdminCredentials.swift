@@ -116,10 +116,11 @@ public struct AdminCredentials: Sendable {
                 throw Invalid(description: "cannot create the admin token file \(path): \(String(cString: strerror(errno)))")
             }
         }
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw Invalid(description: "cannot read the admin token file \(path)") }
-        if info.st_mode & 0o077 != 0 {
-            throw Invalid(description: "the admin token file \(path) may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+        guard let mode = (try? FileManager.default.attributesOfItem(atPath: path))?[.posixPermissions] as? Int else {
+            throw Invalid(description: "cannot read the admin token file \(path)")
+        }
+        if mode & 0o077 != 0 {
+            throw Invalid(description: "the admin token file \(path) may be read by others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it")
         }
         guard let text = try? String(contentsOfFile: path, encoding: .utf8),
               case let token = text.trimmingCharacters(in: .whitespacesAndNewlines), token.count >= 16 else {

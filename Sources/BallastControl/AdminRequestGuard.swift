@@ -1,4 +1,5 @@
 import BallastConfig
+import Foundation
 
 /// What the admin API checks before any handler runs, so that a web page in the operator's
 /// browser can neither read it (DNS rebinding: the page's own name made to resolve to

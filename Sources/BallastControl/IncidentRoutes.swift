@@ -1,6 +1,8 @@
+import BallastConfig
 import Foundation
 import Hummingbird
 import NIOCore
+import NIOFoundationEssentialsCompat
 
 /// What `POST /api/v1/events` accepts: a note from an operator or a drill's step.
 struct PostedEvent: Decodable {

@@ -1,5 +1,6 @@
 import BallastConfig
 import BallastProxy
+import Foundation
 
 /// Decides a staged rollout from what canary and stable traffic did in the same window.
 ///

@@ -1,3 +1,4 @@
+import BallastConfig
 import BallastProxy
 import Foundation
 import GRDB

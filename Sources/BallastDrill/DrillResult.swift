@@ -1,4 +1,4 @@
-import BallastControl
+import BallastConfig
 import Foundation
 
 /// What the drill saw after the fault, on the load generator's clock (seconds).

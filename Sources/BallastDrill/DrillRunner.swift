@@ -1,9 +1,9 @@
 import AsyncHTTPClient
-import BallastControl
+import BallastConfig
 import Foundation
+import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
-import NIOCore
 
 /// Runs one scenario on a throwaway stack under load and scores it:
 /// start the stack → load → warm up → inject → watch (alerts, events, users) → the on-call's

@@ -1,3 +1,4 @@
+import BallastConfig
 import NIOCore
 import NIOPosix
 import Synchronization

@@ -1,8 +1,9 @@
 import AsyncHTTPClient
+import BallastConfig
 import Foundation
+import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
-import NIOCore
 import Synchronization
 
 /// Virtual users against the public listener: each registers, logs in, then checks its session

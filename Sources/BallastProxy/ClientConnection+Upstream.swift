@@ -1,4 +1,6 @@
 import BallastConfig
+import CoreMetrics
+import Logging
 import NIOCore
 import NIOPosix
 

@@ -48,13 +48,6 @@ final class ConnectionPool {
         idle[key, default: []].append(connection)
     }
 
-    func remove(_ connection: UpstreamConnection) {
-        let key = ObjectIdentifier(connection.server.state)
-        if let index = idle[key]?.firstIndex(where: { $0 === connection }) {
-            idle[key]!.remove(at: index)
-        }
-    }
-
     func closeIdle(now: Int64) {
         // Pipelining offers last one loop tick; clearing them also drops servers a reload removed.
         pipelining.removeAll(keepingCapacity: true)

@@ -4,6 +4,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import Synchronization
 
 /// Probes every server of every upstream that has a `health:` block, the way HAProxy's
 /// `option httpchk` does: a fresh connection, `GET path`, and the status line of the answer.

@@ -15,11 +15,14 @@ final class PerClientConnections: Sendable {
 
         init?(_ address: SocketAddress?) {
             switch address {
+            // Read as bytes: `sin_addr` sits at offset 4 of a sockaddr_in and `sin6_addr` at 8 of a
+            // sockaddr_in6 (after family, port and flow info), on Linux and the BSDs alike.
             case .v4(let v4)?:
+                let bytes = withUnsafeBytes(of: v4.address) { Array($0[4..<8]) }
                 high = 0
-                low = UInt64(UInt32(bigEndian: v4.address.sin_addr.s_addr)) | (1 << 32)
+                low = UInt64(bytes[0]) << 24 | UInt64(bytes[1]) << 16 | UInt64(bytes[2]) << 8 | UInt64(bytes[3]) | (1 << 32)
             case .v6(let v6)?:
-                let bytes = withUnsafeBytes(of: v6.address.sin6_addr) { Array($0) }
+                let bytes = withUnsafeBytes(of: v6.address) { Array($0[8..<24]) }
                 if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
                     high = 0
                     low = UInt64(bytes[12]) << 24 | UInt64(bytes[13]) << 16 | UInt64(bytes[14]) << 8 | UInt64(bytes[15]) | (1 << 32)

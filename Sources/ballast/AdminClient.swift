@@ -2,6 +2,7 @@ import ArgumentParser
 import AsyncHTTPClient
 import Foundation
 import NIOCore
+import NIOFoundationEssentialsCompat
 import NIOHTTP1
 
 /// Talks to a running balancer's admin API (`--admin`, else $BALLAST_ADMIN, else loopback),

@@ -1,6 +1,8 @@
 import ArgumentParser
 import BallastConfig
 import Foundation
+import NIOCore
+import NIOHTTP1
 
 struct Apply: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -6,7 +6,9 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 struct Auth: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

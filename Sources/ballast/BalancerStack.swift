@@ -6,7 +6,9 @@ import Foundation
 import Hummingbird
 import Logging
 import Metrics
+import Prometheus
 import ServiceLifecycle
+import UnixSignals
 
 /// The balancer and its admin API, as `ballast lb` and `ballast up` both run them.
 struct BalancerStack {

@@ -2,6 +2,7 @@ import ArgumentParser
 import BallastConfig
 import BallastControl
 import Foundation
+import NIOHTTP1
 
 struct Docs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import NIOHTTP1
 
 struct Postmortem: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

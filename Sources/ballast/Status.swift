@@ -1,6 +1,8 @@
 import ArgumentParser
+import BallastConfig
 import BallastControl
 import Foundation
+import NIOHTTP1
 
 struct Status: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

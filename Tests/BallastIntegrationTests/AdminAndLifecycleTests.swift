@@ -8,6 +8,9 @@ import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import Prometheus
+import Synchronization
 import Testing
 
 @Suite(.serialized) struct AdminAndLifecycleTests {

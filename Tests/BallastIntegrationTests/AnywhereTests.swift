@@ -6,6 +6,8 @@ import Hummingbird
 import HummingbirdTesting
 import Logging
 import NIOCore
+import NIOHTTP1
+import Synchronization
 import Testing
 
 /// Ballast as a user runs it, far from the repository: relative paths resolve against the config

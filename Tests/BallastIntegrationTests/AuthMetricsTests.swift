@@ -3,6 +3,7 @@ import Foundation
 import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
+import Prometheus
 import Testing
 
 /// Auth metrics as Prometheus exposes them (the registry is shared by the whole test process,

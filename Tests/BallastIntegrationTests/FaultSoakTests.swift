@@ -2,6 +2,8 @@ import BallastDrill
 import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import Synchronization
 import Testing
 
 /// Faults under load, against real processes: a `ballast lb` process in front of three

@@ -1,5 +1,9 @@
+import BallastProxy
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
+import NIOHTTP1
+import Synchronization
 import Testing
 
 /// Hostile HTTP over raw sockets through a real balancer to a real, strict HTTP server

@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// Framing that parsers disagree on, through a real balancer to a real NIOHTTP1 server:

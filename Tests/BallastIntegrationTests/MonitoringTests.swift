@@ -9,6 +9,9 @@ import HummingbirdTesting
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import NIOFoundationEssentialsCompat
+import NIOHTTP1
+import Prometheus
 import Testing
 
 /// Monitoring against real parts: promtool on the real /metrics, a real webhook receiver, the

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import Testing
 
 /// Upstream pipelining (`keepalive.pipeline_depth`): requests that arrive together share one

@@ -2,6 +2,7 @@ import BallastConfig
 import BallastProxy
 import NIOCore
 import NIOPosix
+import Synchronization
 import Testing
 
 /// A TCP server that greets like SSH: something listens, but not the expected service.

@@ -1,6 +1,7 @@
 import BallastConfig
 import BallastProxy
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOHTTP1
 import Synchronization

@@ -1,6 +1,8 @@
 import BallastProxy
 import Foundation
 import NIOCore
+import NIOHTTP1
+import Synchronization
 import Testing
 
 /// The retry budget over real sockets: it lets through the burst of retries a frozen server

@@ -3,6 +3,7 @@ import BallastControl
 import BallastProxy
 import Foundation
 import NIOCore
+import NIOHTTP1
 import Testing
 
 @Suite(.serialized) struct RolloutIntegrationTests {

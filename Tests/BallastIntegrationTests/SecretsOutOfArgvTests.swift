@@ -1,4 +1,5 @@
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// Database URLs carry passwords: `ballast auth` and `ballast lb` take them from a file or the

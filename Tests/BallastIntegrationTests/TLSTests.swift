@@ -1,6 +1,7 @@
 import BallastConfig
 import BallastProxy
 import Foundation
+import NIOHTTP1
 import Testing
 
 /// Certificates made by openssl for each test, in a temporary directory.

@@ -1,5 +1,6 @@
 import BallastConfig
 import NIOCore
+import Synchronization
 import Testing
 @testable import BallastProxy
 

@@ -1,4 +1,5 @@
 import BallastConfig
+import Foundation
 import Logging
 import NIOCore
 import NIOEmbedded

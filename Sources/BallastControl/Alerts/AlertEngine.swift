@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
 
 /// The built-in alert engine: every second it reads the balancer's own metrics (and what it
 /// scraped from the replicas), evaluates every rule of `alerts:`, and reports firing and

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import Metrics
 import NIOCore
+import NIOHTTP1
 
 /// Delivers notifications to one webhook, in order, off the evaluation path: `enqueue` never
 /// waits. A failed delivery is retried with exponential back-off (0.5 s doubling, capped at

@@ -1,3 +1,4 @@
+import BallastConfig
 import Foundation
 
 /// Drafts a postmortem in the seed's structure (overview and impact, timeline, root cause and
