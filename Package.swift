@@ -135,7 +135,9 @@ let package = Package(
         ),
         .testTarget(name: "BallastConfigTests", dependencies: ["BallastConfig"]),
         .testTarget(name: "BallastFuzzTests", dependencies: ["BallastFuzz", "BallastConfig", "BallastProxy"]),
-        .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig", "BallastStorage"],
+        .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig", "BallastStorage",
+                                                             .product(name: "Hummingbird", package: "hummingbird"),
+                                                             .product(name: "HTTPTypes", package: "swift-http-types")],
                     exclude: ["Golden"]),  // read by DocsTests at run time
         .testTarget(
             name: "BallastProxyTests",

@@ -29,14 +29,14 @@ public struct AdminAPI: Sendable {
     public let balancer: LoadBalancer
     public let history: ConfigHistory
     public let registry: PrometheusCollectorRegistry
-    public let rollouts: RolloutController
+    /// Every change of the config in force goes through it; this type maps its outcomes to HTTP.
+    public let applier: ConfigApplier
+    public var rollouts: RolloutController { applier.rollouts }
     public let timeline: Timeline
     /// The alert engine, when one runs (ballast lb and up always run one).
     public let alerts: AlertEngine?
     /// Whether the state database answers, and the balancers sharing it.
     public let state: StateMonitor
-    private let applies: @Sendable (String) -> Metrics.Counter
-    private let versionGauge: Metrics.Gauge
 
     public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry,
                 timeline: Timeline = Timeline(store: MemoryTimelineStore()), alerts: AlertEngine? = nil,
@@ -47,10 +47,7 @@ public struct AdminAPI: Sendable {
         self.history = history
         self.registry = registry
         self.timeline = timeline
-        self.rollouts = RolloutController(balancer: balancer, history: history, timeline: timeline)
-        self.applies = { result in Metrics.Counter(label: "ballast_config_applies_total", dimensions: [("result", result)]) }
-        self.versionGauge = Metrics.Gauge(label: "ballast_config_version")
-        versionGauge.record(balancer.version)
+        self.applier = ConfigApplier(balancer: balancer, history: history, timeline: timeline)
     }
 
     public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
@@ -73,20 +70,12 @@ public struct AdminAPI: Sendable {
             let author = request.headers[AdminAuthMiddleware<Context>.identity] ?? "admin-api"
             let query = request.uri.queryParameters
             if query["rollout"] == "staged" {
-                return await rollOut(text: String(buffer: body), author: author, force: query["force"] == "true")
+                return try Self.response(await applier.rollOut(text: String(buffer: body), author: author, force: query["force"] == "true"))
             }
-            return await apply(text: String(buffer: body), author: author)
+            return try Self.response(await applier.apply(text: String(buffer: body), author: author))
         }
         api.post("config/rollback") { request, _ in
-            let current = balancer.version
-            let found: ConfigHistory.Entry?
-            do { found = try await history.previousApplied(before: current) } catch {
-                return stateUnavailable(error)
-            }
-            guard let previous = found else {
-                return jsonError(.conflict, "no_previous_version", "there is no earlier applied version to roll back to")
-            }
-            return await apply(text: previous.source, author: "rollback to v\(previous.version) by \(request.headers[AdminAuthMiddleware<Context>.identity] ?? "admin-api")")
+            try Self.response(await applier.rollBack(by: request.headers[AdminAuthMiddleware<Context>.identity] ?? "admin-api"))
         }
         api.get("config/history") { _, _ in
             do { return try jsonResponse(.ok, ["versions": try await history.all()]) } catch { return stateUnavailable(error) }
@@ -106,99 +95,37 @@ public struct AdminAPI: Sendable {
         addIncidentRoutes(to: router)
     }
 
-    struct Refusal: Error { var response: Response }
-
-    /// Loads a config sent to the API; an invalid one is answered 422 with every finding.
-    func load(_ text: String) -> Result<ConfigLoader.Loaded, Refusal> {
-        // Relative paths in a posted config are relative to the directory of the config the
-        // balancer was started with (it passes from version to version).
-        switch Self.validate(text, file: "<admin>", baseDirectory: balancer.runtime.config.baseDirectory) {
-        case .success(let loaded):
-            return .success(loaded)
-        case .failure(let error):
-            applies("invalid").increment()
-            let errors = error.findings.filter { $0.severity == .error }.count
-            timeline.post(TimelineEvent(source: "config", kind: "config.invalid",
-                                        message: "a config sent to the admin API was refused: \(errors) error(s), first: \(error.findings.first?.description ?? "")"))
-            let response = (try? jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: error.findings)))
-                ?? Response(status: .unprocessableContent)
-            return .failure(Refusal(response: response))
-        }
-    }
-
-    /// Every check a config passes before it may replace the one in force: the loader's rules,
-    /// then the TLS files and runbooks it names, which must be usable on this host.
-    static func validate(_ text: String, file: String, baseDirectory: String) -> Result<ConfigLoader.Loaded, ConfigError> {
-        let result = ConfigLoader.load(text: text, file: file, baseDirectory: baseDirectory)
-        if case .success(let loaded) = result {
-            let files = TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
-            if files.contains(where: { $0.severity == .error }) { return .failure(ConfigError(findings: loaded.warnings + files)) }
-        }
-        return result
-    }
-
-    /// Validates `text`, then rolls it out in stages; answers when the rollout has an outcome:
-    /// 200 promoted, 409 rolled back or refused by preflight (with the findings), 422 invalid.
-    public func rollOut(text: String, author: String, force: Bool) async -> Response {
-        let loaded: ConfigLoader.Loaded
-        switch load(text) {
-        case .failure(let refusal): return refusal.response
-        case .success(let value): loaded = value
-        }
-        do {
-            let outcome = try await rollouts.rollOut(loaded, author: author, force: force)
-            if outcome.outcome == "promoted" {
-                return try jsonResponse(.ok, outcome)
-            }
-            return try jsonResponse(.conflict, outcome)
-        } catch is RolloutController.Busy {
+    /// A config change's outcome as the admin API answers it: 200 applied or promoted; 409 rolled
+    /// back, refused by preflight, busy, or nothing to roll back; 422 invalid (with every
+    /// finding) or failed; 503 when the state database did not answer. Only 200 changed anything.
+    static func response(_ outcome: ConfigApplier.Outcome) throws -> Response {
+        switch outcome {
+        case .applied(let version, let warnings, _):
+            return try jsonResponse(.ok, AppliedBody(version: version, warnings: warnings))
+        case .rolledOut(let rollout):
+            return try jsonResponse(rollout.outcome == .promoted ? .ok : .conflict, rollout)
+        case .invalid(let findings):
+            return try jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: findings))
+        case .stateUnavailable(let reason):
+            return stateUnavailable(reason)
+        case .failed(let reason):
+            return jsonError(.unprocessableContent, "apply_failed", reason)
+        case .busy:
             return jsonError(.conflict, "rollout_in_progress", "another rollout is being watched; try again when it ends")
-        } catch let error as StorageUnavailable {
-            return stateUnavailable(error)
-        } catch {
-            applies("failed").increment()
-            return jsonError(.unprocessableContent, "apply_failed", "\(error)")
-        }
-    }
-
-    /// Validates and applies `text`; the config in force changes only when every step passed.
-    public func apply(text: String, author: String) async -> Response {
-        let loaded: ConfigLoader.Loaded
-        switch load(text) {
-        case .failure(let refusal): return refusal.response
-        case .success(let value): loaded = value
-        }
-        let previous = balancer.runtime
-        let version: Int
-        do { version = try await history.reserve(after: previous.version) } catch { return stateUnavailable(error) }
-        do {
-            let changes = ConfigDiff(old: previous.config, new: loaded.config).changes
-            let runtime = try await balancer.apply(loaded.config, version: version)
-            do {
-                try await history.record(version: runtime.version, author: author, outcome: "applied", source: text, changes: changes)
-            } catch {
-                // Stored nowhere, so no other balancer could follow: the previous config goes back in force.
-                _ = try? await balancer.apply(previous.config, version: previous.version)
-                return stateUnavailable(error)
-            }
-            applies("applied").increment()
-            versionGauge.record(runtime.version)
-            await timeline.record(TimelineEvent(source: "config", kind: "config.applied", subject: "v\(runtime.version)",
-                                                message: "config v\(runtime.version) applied by \(author)" + summary(changes),
-                                                details: diffDetails(changes)))
-            return try jsonResponse(.ok, AppliedBody(version: runtime.version, warnings: loaded.warnings))
-        } catch {
-            applies("failed").increment()
-            await timeline.record(TimelineEvent(source: "config", kind: "config.failed", message: "applying a config failed: \(error)"))
-            return jsonError(.unprocessableContent, "apply_failed", "\(error)")
+        case .nothingToRollBack:
+            return jsonError(.conflict, "no_previous_version", "there is no earlier applied version to roll back to")
+        case .unchanged:
+            return jsonError(.conflict, "unchanged", "nothing changed")
         }
     }
 }
 
 /// 503: the shared state (config versions) could not be read or written; nothing changed.
-func stateUnavailable(_ error: any Error) -> Response {
+func stateUnavailable(_ error: any Error) -> Response { stateUnavailable("\(error)") }
+
+func stateUnavailable(_ reason: String) -> Response {
     var response = jsonError(.serviceUnavailable, "state_unavailable",
-                             "the state database did not answer; nothing changed (\(error))")
+                             "the state database did not answer; nothing changed (\(reason))")
     response.headers[.retryAfter] = "5"
     return response
 }

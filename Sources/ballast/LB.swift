@@ -70,11 +70,14 @@ struct SignalReloader {
                     logger.error("SIGHUP: cannot read \(file); nothing changed")
                     return
                 }
-                let response = await api.apply(text: text, author: "SIGHUP \(file)")
-                if response.status == .ok {
-                    logger.info("SIGHUP: applied \(file)")
-                } else {
-                    logger.error("SIGHUP: \(file) refused (\(response.status.code)); nothing changed")
+                switch await api.applier.apply(text: text, author: "SIGHUP \(file)", origin: "reloaded by SIGHUP from \(file)") {
+                case .applied(let version, _, _):
+                    logger.info("SIGHUP: applied \(file) as v\(version)")
+                case .invalid(let findings):
+                    let first = findings.first { $0.severity == .error }?.description ?? "invalid"
+                    logger.error("SIGHUP: \(file) refused (\(first)); nothing changed")
+                case let other:
+                    logger.error("SIGHUP: \(file) not applied (\(other)); nothing changed")
                 }
             }
         }

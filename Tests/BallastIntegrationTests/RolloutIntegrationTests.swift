@@ -67,7 +67,7 @@ import Testing
         stop.add()
         let (ok, failed) = try await traffic
 
-        #expect(outcome.outcome == "rolled_back")
+        #expect(outcome.outcome == .rolledBack)
         #expect(outcome.reason?.contains("canary") == true)
         // Loose on purpose (measured exactly by the benchmark): well before the 3 s watch ends.
         #expect(elapsed < .seconds(3))
@@ -94,7 +94,7 @@ import Testing
         let dead = try await freePort()
         let broken = try ConfigLoader.load(text: yaml(port: proxy.port, servers: ["127.0.0.1:\(dead)"]), file: "w").get()
         let outcome = try await controller.rollOut(broken, author: "test", force: false)
-        #expect(outcome.outcome == "refused")
+        #expect(outcome.outcome == .refused)
         #expect(outcome.findings.map(\.ruleID).contains("BL035"))
         #expect(a.requestCount + b.requestCount == 0)
         #expect(proxy.balancer.version == 1)
@@ -113,7 +113,7 @@ import Testing
         let outcome = try await controller.rollOut(better, author: "test", force: false)
         stop.add()
         let (_, failed) = try await traffic
-        #expect(outcome.outcome == "promoted")
+        #expect(outcome.outcome == .promoted)
         #expect(failed == 0)
         #expect((outcome.canary?.requests ?? 0) > 0)
         #expect(proxy.balancer.version == 2)

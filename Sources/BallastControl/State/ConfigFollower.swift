@@ -101,25 +101,19 @@ public actor ConfigFollower {
             return
         }
         await api.state.succeeded(latest: latest?.version)
-        guard let latest, latest.version > balancer.version, refused[latest.version] == nil,
-              await api.rollouts.canaryVersion == nil else { return }
-        switch AdminAPI.validate(latest.source, file: "<v\(latest.version)>", baseDirectory: balancer.runtime.config.baseDirectory) {
-        case .failure(let error):
-            let errors = error.findings.filter { $0.severity == .error }
+        guard let latest, latest.version > balancer.version, refused[latest.version] == nil else { return }
+        switch await api.applier.follow(latest, instance: api.state.instance) {
+        case .applied:
+            note = nil
+            logger.info("followed config version", metadata: ["version": .stringConvertible(latest.version),
+                                                              "origin": .string(latest.origin ?? "?")])
+        case .invalid(let findings):
+            let errors = findings.filter { $0.severity == .error }
             refuse(latest, because: "it does not validate here: " + errors.prefix(3).map(\.description).joined(separator: "; "))
-        case .success(let loaded):
-            do {
-                try await balancer.apply(loaded.config, version: latest.version)
-                Gauge(label: "ballast_config_version").record(latest.version)
-                note = nil
-                logger.info("followed config version", metadata: ["version": .stringConvertible(latest.version),
-                                                                  "origin": .string(latest.origin ?? "?")])
-                await api.timeline.record(TimelineEvent(
-                    source: "config", kind: "config.followed", subject: "v\(latest.version)",
-                    message: "\(api.state.instance) now runs config v\(latest.version), applied by \(latest.author) on \(latest.origin ?? "another balancer")"))
-            } catch {
-                refuse(latest, because: "applying it failed here: \(error)")
-            }
+        case .failed(let reason):
+            refuse(latest, because: "applying it failed here: \(reason)")
+        default:
+            break  // not newer, or a canary is being watched: the next catch-up looks again
         }
     }
 

@@ -59,7 +59,7 @@ public struct StartupConfig: Sendable {
             return StartupConfig(loaded: file, version: latest.version, notes: [])
         }
         if shared, let latest {
-            switch AdminAPI.validate(latest.source, file: "<v\(latest.version)>", baseDirectory: file.config.baseDirectory) {
+            switch ConfigApplier.validate(latest.source, file: "<v\(latest.version)>", baseDirectory: file.config.baseDirectory) {
             case .success(let loaded):
                 return StartupConfig(loaded: loaded, version: latest.version, notes: [
                     "\(path) differs from the shared config v\(latest.version) (applied by \(latest.author)); running v\(latest.version). "

@@ -8,9 +8,15 @@ import Metrics
 /// roll back. Every step is logged; the outcome goes to the config history and metrics.
 public actor RolloutController {
     public struct Outcome: Sendable, Codable {
+        public enum Kind: String, Sendable, Codable {
+            case promoted
+            case rolledBack = "rolled_back"
+            /// By preflight: an upstream had no healthy server; nothing was tried.
+            case refused
+        }
+
         public var version: Int
-        /// `promoted`, `rolled_back` or `refused`.
-        public var outcome: String
+        public var outcome: Kind
         public var reason: String?
         public var seconds: Double
         public var canary: WindowStats?
@@ -58,7 +64,7 @@ public actor RolloutController {
                 await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.refused",
                                                     message: "rollout by \(author) refused by preflight: \(findings.filter { $0.severity == .error }.map(\.message).joined(separator: "; "))" + summary(changes),
                                                     details: diffDetails(changes)))
-                return Outcome(version: balancer.version, outcome: "refused", reason: "preflight found an upstream with no healthy server",
+                return Outcome(version: balancer.version, outcome: .refused, reason: "preflight found an upstream with no healthy server",
                                seconds: seconds(), findings: findings, changes: changes)
             }
         }
@@ -98,7 +104,7 @@ public actor RolloutController {
             logger.info("canary promoted", metadata: ["version": .stringConvertible(version)])
             await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.promoted", subject: "v\(version)",
                                                 message: "canary v\(version) promoted: \(stats.canary.requests) canary requests, \(stats.canary.errors) errors"))
-            return Outcome(version: version, outcome: "promoted", reason: nil, seconds: seconds(), canary: stats.canary,
+            return Outcome(version: version, outcome: .promoted, reason: nil, seconds: seconds(), canary: stats.canary,
                            stable: stats.stable, findings: loaded.warnings, changes: changes)
         case .rollBack(let reason):
             await balancer.abortCanary()
@@ -107,7 +113,7 @@ public actor RolloutController {
             logger.error("canary rolled back", metadata: ["version": .stringConvertible(version), "reason": .string(reason)])
             await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.rolled_back", subject: "v\(version)",
                                                 message: "canary v\(version) rolled back after \(String(format: "%.1f", seconds())) s: \(reason)"))
-            return Outcome(version: version, outcome: "rolled_back", reason: reason, seconds: seconds(), canary: stats.canary,
+            return Outcome(version: version, outcome: .rolledBack, reason: reason, seconds: seconds(), canary: stats.canary,
                            stable: stats.stable, findings: loaded.warnings, changes: changes)
         case .keepWatching:
             fatalError("the watch loop only ends on a verdict")
