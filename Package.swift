@@ -137,7 +137,8 @@ let package = Package(
         .testTarget(name: "BallastFuzzTests", dependencies: ["BallastFuzz", "BallastConfig", "BallastProxy"]),
         .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig", "BallastStorage",
                                                              .product(name: "Hummingbird", package: "hummingbird"),
-                                                             .product(name: "HTTPTypes", package: "swift-http-types")],
+                                                             .product(name: "HTTPTypes", package: "swift-http-types"),
+                                                             .product(name: "Metrics", package: "swift-metrics")],
                     exclude: ["Golden"]),  // read by DocsTests at run time
         .testTarget(
             name: "BallastProxyTests",

@@ -78,7 +78,7 @@ public struct AdminAPI: Sendable {
             try Self.response(await applier.rollBack(by: request.headers[AdminAuthMiddleware<Context>.identity] ?? "admin-api"))
         }
         api.get("config/history") { _, _ in
-            do { return try jsonResponse(.ok, ["versions": try await history.all()]) } catch { return stateUnavailable(error) }
+            do { return try jsonResponse(.ok, AdminReplies.History(versions: try await history.all())) } catch { return stateUnavailable(error) }
         }
         api.get("upstreams") { _, _ in
             try jsonResponse(.ok, UpstreamsReport(runtime: balancer.runtime))
@@ -89,7 +89,7 @@ public struct AdminAPI: Sendable {
                 return jsonError(.badRequest, "bad_since", "since must be an ISO 8601 time or a duration such as 10m")
             }
             let limit = query["limit"].flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
-            return try jsonResponse(.ok, ["events": try await timeline.events(EventQuery(since: since, limit: limit))])
+            return try jsonResponse(.ok, AdminReplies.Events(events: try await timeline.events(EventQuery(since: since, limit: limit))))
         }
         addMonitoringRoutes(to: router)
         addIncidentRoutes(to: router)
@@ -101,11 +101,11 @@ public struct AdminAPI: Sendable {
     static func response(_ outcome: ConfigApplier.Outcome) throws -> Response {
         switch outcome {
         case .applied(let version, let warnings, _):
-            return try jsonResponse(.ok, AppliedBody(version: version, warnings: warnings))
+            return try jsonResponse(.ok, AdminReplies.Applied(version: version, warnings: warnings))
         case .rolledOut(let rollout):
             return try jsonResponse(rollout.outcome == .promoted ? .ok : .conflict, rollout)
         case .invalid(let findings):
-            return try jsonResponse(.unprocessableContent, FindingsBody(error: "invalid_config", findings: findings))
+            return try jsonResponse(.unprocessableContent, AdminReplies.Findings(error: "invalid_config", findings: findings))
         case .stateUnavailable(let reason):
             return stateUnavailable(reason)
         case .failed(let reason):
@@ -154,16 +154,6 @@ func parseSince(_ text: String?, now: Date = Date()) -> Date?? {
     return nil
 }
 
-struct FindingsBody: Codable {
-    var error: String
-    var findings: [Finding]
-}
-
-struct AppliedBody: Codable {
-    var version: Int
-    var warnings: [Finding]
-}
-
 /// What `GET /api/v1/upstreams` answers.
 public struct UpstreamsReport: Codable, Sendable {
     public struct ServerReport: Codable, Sendable {
@@ -201,14 +191,9 @@ func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 
-struct ErrorBody: Encodable {
-    var error: String
-    var message: String
-}
-
 func jsonError(_ status: HTTPResponse.Status, _ code: String, _ message: String) -> Response {
     let encoder = JSONEncoder()
     encoder.outputFormatting = .sortedKeys  // swift-foundation keeps no field order without it
-    let body = (try? encoder.encode(ErrorBody(error: code, message: message))) ?? Data()
+    let body = (try? encoder.encode(AdminReplies.Failure(error: code, message: message))) ?? Data()
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: body)))
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import AsyncHTTPClient
+import BallastConfig
+import BallastControl
 import Foundation
 import NIOCore
 import NIOFoundationEssentialsCompat
@@ -36,7 +38,10 @@ struct AdminClient {
         var status: Int
         var body: Data
         var headers: [String: String] = [:]
-        var json: [String: Any] { (try? JSONSerialization.jsonObject(with: body)) as? [String: Any] ?? [:] }
+        /// The body as the admin API's reply type `type` (`AdminReplies`), or nil.
+        func decode<T: Decodable>(_ type: T.Type) -> T? { AdminReplies.decode(type, from: body) }
+        /// A refusal's message, else the body as text.
+        var message: String { decode(AdminReplies.Failure.self)?.message ?? String(decoding: body, as: UTF8.self) }
     }
 
     func send(_ method: HTTPMethod, _ path: String, body: String? = nil, timeout: TimeAmount = .seconds(30)) async throws -> Reply {
@@ -73,11 +78,7 @@ struct AdminClient {
     }
 }
 
-/// Prints findings the admin API returned (`{"findings": [...]}`) in the compiler style.
-func printFindings(_ json: [String: Any]) {
-    for finding in json["findings"] as? [[String: Any]] ?? [] {
-        let place = (finding["file"] as? String).map { "\($0):\(finding["line"] ?? 0):\(finding["column"] ?? 0): " } ?? ""
-        let fix = (finding["fix"] as? String).map { "; fix: \($0)" } ?? ""
-        printError("\(place)\(finding["severity"] ?? "error"): [\(finding["id"] ?? "")] \(finding["message"] ?? "")\(fix)")
-    }
+/// Prints findings the admin API returned in the compiler style.
+func printFindings(_ findings: [Finding]) {
+    for finding in findings { printError(finding.description) }
 }

@@ -1,5 +1,7 @@
 import ArgumentParser
 import BallastConfig
+import BallastControl
+import BallastProxy
 import Foundation
 import NIOCore
 import NIOHTTP1
@@ -19,33 +21,31 @@ struct Apply: AsyncParsableCommand {
         say("rolling out \(file): \(Int(loaded.config.rollout.canaryPercent))% canary, watching \(loaded.config.rollout.watch.configText)…")
         let client = AdminClient(admin: admin)
         let reply = try await client.send(.POST, "/api/v1/config?rollout=staged\(force ? "&force=true" : "")", body: text, timeout: .minutes(10))
-        let json = reply.json
-        switch reply.status {
-        case 200:
-            say("version \(json["version"] ?? "?") promoted after \(json["seconds"] ?? "?") s \(Self.traffic(json))")
-        case 409 where json["outcome"] as? String == "rolled_back":
-            say("version \(json["version"] ?? "?") ROLLED BACK after \(json["seconds"] ?? "?") s: \(json["reason"] ?? "") \(Self.traffic(json))")
+        let outcome = reply.decode(RolloutController.Outcome.self)
+        switch (reply.status, outcome?.outcome) {
+        case (200, .promoted?):
+            say("version \(outcome!.version) promoted after \(outcome!.seconds) s \(Self.traffic(outcome!))")
+        case (409, .rolledBack?):
+            say("version \(outcome!.version) ROLLED BACK after \(outcome!.seconds) s: \(outcome!.reason ?? "") \(Self.traffic(outcome!))")
             throw ExitCode(1)
-        case 409 where json["outcome"] as? String == "refused":
-            printFindings(json)
-            say("refused before any traffic moved: \(json["reason"] ?? "")")
+        case (409, .refused?):
+            printFindings(outcome!.findings)
+            say("refused before any traffic moved: \(outcome!.reason ?? "")")
             throw ExitCode(1)
-        case 422:
-            printFindings(json)
-            if let message = json["message"] as? String { printError("error: \(message)") }
+        case (422, _):
+            printFindings(reply.decode(AdminReplies.Findings.self)?.findings ?? [])
+            if let failure = reply.decode(AdminReplies.Failure.self) { printError("error: \(failure.message)") }
             throw ExitCode(2)
         default:
-            printError("error: the admin API answered \(reply.status): \(String(decoding: reply.body, as: UTF8.self))")
+            printError("error: the admin API answered \(reply.status): \(reply.message)")
             throw ExitCode(1)
         }
     }
 
-    static func traffic(_ json: [String: Any]) -> String {
-        func side(_ name: String) -> String {
-            guard let stats = json[name] as? [String: Any] else { return "" }
-            return "\(name) \(stats["requests"] ?? 0) requests, \(stats["errors"] ?? 0) errors"
+    static func traffic(_ outcome: RolloutController.Outcome) -> String {
+        let sides = [("canary", outcome.canary), ("stable", outcome.stable)].compactMap { name, stats in
+            stats.map { "\(name) \($0.requests) requests, \($0.errors) errors" }
         }
-        let sides = [side("canary"), side("stable")].filter { !$0.isEmpty }
         return sides.isEmpty ? "" : "(\(sides.joined(separator: "; ")))"
     }
 }
@@ -57,11 +57,11 @@ struct Rollback: AsyncParsableCommand {
 
     func run() async throws {
         let reply = try await AdminClient(admin: admin).send(.POST, "/api/v1/config/rollback")
-        guard reply.status == 200 else {
-            printError("error: \(reply.json["message"] ?? String(decoding: reply.body, as: UTF8.self))")
+        guard reply.status == 200, let applied = reply.decode(AdminReplies.Applied.self) else {
+            printError("error: \(reply.message)")
             throw ExitCode(1)
         }
-        say("rolled back: version \(reply.json["version"] ?? "?") is in force")
+        say("rolled back: version \(applied.version) is in force")
     }
 }
 
@@ -72,15 +72,14 @@ struct History: AsyncParsableCommand {
 
     func run() async throws {
         let reply = try await AdminClient(admin: admin).send(.GET, "/api/v1/config/history")
-        guard reply.status == 200 else {
+        guard reply.status == 200, let history = reply.decode(AdminReplies.History.self) else {
             printError("error: the admin API answered \(reply.status)")
             throw ExitCode(1)
         }
-        for entry in reply.json["versions"] as? [[String: Any]] ?? [] {
+        for entry in history.versions {
             // A change refused before any traffic moved never got a version.
-            let version = (entry["version"] as? Int).map { $0 > 0 ? "v\($0)" : "-" } ?? "?"
-            say("\(version)  \(entry["appliedAt"] ?? "")  \(entry["author"] ?? "")  \(entry["outcome"] ?? "")")
-            for change in entry["changes"] as? [String] ?? [] { say("      \(change)") }
+            say("\(entry.version > 0 ? "v\(entry.version)" : "-")  \(ISOTime.format(entry.appliedAt))  \(entry.author)  \(entry.outcome)")
+            for change in entry.changes { say("      \(change)") }
         }
     }
 }

@@ -66,13 +66,11 @@ struct Docs: AsyncParsableCommand {
         }
         let version = reply.headers["x-ballast-config-version"].flatMap { Int($0) }
         var history: [DocsDrift.Version] = []
-        let entries = (try await client.send(.GET, "/api/v1/config/history")).json["versions"] as? [[String: Any]] ?? []
-        for entry in entries where (entry["outcome"] as? String) == "applied" {
-            guard let number = entry["version"] as? Int, let source = entry["source"] as? String,
-                  case .success(let old) = ConfigLoader.load(text: source, file: "version \(number)") else { continue }
-            let date = (entry["appliedAt"] as? String).flatMap(ISOTime.parse) ?? Date(timeIntervalSince1970: 0)
-            history.append(DocsDrift.Version(version: number, author: entry["author"] as? String ?? "someone", appliedAt: date,
-                                             facts: TopologyFacts(config: old.config, version: number)))
+        let entries = (try await client.send(.GET, "/api/v1/config/history")).decode(AdminReplies.History.self)?.versions ?? []
+        for entry in entries where entry.isApplied {
+            guard case .success(let old) = ConfigLoader.load(text: entry.source, file: "version \(entry.version)") else { continue }
+            history.append(DocsDrift.Version(version: entry.version, author: entry.author, appliedAt: entry.appliedAt,
+                                             facts: TopologyFacts(config: old.config, version: entry.version)))
         }
         return (loaded.config, version, "the running stack at \(client.base)\(version.map { " (config version \($0))" } ?? "")", history)
     }

@@ -1,4 +1,6 @@
 import ArgumentParser
+import BallastConfig
+import BallastControl
 import Foundation
 import NIOHTTP1
 
@@ -12,14 +14,13 @@ struct Events: AsyncParsableCommand {
     func run() async throws {
         let query = since.addingPercentEncoding(withAllowedCharacters: .alphanumerics) ?? since
         let reply = try await AdminClient(admin: admin).send(.GET, "/api/v1/events?since=\(query)")
-        guard reply.status == 200 else {
-            printError("error: \(reply.json["message"] ?? "the admin API answered \(reply.status)")")
+        guard reply.status == 200, let events = reply.decode(AdminReplies.Events.self)?.events else {
+            printError("error: \(reply.status == 200 ? "the admin API's events do not read" : reply.message)")
             throw ExitCode(reply.status == 400 ? 2 : 1)
         }
-        let events = reply.json["events"] as? [[String: Any]] ?? []
         if events.isEmpty { say("no events since \(since)") }
         for event in events {
-            say("\(event["at"] ?? "")  \(event["kind"] ?? "")  \(event["message"] ?? "")")
+            say("\(ISOTime.format(event.at))  \(event.kind)  \(event.message)")
         }
     }
 }

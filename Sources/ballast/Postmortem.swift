@@ -43,7 +43,7 @@ struct Postmortem: AsyncParsableCommand {
     private func fetch(_ client: AdminClient, _ path: String) async throws -> String {
         let reply = try await client.send(.GET, path)
         guard reply.status == 200 else {
-            printError("error: \(reply.json["message"] ?? "the admin API answered \(reply.status)")")
+            printError("error: \(reply.message)")
             throw ExitCode(reply.status == 404 ? 1 : 2)
         }
         return String(decoding: reply.body, as: UTF8.self)

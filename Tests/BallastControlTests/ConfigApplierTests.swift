@@ -3,6 +3,7 @@ import BallastProxy
 import Foundation
 import HTTPTypes
 import Hummingbird
+import Metrics
 import Synchronization
 import Testing
 @testable import BallastControl
@@ -55,8 +56,10 @@ final class FailingVersionStore: ConfigVersionStore {
             let config = try ConfigLoader.load(text: ConfigApplierTests.yaml(port: port), file: "t.yaml").get().config
             store = FailingVersionStore()
             timeline = Timeline(store: MemoryTimelineStore())
+            // Metrics of their own: other suites in this process count applies and read the version.
             applier = ConfigApplier(balancer: try LoadBalancer(config: config, threads: 1),
-                                    history: ConfigHistory(store: store, instance: "lb1"), timeline: timeline)
+                                    history: ConfigHistory(store: store, instance: "lb1"), timeline: timeline,
+                                    metrics: NOOPMetricsHandler.instance)
         }
 
         func yaml(weight: Int = 1, extra: String = "") -> String { ConfigApplierTests.yaml(port: port, weight: weight, extra: extra) }

@@ -36,13 +36,16 @@ public struct ConfigApplier: Sendable {
     private let applies: @Sendable (String) -> Metrics.Counter
     private let versionGauge: Metrics.Gauge
 
-    public init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline) {
+    /// `metrics` counts applies and records the version (`ballast_config_applies_total`,
+    /// `ballast_config_version`); tests that share the process's metrics pass their own.
+    public init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline,
+                metrics: any MetricsFactory = MetricsSystem.factory) {
         self.balancer = balancer
         self.history = history
         self.timeline = timeline
         self.rollouts = RolloutController(balancer: balancer, history: history, timeline: timeline)
-        self.applies = { result in Metrics.Counter(label: "ballast_config_applies_total", dimensions: [("result", result)]) }
-        self.versionGauge = Metrics.Gauge(label: "ballast_config_version")
+        self.applies = { result in Metrics.Counter(label: "ballast_config_applies_total", dimensions: [("result", result)], factory: metrics) }
+        self.versionGauge = Metrics.Gauge(label: "ballast_config_version", factory: metrics)
         versionGauge.record(balancer.version)
     }
 
