@@ -30,6 +30,8 @@ let package = Package(
             name: "BallastConfig",
             dependencies: [.product(name: "Yams", package: "Yams")]
         ),
+        // The types the admin and auth APIs speak, shared by the server, the CLI and the drills.
+        .target(name: "BallastAPI", dependencies: ["BallastConfig"]),
         .target(
             name: "BallastStorage",
             dependencies: [
@@ -56,6 +58,7 @@ let package = Package(
         .target(
             name: "BallastAuth",
             dependencies: [
+                "BallastAPI",
                 "BallastStorage",
                 .product(name: "PostgresNIO", package: "postgres-nio"),
                 .product(name: "Hummingbird", package: "hummingbird"),
@@ -73,6 +76,7 @@ let package = Package(
         .target(
             name: "BallastControl",
             dependencies: [
+                "BallastAPI",
                 "BallastConfig",
                 "BallastProxy",
                 "BallastStorage",
@@ -93,6 +97,7 @@ let package = Package(
         .target(
             name: "BallastDrill",
             dependencies: [
+                "BallastAPI",
                 "BallastConfig",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -113,6 +118,7 @@ let package = Package(
         .executableTarget(
             name: "ballast",
             dependencies: [
+                "BallastAPI",
                 "BallastConfig",
                 "BallastProxy",
                 "BallastAuth",
@@ -135,7 +141,7 @@ let package = Package(
         ),
         .testTarget(name: "BallastConfigTests", dependencies: ["BallastConfig"]),
         .testTarget(name: "BallastFuzzTests", dependencies: ["BallastFuzz", "BallastConfig", "BallastProxy"]),
-        .testTarget(name: "BallastControlTests", dependencies: ["BallastControl", "BallastProxy", "BallastConfig", "BallastStorage",
+        .testTarget(name: "BallastControlTests", dependencies: ["BallastAPI", "BallastControl", "BallastProxy", "BallastConfig", "BallastStorage",
                                                              .product(name: "Hummingbird", package: "hummingbird"),
                                                              .product(name: "HTTPTypes", package: "swift-http-types"),
                                                              .product(name: "Metrics", package: "swift-metrics")],
@@ -166,7 +172,7 @@ let package = Package(
         .testTarget(
             name: "BallastIntegrationTests",
             dependencies: [
-                "BallastConfig", "BallastProxy", "BallastControl", "BallastAuth", "BallastDrill",
+                "BallastAPI", "BallastConfig", "BallastProxy", "BallastControl", "BallastAuth", "BallastDrill",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

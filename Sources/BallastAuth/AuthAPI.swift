@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -55,7 +56,7 @@ public struct AuthAPI: Sendable {
             let body = try await Credentials.decode(request, context: context)
             let new = try await service.login(username: body.username, password: body.password, clientIP: clientIP(request, context),
                                               deviceToken: request.cookies[Self.deviceCookieName]?.value)
-            var response = try json(.ok, LoginBody(token: new.token, expires_at: iso(new.session.expiresAt)))
+            var response = try json(.ok, AuthReplies.Login(token: new.token, expires_at: iso(new.session.expiresAt)))
             response.headers[.setCookie] = cookie(value: new.token, maxAge: Int(service.settings.lifetime), request: request, context: context)
             response.headers.append(HTTPField(name: .setCookie, value: cookie(
                 name: Self.deviceCookieName, value: new.deviceToken, maxAge: Int(service.settings.deviceLifetime),
@@ -165,10 +166,6 @@ extension Decodable {
     }
 }
 
-struct LoginBody: Encodable {
-    var token: String
-    var expires_at: String
-}
 
 struct MeBody: Encodable {
     struct User: Encodable { var id: String; var username: String }

@@ -12,13 +12,14 @@ import Darwin
 /// (`::ffff:192.0.2.1`) counts as its IPv4 address.
 public enum ClientNetwork {
     public static func key(_ address: String) -> String {
-        var v4 = in_addr()
+        // Plain byte buffers rather than in_addr/in6_addr, whose clang module depends on which
+        // other module of the target also includes the system headers.
+        var v4 = [UInt8](repeating: 0, count: 4)
         if inet_pton(AF_INET, address, &v4) == 1 { return address }
-        var v6 = in6_addr()
+        var bytes = [UInt8](repeating: 0, count: 16)
         let bare = address.hasPrefix("[") && address.hasSuffix("]") ? String(address.dropFirst().dropLast()) : address
         let unscoped = bare.split(separator: "%", maxSplits: 1).first.map(String.init) ?? bare
-        guard inet_pton(AF_INET6, unscoped, &v6) == 1 else { return address }
-        let bytes = withUnsafeBytes(of: &v6) { Array($0) }
+        guard inet_pton(AF_INET6, unscoped, &bytes) == 1 else { return address }
         if bytes[0..<10].allSatisfy({ $0 == 0 }), bytes[10] == 0xff, bytes[11] == 0xff {
             return "\(bytes[12]).\(bytes[13]).\(bytes[14]).\(bytes[15])"
         }

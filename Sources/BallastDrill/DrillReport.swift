@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 
 /// The drill's report in Markdown: scores against targets, then what happened when.

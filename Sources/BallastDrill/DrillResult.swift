@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastConfig
 import Foundation
 
@@ -23,17 +24,15 @@ public struct Watch: Sendable {
         self.faultDate = faultDate
     }
 
-    mutating func observe(alerts: [[String: Any]], events: [[String: Any]], now: Double) {
-        firingNow = Set(alerts.filter { $0["state"] as? String == "firing" }.compactMap { $0["name"] as? String })
-        for event in events {
-            guard let kind = event["kind"] as? String, let text = event["at"] as? String,
-                  let date = ISOTime.parse(text), date >= faultDate else { continue }
-            let at = faultSecond + date.timeIntervalSince(faultDate)
-            var names = ["event:\(kind)"]
-            if kind == "alert.firing", let subject = event["subject"] as? String {
+    mutating func observe(alerts: [AlertStatus], events: [TimelineEvent], now: Double) {
+        firingNow = Set(alerts.filter { $0.state == .firing }.map(\.name))
+        for event in events where event.at >= faultDate {
+            let at = faultSecond + event.at.timeIntervalSince(faultDate)
+            var names = ["event:\(event.kind)"]
+            if event.kind == "alert.firing", let subject = event.subject {
                 let name = String(subject.prefix { $0 != " " })
                 names += ["alert:\(name)", "alert:*"]
-                if let runbook = (event["details"] as? [String: String])?["runbook"] { runbooks.insert(runbook) }
+                if let runbook = event.details?["runbook"] { runbooks.insert(runbook) }
             }
             for name in names where seen[name] == nil { seen[name] = at }
         }

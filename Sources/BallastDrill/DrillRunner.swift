@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BallastAPI
 import BallastConfig
 import Foundation
 import NIOCore
@@ -105,9 +106,9 @@ public struct DrillRunner: Sendable {
         while ContinuousClock.now < deadline {
             try await Task.sleep(for: .milliseconds(250))
             let now = load.now()
-            let alerts = (try? await stack.adminJSON("/api/v1/alerts"))?["alerts"] as? [[String: Any]] ?? []
+            let alerts = (try? await stack.adminReply(AdminReplies.Alerts.self, "/api/v1/alerts"))??.alerts ?? []
             let since = ISOTime.format(watch.faultDate.addingTimeInterval(-1))
-            let events = (try? await stack.adminJSON("/api/v1/events?since=\(since)&limit=10000"))?["events"] as? [[String: Any]] ?? []
+            let events = (try? await stack.adminReply(AdminReplies.Events.self, "/api/v1/events?since=\(since)&limit=10000"))??.events ?? []
             watch.observe(alerts: alerts, events: events, now: now)
             if watch.detectedAt != nil, watch.fixedAt == nil, let fix = scenario.fix {
                 let done = try await fix(stack, context)
@@ -144,14 +145,11 @@ public struct DrillRunner: Sendable {
     /// opened, else one for the drill's window.
     private func writeArtifacts(_ result: inout DrillResult, stack: DrillStack) async throws {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
-        let incidents = (try? await stack.adminJSON("/api/v1/incidents"))?["incidents"] as? [[String: Any]] ?? []
-        let opened = incidents.first { incident in
-            guard let text = incident["openedAt"] as? String, let date = ISOTime.parse(text) else { return false }
-            return date >= result.watch.faultDate.addingTimeInterval(-1)
-        }
+        let incidents = (try? await stack.adminReply(AdminReplies.Incidents.self, "/api/v1/incidents"))??.incidents ?? []
+        let opened = incidents.first { $0.openedAt >= result.watch.faultDate.addingTimeInterval(-1) }
         let markdownPath: String
         let chartPath: String
-        if let id = opened?["id"] as? Int {
+        if let id = opened?.id {
             result.incident = id
             markdownPath = "/api/v1/incidents/\(id)/postmortem?chart=timeline.svg"
             chartPath = "/api/v1/incidents/\(id)/chart.svg"

@@ -1,9 +1,10 @@
 import AsyncHTTPClient
+import BallastAPI
 import BallastConfig
 import Foundation
+import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
-import NIOCore
 
 /// A throwaway stack for one drill: `ballast up` as a child process on free loopback ports, in
 /// a temporary directory, with the default stack's config (its alerts and rollout policy).
@@ -133,10 +134,8 @@ public final class DrillStack: @unchecked Sendable {
 
     /// `healthOnly`: passing the health check is enough (an ejection may still run its course).
     func upstreamStatus(healthOnly: Bool = false) async throws -> UpstreamStatus {
-        let json = try await adminJSON("/api/v1/upstreams")
-        let servers = (json["upstreams"] as? [[String: Any]] ?? []).flatMap { $0["servers"] as? [[String: Any]] ?? [] }
-        return UpstreamStatus(healthy: servers.count { ($0["healthy"] as? Bool) == true && (healthOnly || ($0["ejected"] as? Bool) != true) },
-                              total: servers.count)
+        let servers = (try await adminReply(UpstreamsReport.self, "/api/v1/upstreams"))?.upstreams.flatMap(\.servers) ?? []
+        return UpstreamStatus(healthy: servers.count { $0.healthy && (healthOnly || !$0.ejected) }, total: servers.count)
     }
 
     // MARK: The admin API
@@ -156,16 +155,15 @@ public final class DrillStack: @unchecked Sendable {
         return (Int(response.status.code), Data(buffer: bytes))
     }
 
-    func adminJSON(_ path: String) async throws -> [String: Any] {
+    /// `GET path` read as the admin API's reply type `type`; nil when the answer is not one.
+    func adminReply<T: Decodable>(_ type: T.Type, _ path: String) async throws -> T? {
         let reply = try await admin(.GET, path, timeout: .seconds(5))
-        return (try? JSONSerialization.jsonObject(with: reply.body)) as? [String: Any] ?? [:]
+        return reply.status == 200 ? AdminReplies.decode(type, from: reply.body) : nil
     }
 
     /// Records a drill step on the stack's own timeline.
     func record(_ kind: String, _ message: String, subject: String? = nil) async {
-        var body: [String: Any] = ["source": "drill", "kind": kind, "message": message]
-        if let subject { body["subject"] = subject }
-        let data = (try? JSONSerialization.data(withJSONObject: body)) ?? Data()
+        let data = (try? JSONEncoder().encode(PostedEvent(source: "drill", kind: kind, subject: subject, message: message))) ?? Data()
         _ = try? await admin(.POST, "/api/v1/events", body: String(decoding: data, as: UTF8.self), timeout: .seconds(5))
     }
 

@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BallastAPI
 import BallastConfig
 import Foundation
 import NIOCore
@@ -111,7 +112,7 @@ public final class LoadGenerator: Sendable {
                     }
                 }
             } else if case .ok(let body) = await call(.POST, "/auth/login", body: credentials, accept: [200]) {
-                token = ((try? JSONSerialization.jsonObject(with: body)) as? [String: Any])?["token"] as? String
+                token = AdminReplies.decode(AuthReplies.Login.self, from: body)?.token
             }
             try? await Task.sleep(for: thinkTime)
         }

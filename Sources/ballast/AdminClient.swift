@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import BallastAPI
 import BallastConfig
 import BallastControl
 import Foundation

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BallastAPI
 import BallastConfig
 import BallastControl
 import Foundation

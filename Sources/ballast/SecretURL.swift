@@ -23,9 +23,9 @@ enum SecretURL {
             guard let text = try? String(contentsOfFile: file, encoding: .utf8) else {
                 throw Missing(description: "\(flagName)-file \(file) cannot be read")
             }
-            var info = stat()
-            if stat(file, &info) == 0, info.st_mode & 0o077 != 0, hasPassword(text) {
-                printError("warning: \(file) holds a password and may be read by others (mode \(String(info.st_mode & 0o777, radix: 8))); chmod 600 it")
+            if let mode = (try? FileManager.default.attributesOfItem(atPath: file))?[.posixPermissions] as? Int,
+               mode & 0o077 != 0, hasPassword(text) {
+                printError("warning: \(file) holds a password and may be read by others (mode \(String(mode & 0o777, radix: 8))); chmod 600 it")
             }
             let url = text.trimmingCharacters(in: .whitespacesAndNewlines)
             guard !url.isEmpty, !url.contains("\n") else { throw Missing(description: "\(flagName)-file \(file) must hold one URL on one line") }

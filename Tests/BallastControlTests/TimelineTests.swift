@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastProxy
 import Foundation
 import Synchronization

@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastConfig
 import BallastControl
 import BallastProxy

@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastAuth
 import BallastConfig
 import BallastControl

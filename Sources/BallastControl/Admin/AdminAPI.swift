@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastConfig
 import BallastProxy
 import BallastStorage
@@ -154,32 +155,14 @@ func parseSince(_ text: String?, now: Date = Date()) -> Date?? {
     return nil
 }
 
-/// What `GET /api/v1/upstreams` answers.
-public struct UpstreamsReport: Codable, Sendable {
-    public struct ServerReport: Codable, Sendable {
-        public var address: String
-        public var weight: Int
-        public var healthy: Bool
-        public var ejected: Bool
-    }
-
-    public struct UpstreamReport: Codable, Sendable {
-        public var name: String
-        public var balance: String
-        public var servers: [ServerReport]
-    }
-
-    public var version: Int
-    public var upstreams: [UpstreamReport]
-
+extension UpstreamsReport {
     public init(runtime: ProxyRuntime) {
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
-        version = runtime.version
-        upstreams = runtime.upstreams.values.sorted { $0.name < $1.name }.map { upstream in
+        self.init(version: runtime.version, upstreams: runtime.upstreams.values.sorted { $0.name < $1.name }.map { upstream in
             UpstreamReport(name: upstream.name, balance: upstream.config.balance.rawValue, servers: upstream.servers.map {
                 ServerReport(address: $0.key, weight: $0.weight, healthy: $0.state.isHealthy, ejected: $0.state.isEjected(now: now))
             })
-        }
+        })
     }
 }
 

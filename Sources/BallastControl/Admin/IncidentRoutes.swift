@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastConfig
 import Foundation
 import Hummingbird
@@ -5,13 +6,6 @@ import NIOCore
 import NIOFoundationEssentialsCompat
 
 /// What `POST /api/v1/events` accepts: a note from an operator or a drill's step.
-struct PostedEvent: Decodable {
-    var source: String?
-    var kind: String
-    var subject: String?
-    var message: String
-    var details: [String: String]?
-}
 
 extension AdminAPI {
     /// Kinds a client may record; the rest are the stack's own.
@@ -31,7 +25,7 @@ extension AdminAPI {
         let store: any TimelineStore = timeline  // reads include events not yet written
         api.get("incidents") { _, _ in
             let book = try await IncidentBook.load(from: store)
-            return try jsonResponse(.ok, ["incidents": Array(book.incidents.reversed())])
+            return try jsonResponse(.ok, AdminReplies.Incidents(incidents: Array(book.incidents.reversed())))
         }
         api.get("incidents/:id") { _, context in
             try await incidentResponse(context.parameters.get("id")) { try jsonResponse(.ok, $0) }

@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastConfig
 import BallastProxy
 import Foundation
@@ -38,7 +39,7 @@ extension AdminAPI {
         let api = router.group("api/v1")
         api.get("alerts") { _, _ in
             let alerts = await self.alerts?.alerts() ?? []
-            return try jsonResponse(.ok, ["alerts": alerts])
+            return try jsonResponse(.ok, AdminReplies.Alerts(alerts: alerts))
         }
         api.get("series") { _, _ in
             guard let engine = self.alerts else {

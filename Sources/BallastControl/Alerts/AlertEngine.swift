@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import BallastAPI
 import BallastConfig
 import Foundation
 import Logging

@@ -1,29 +1,8 @@
+import BallastAPI
 import BallastConfig
 import Foundation
 
 /// An alert as the API, the dashboard and the notifications show it.
-public struct AlertStatus: Sendable, Codable, Hashable {
-    public enum State: String, Sendable, Codable { case inactive, pending, firing }
-
-    public var name: String
-    public var severity: AlertSeverity
-    public var summary: String
-    public var runbook: String
-    public var labels: [String: String]
-    public var state: State
-    /// What is measured and against what, in words: "error_ratio of route 'auth' over 5s".
-    public var condition: String
-    /// The value at the last evaluation, as people read it ("12%", "no data").
-    public var value: String
-    /// When the condition started to hold (pending or firing).
-    public var activeSince: Date?
-    /// When the alert fired.
-    public var firingSince: Date?
-    /// When it last resolved.
-    public var resolvedAt: Date?
-    /// Stable id of the alert (its labels), as Alertmanager computes one.
-    public var fingerprint: String
-}
 
 /// One rule's state machine, Prometheus' way: inactive → pending (condition holds) → firing
 /// (held for `for:`) → resolved (condition gone) → inactive. Anomaly rules also keep their

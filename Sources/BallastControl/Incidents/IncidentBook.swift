@@ -1,22 +1,8 @@
+import BallastAPI
 import Foundation
 
 /// An incident: opened when a page-level alert fires, closed when every page alert that opened
 /// or joined it has resolved.
-public struct Incident: Sendable, Codable, Equatable {
-    public var id: Int
-    public var openedAt: Date
-    public var closedAt: Date?
-    /// The alert that opened it (`ErrorRateHigh route=auth`).
-    public var title: String
-    /// Every page alert that opened or joined it, in order.
-    public var alerts: [String]
-    /// Those still firing (empty once closed).
-    public var firing: [String]
-    /// Why it closed when not by its alerts resolving (a restart).
-    public var closeReason: String?
-
-    public var isOpen: Bool { closedAt == nil }
-}
 
 /// The incident state machine. It reads alert events and answers with incident events, which
 /// it also applies; replaying stored incident events rebuilds it (ids continue after a restart).

@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 
 /// The postmortem's chart as a standalone SVG: the 5xx share of requests per second (red,

@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 
 /// Everything the timeline holds about one incident: the incident, the events in and just

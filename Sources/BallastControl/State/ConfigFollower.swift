@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastConfig
 import BallastProxy
 import BallastStorage

@@ -1,31 +1,6 @@
+import BallastAPI
 import Foundation
 
-/// One config version as stored: who applied it, when, from which balancer, how it went, and its YAML.
-public struct ConfigVersion: Sendable, Codable, Equatable {
-    public var version: Int
-    public var appliedAt: Date
-    public var author: String
-    /// `applied`, `rolled back: …`, `refused: …`.
-    public var outcome: String
-    public var source: String
-    /// What the version changed, in `ballast diff`'s words.
-    public var changes: [String]
-    /// The balancer instance that applied it first.
-    public var origin: String?
-
-    public init(version: Int, appliedAt: Date = Date(), author: String, outcome: String, source: String,
-                changes: [String] = [], origin: String? = nil) {
-        self.version = version
-        self.appliedAt = appliedAt
-        self.author = author
-        self.outcome = outcome
-        self.source = source
-        self.changes = changes
-        self.origin = origin
-    }
-
-    public var isApplied: Bool { outcome == "applied" }
-}
 
 /// A balancer instance as the shared state knows it: which version it runs, and when it last said so.
 public struct BalancerInstance: Sendable, Codable, Equatable {

@@ -1,3 +1,4 @@
+import BallastAPI
 import BallastStorage
 import Foundation
 import Logging

@@ -1,33 +1,10 @@
+import BallastAPI
 import BallastConfig
 import BallastProxy
 import Foundation
 import GRDB
 import Logging
 
-/// Something that happened to the stack, with when and where it came from.
-public struct TimelineEvent: Sendable, Codable, Equatable {
-    public var id: Int64?
-    public var at: Date
-    /// Who recorded it: `config`, `rollout`, `health`, `outlier`, `replica`, `alert`, `drill`.
-    public var source: String
-    /// What happened, dotted: `config.applied`, `rollout.rolled_back`, `server.down`, …
-    public var kind: String
-    /// What it happened to: a server, an upstream, a config version.
-    public var subject: String?
-    public var message: String
-    /// Facts a machine reads later (an alert's severity and runbook, a change's diff).
-    public var details: [String: String]?
-
-    public init(at: Date = Date(), source: String, kind: String, subject: String? = nil, message: String,
-                details: [String: String]? = nil) {
-        self.at = at
-        self.source = source
-        self.kind = kind
-        self.subject = subject
-        self.message = message
-        self.details = details
-    }
-}
 
 /// Records events without ever blocking the caller for long: the data plane posts health flips
 /// from its event loops, and a slow or failing database must not slow traffic, alerts or a

@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 import Logging
 import Synchronization
