@@ -95,7 +95,7 @@ upstreams:
         let client = try EmbeddedClient()
         try client.send("GET /api/x HTTP/1.1\r\nHost: a\r\n")
         let handler = try client.channel.pipeline.syncOperations.handler(type: ClientConnection.self)
-        #expect(handler.deadlineKind == .header)
+        #expect(handler.lifecycle.phase == .readingHead)
         // The loop's sweep calls this every 250 ms with the monotonic clock; here the test is the clock.
         handler.checkDeadline(now: .max)
         #expect(try client.response().hasPrefix("HTTP/1.1 408 Request Timeout"))
@@ -105,7 +105,7 @@ upstreams:
     @Test func idleConnectionsCloseSilently() throws {
         let client = try EmbeddedClient()
         let handler = try client.channel.pipeline.syncOperations.handler(type: ClientConnection.self)
-        #expect(handler.deadlineKind == .idle)
+        #expect(handler.lifecycle.phase == .idle)
         handler.checkDeadline(now: .max)
         #expect(try client.response().isEmpty)
         #expect(!client.channel.isActive)

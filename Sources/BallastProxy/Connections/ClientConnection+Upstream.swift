@@ -115,7 +115,7 @@ extension ClientConnection {
         }
         loop.flushSoon(connection)
         if connection.owner === self, let context, !context.channel.isWritable { connection.readsPaused = true }
-        setDeadline(.response, after: Int64(exchange.route.responseTimeout.nanoseconds))
+        enter(.awaitingResponse, responseTimeout: Int64(exchange.route.responseTimeout.nanoseconds))
     }
 
     // MARK: Failures and retries
@@ -201,7 +201,7 @@ extension ClientConnection {
         exchange.upstream = nil
         exchange.server = nil
         // A new server connection sets its own; a connect attempt has its connect timeout.
-        setDeadline(.none)
+        enter(.handling)
     }
 
     func upstreamFailed(_ failure: UpstreamFailure, from connection: UpstreamConnection) {
@@ -219,7 +219,7 @@ extension ClientConnection {
         if let upstream = exchange.upstream, upstream.isBusy, upstream.owner !== self {
             // Pipelined behind another client's response: that one times out first (and this
             // request is retried), or it ends and this one gets a whole timeout of its own.
-            setDeadline(.response, after: Int64(exchange.route.responseTimeout.nanoseconds))
+            enter(.awaitingResponse, responseTimeout: Int64(exchange.route.responseTimeout.nanoseconds))
             return
         }
         if !exchange.requestComplete {
@@ -250,7 +250,7 @@ extension ClientConnection {
         }
         let now = loop.tick()
         // From here the response streams; it must keep moving (`timeouts.stall`).
-        setDeadline(.stall)
+        enter(.streaming)
         let upstream = exchange.route.upstream
         if head.shedsLoad {
             // Neither a failure nor a success of this server: its peers share the reason (a
@@ -348,7 +348,7 @@ extension ClientConnection {
             closeNow()
             return
         }
-        setDeadline(.idle)
+        enter(.idle)
         processInput()
         resumeReadingIfWanted()
     }

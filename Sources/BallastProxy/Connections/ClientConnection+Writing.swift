@@ -161,7 +161,7 @@ extension ClientConnection {
         if shouldClose {
             if unread { lingerThenClose() } else { closeNow() }
         } else {
-            setDeadline(.idle)
+            enter(.idle)
             if !inputProcessingActive { processInput() }
             resumeReadingIfWanted()
         }

@@ -49,8 +49,6 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     typealias OutboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    enum DeadlineKind { case none, idle, header, response, stall, linger }
-
     let loop: LoopContext
     let listenerName: String
     let logger: Logger
@@ -68,19 +66,21 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     /// connection for untrusted peers, whose forwarding headers are always replaced.
     var forwardedPrefix = ByteBuffer()
     private var pendingRead = false
-    var closing = false
-    /// Set on SIGTERM: finish the current exchange, then close.
-    var draining = false
+    /// The connection's phase, its deadline and when it reads (`ConnectionLifecycle`).
+    private(set) var lifecycle = ConnectionLifecycle()
+    /// The listener's timeouts in nanoseconds, for the lifecycle's deadlines.
+    private var timeouts: ConnectionLifecycle.Timeouts
     var needsFlush = false
     var flushQueued = false
-    /// The client half-closed: answer what it sent, then close.
-    var inputClosed = false
     /// True while `processInput` runs, so answers given inside it do not re-enter it.
     var inputProcessingActive = false
-    /// Set after an early answer: the client's remaining bytes are read and dropped until then.
-    var lingering: LingeringClose?
-    private(set) var deadline: Int64 = .max
-    private(set) var deadlineKind: DeadlineKind = .none
+
+    /// Closed, or lingering after an early answer: nothing more is read or answered.
+    var closing: Bool { lifecycle.isClosing }
+    /// Set on SIGTERM: finish the current exchange, then close.
+    var draining: Bool { lifecycle.draining }
+    /// The client half-closed: answer what it sent, then close.
+    var inputClosed: Bool { lifecycle.inputClosed }
 
     init(loop: LoopContext, listener: ListenerRuntime, logger: Logger) {
         self.loop = loop
@@ -90,6 +90,13 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
         self.logger = logger
         self.requests = RequestFraming(maxHeadBytes: listener.config.limits.maxHeaderBytes,
                                        maxBodyBytes: listener.config.limits.maxBodyBytes)
+        self.timeouts = Self.timeouts(listener.config)
+    }
+
+    static func timeouts(_ listener: Listener) -> ConnectionLifecycle.Timeouts {
+        ConnectionLifecycle.Timeouts(idle: listener.timeouts.idle.milliseconds * 1_000_000,
+                                     header: listener.timeouts.clientHeader.milliseconds * 1_000_000,
+                                     stall: listener.timeouts.stall.milliseconds * 1_000_000)
     }
 
     // MARK: Lifecycle
@@ -102,11 +109,11 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
         peerTrusted = !listener.trusted.isEmpty && listener.trusted.contains(peerIP)
         forwardedPrefix = ByteBuffer(string: "X-Forwarded-For: \(peerIP)\r\nX-Forwarded-Proto: \(scheme)\r\nX-Request-Id: ")
         loop.clients[ObjectIdentifier(self)] = self
-        setDeadline(.idle)
+        enter(.idle)
     }
 
     func channelInactive(context: ChannelHandlerContext) {
-        closing = true
+        lifecycle.close()
         loop.clients[ObjectIdentifier(self)] = nil
         if let exchange {
             // The client left mid-exchange: the server connection is in an unknown state.
@@ -120,8 +127,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if case ChannelEvent.inputClosed = event {
-            inputClosed = true
-            if lingering != nil {
+            lifecycle.inputClosed = true
+            if lifecycle.phase == .lingering {
                 closeNow()  // the client sent everything; the answer is out
                 return
             }
@@ -144,13 +151,13 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     /// Closes after flushing what was written: a flush deferred to the end of the tick would
     /// come too late, and NIO drops unflushed writes at close.
     func closeNow() {
-        if lingering != nil {
-            lingering = nil
+        if lifecycle.phase == .lingering {
+            lifecycle.close()
             context?.close(promise: nil)
             return
         }
         guard !closing else { return }
-        closing = true
+        lifecycle.close()
         flushNow()
         context?.close(promise: nil)
     }
@@ -167,39 +174,37 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
             requests.parser.maxHeadBytes = updated.config.limits.maxHeaderBytes
             requests.parser.maxBodyBytes = updated.config.limits.maxBodyBytes
             peerTrusted = !updated.trusted.isEmpty && updated.trusted.contains(peerIP)
+            timeouts = Self.timeouts(updated.config)
         }
     }
 
     // MARK: Deadlines
 
-    func setDeadline(_ kind: DeadlineKind, after nanos: Int64? = nil) {
-        deadlineKind = kind
-        switch kind {
-        case .none: deadline = .max
-        case .idle: deadline = loop.now + listener.config.timeouts.idle.milliseconds * 1_000_000
-        case .header: deadline = loop.now + listener.config.timeouts.clientHeader.milliseconds * 1_000_000
-        case .response: deadline = loop.now + (nanos ?? 0)
-        case .stall: deadline = loop.now + listener.config.timeouts.stall.milliseconds * 1_000_000
-        case .linger: deadline = lingering?.deadline ?? loop.now
-        }
+    /// Moves the lifecycle to `phase`, with its deadline from now.
+    func enter(_ phase: ConnectionLifecycle.Phase, responseTimeout: Int64 = 0) {
+        lifecycle.enter(phase, now: loop.now, timeouts: timeouts, responseTimeout: responseTimeout)
+    }
+
+    /// SIGTERM: the exchange in flight finishes, then the connection closes (an idle one at once).
+    func drain() {
+        lifecycle.drain()
+        if exchange == nil { closeNow() }
     }
 
     /// A streaming response moved (bytes from the server, or the client read some): its stall
     /// deadline starts again.
     @inline(__always)
     func responseProgressed() {
-        if deadlineKind == .stall { deadline = loop.now + listener.config.timeouts.stall.milliseconds * 1_000_000 }
+        lifecycle.progressed(now: loop.now, timeouts: timeouts)
     }
 
     /// Ends the connection after an answer sent before the request was read to its end,
     /// without losing that answer to a reset (`LingeringClose`).
     func lingerThenClose() {
         guard !closing, let context else { return }
-        closing = true
         requests.discardInput()
         flushNow()
-        lingering = LingeringClose(now: loop.now)
-        setDeadline(.linger)
+        lifecycle.startLingering(now: loop.now)
         context.close(mode: .output, promise: nil)
         if pendingRead {
             pendingRead = false
@@ -208,18 +213,12 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     }
 
     func checkDeadline(now: Int64) {
-        if lingering != nil {
-            if now >= deadline { closeNow() }
-            return
-        }
-        guard now >= deadline, !closing else { return }
-        switch deadlineKind {
+        switch lifecycle.expiry(now: now) {
         case .none: break
-        case .idle: closeNow()
-        case .header: respondLocally(status: 408, error: "request_timeout", message: "the request head did not arrive in time", close: true)
-        case .response: responseTimedOut()
-        case .stall: responseStalled()
-        case .linger: closeNow()
+        case .close: closeNow()
+        case .headTimedOut: respondLocally(status: 408, error: "request_timeout", message: "the request head did not arrive in time", close: true)
+        case .responseTimedOut: responseTimedOut()
+        case .responseStalled: responseStalled()
         }
     }
 
@@ -235,12 +234,11 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     /// waits in `requests`, bounded by the header limit. Holding `read()` there would make NIO
     /// unregister and re-register the socket with epoll on every request (two syscalls).
     private var wantsInput: Bool {
-        if lingering != nil { return !inputClosed }
-        guard !closing, !inputClosed else { return false }
-        guard let exchange else { return true }
-        if exchange.requestComplete { return requests.bufferedBytes <= requests.parser.maxHeadBytes }
-        if let upstream = exchange.upstream { return upstream.isWritable }
-        return exchange.pendingBodyBytes < 65_536
+        guard let exchange else { return lifecycle.wantsInput(.nextRequest) }
+        if exchange.requestComplete {
+            return lifecycle.wantsInput(.response(buffered: requests.bufferedBytes, limit: requests.parser.maxHeadBytes))
+        }
+        return lifecycle.wantsInput(.body(serverWritable: exchange.upstream?.isWritable, pending: exchange.pendingBodyBytes))
     }
 
     func resumeReadingIfWanted() {
@@ -252,12 +250,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
-        if lingering != nil {
-            if lingering!.received(buffer.readableBytes, now: loop.tick()) == .close {
-                closeNow()
-            } else {
-                deadline = lingering!.deadline
-            }
+        if lifecycle.phase == .lingering {
+            if lifecycle.lingerReceived(buffer.readableBytes, now: loop.tick()) { closeNow() }
             return
         }
         guard !closing else { return }
@@ -284,17 +278,17 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
                 requests.discardInput()
                 if inputClosed {
                     closeNow()
-                } else if deadlineKind != .idle {
-                    setDeadline(.idle)
+                } else if lifecycle.phase != .idle {
+                    enter(.idle)
                 }
                 return
             }
-            if deadlineKind != .header { setDeadline(.header) }
+            if lifecycle.phase != .readingHead { enter(.readingHead) }
             // A reload's limits apply from the next head on; requests in flight keep their own.
             refreshListener()
             switch requests.nextHead() {
             case .head(let head):
-                setDeadline(.none)
+                enter(.handling)
                 startExchange(head)
             case .refused(let error):
                 respondLocally(status: error.status, error: error.status == 400 ? "bad_request" : "request_refused",

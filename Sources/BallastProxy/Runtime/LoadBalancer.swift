@@ -361,10 +361,7 @@ public actor LoadBalancer {
             for (loop, context) in loopList {
                 open += (try? await loop.submit { () -> Int in
                     let clients = context.value.clients.values
-                    for client in clients {
-                        client.draining = true
-                        if client.exchange == nil { client.closeNow() }
-                    }
+                    for client in clients { client.drain() }
                     return context.value.clients.count
                 }.get()) ?? 0
             }
