@@ -93,7 +93,17 @@ public struct YAMLNode: Sendable {
                 if p >= lineStart, bytes[p] == 63 { explicit = true }
                 let colon = k < bytes.count && bytes[k] == 58
                     && (k + 1 == bytes.count || [32, 9, 10, 13, 44, 93, 125].contains(bytes[k + 1]))
-                if colon || explicit {
+                // Or the start of a longer key on its line (`[*big more: v]`, found by fuzzing:
+                // libyaml makes it a key, and Yams hashed all of *big to look for duplicates).
+                var longerKey = false
+                if !colon, k < bytes.count, ![10, 13, 44, 93, 125, 35].contains(bytes[k]) {
+                    var q = k
+                    while q < bytes.count, ![10, 13, 44, 93, 125].contains(bytes[q]) {
+                        if bytes[q] == 58, q + 1 == bytes.count || [32, 9, 10, 13].contains(bytes[q + 1]) { longerKey = true; break }
+                        q += 1
+                    }
+                }
+                if colon || explicit || longerKey {
                     let name = String(decoding: bytes[(i + 1)..<j], as: UTF8.self)
                     return Finding(rule: .configTooLarge,
                                    message: "the alias *\(name) is used as a mapping key; keys are names, and a key that stands for a large node makes the YAML parser compare all of it",

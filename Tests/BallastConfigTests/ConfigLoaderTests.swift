@@ -279,7 +279,8 @@ func findings(_ text: String) -> [Finding] {
         #expect(ContinuousClock.now - started < .seconds(2))
         #expect(found.map(\.ruleID) == ["BL051"], "\(found)")
         #expect(found.first?.location?.line == 9)
-        for key in ["? *g\n: 1", "{ *g : 1 }", "*g:\n  x: 1"] {
+        // The last one was found by fuzzing: libyaml makes `*g more` a key, which Yams hashed whole.
+        for key in ["? *g\n: 1", "{ *g : 1 }", "*g:\n  x: 1", "h: [*g, *g    listen: 127.0.0.1:8080"] {
             #expect(allFindings("version: 1\ng: &g [1]\n" + key + "\n").contains { $0.ruleID == "BL051" }, "\(key)")
         }
         let fine = """
@@ -293,6 +294,7 @@ func findings(_ text: String) -> [Finding] {
                 servers: [127.0.0.1:9201, 127.0.0.1:9202]
                 health: *h
             # a comment with *alias: in it
+            alerts_note: [*h, *h]
 
             """
         #expect(!allFindings(fine).contains { $0.ruleID == "BL051" }, "\(allFindings(fine))")
