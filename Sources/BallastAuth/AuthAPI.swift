@@ -8,15 +8,15 @@ import NIOCore
 import NIOFoundationEssentialsCompat
 
 /// The HTTP API of one auth replica (design.md, "Auth service API").
-public struct AuthAPI: Sendable {
-    public let service: AuthService
+package struct AuthAPI: Sendable {
+    package let service: AuthService
     /// Peers whose `X-Forwarded-For` names the client (the load balancer); nobody else's counts.
-    public let trustedProxies: Set<String>
+    package let trustedProxies: Set<String>
     /// Sets `Secure` on the cookie even without `X-Forwarded-Proto: https` from a trusted proxy.
-    public let secureCookies: Bool
-    public let metricsText: @Sendable () -> [UInt8]
+    package let secureCookies: Bool
+    package let metricsText: @Sendable () -> [UInt8]
 
-    public init(service: AuthService, trustedProxies: Set<String> = ["127.0.0.1", "::1"], secureCookies: Bool = false,
+    package init(service: AuthService, trustedProxies: Set<String> = ["127.0.0.1", "::1"], secureCookies: Bool = false,
                 metricsText: @escaping @Sendable () -> [UInt8] = { [] }) {
         self.service = service
         self.trustedProxies = trustedProxies
@@ -24,11 +24,11 @@ public struct AuthAPI: Sendable {
         self.metricsText = metricsText
     }
 
-    public static let cookieName = "ballast_session"
+    package static let cookieName = "ballast_session"
     /// The device cookie (OWASP): proof that this client logged in as the user before.
-    public static let deviceCookieName = "ballast_device"
+    package static let deviceCookieName = "ballast_device"
 
-    public func router() -> Router<AuthRequestContext> {
+    package func router() -> Router<AuthRequestContext> {
         let router = Router(context: AuthRequestContext.self)
         // Metrics outermost, so they count the responses the error middleware makes from errors too.
         router.add(middleware: RequestMetricsMiddleware())

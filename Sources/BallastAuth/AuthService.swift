@@ -4,7 +4,7 @@ import Logging
 import Metrics
 
 /// What the auth service refuses, each with its status and a message safe to show.
-public enum AuthError: Error, Equatable, Sendable {
+package enum AuthError: Error, Equatable, Sendable {
     case invalidInput(String)
     case usernameTaken
     /// The one answer to every failed login, whether or not the user exists.
@@ -15,7 +15,7 @@ public enum AuthError: Error, Equatable, Sendable {
     case overloaded(retryAfter: Int)
     case notFound
 
-    public var status: Int {
+    package var status: Int {
         switch self {
         case .invalidInput: 400
         case .usernameTaken: 409
@@ -26,7 +26,7 @@ public enum AuthError: Error, Equatable, Sendable {
         }
     }
 
-    public var code: String {
+    package var code: String {
         switch self {
         case .invalidInput: "invalid_input"
         case .usernameTaken: "username_taken"
@@ -38,7 +38,7 @@ public enum AuthError: Error, Equatable, Sendable {
         }
     }
 
-    public var message: String {
+    package var message: String {
         switch self {
         case .invalidInput(let why): why
         case .usernameTaken: "that username is taken"
@@ -51,44 +51,44 @@ public enum AuthError: Error, Equatable, Sendable {
     }
 }
 
-public struct AuthSettings: Sendable {
-    public var idleTimeout: TimeInterval = 30 * 60
-    public var lifetime: TimeInterval = 12 * 3600
-    public var minPasswordLength = 12
-    public var maxPasswordBytes = 4096
+package struct AuthSettings: Sendable {
+    package var idleTimeout: TimeInterval = 30 * 60
+    package var lifetime: TimeInterval = 12 * 3600
+    package var minPasswordLength = 12
+    package var maxPasswordBytes = 4096
     /// Sessions are re-stamped as seen at most this often, so reads stay reads.
-    public var touchInterval: TimeInterval = 60
-    public var throttle = LoginThrottle()
+    package var touchInterval: TimeInterval = 60
+    package var throttle = LoginThrottle()
     /// Audit events older than this are deleted (`prune`); throttle records go once their window ends.
-    public var auditRetention: TimeInterval = 90 * 86_400
+    package var auditRetention: TimeInterval = 90 * 86_400
     /// How long a password check may wait for a hashing slot before the queue refuses more (503).
-    public var hashingPatience: TimeInterval = 2
+    package var hashingPatience: TimeInterval = 2
     /// How long a device cookie counts: a client that logged in within it keeps its own budget.
-    public var deviceLifetime: TimeInterval = 365 * 86_400
-    public init() {}
+    package var deviceLifetime: TimeInterval = 365 * 86_400
+    package init() {}
 }
 
-public struct NewSession: Sendable {
-    public var token: String
-    public var session: SessionRecord
+package struct NewSession: Sendable {
+    package var token: String
+    package var session: SessionRecord
     /// The device token to keep in the device cookie (OWASP device cookies): sent back at the
     /// next login, it gives this client its own budget, which strangers' failures cannot use up.
-    public var deviceToken: String = ""
+    package var deviceToken: String = ""
 }
 
 /// Register, log in, check and end sessions: the auth logic, independent of HTTP.
-public struct AuthService: Sendable {
-    public let store: any AuthStore
-    public let hasher: PasswordHasher
-    public let settings: AuthSettings
-    public let clock: @Sendable () -> Date
+package struct AuthService: Sendable {
+    package let store: any AuthStore
+    package let hasher: PasswordHasher
+    package let settings: AuthSettings
+    package let clock: @Sendable () -> Date
     /// Admission to bcrypt, sized from the time one hash takes here.
-    public let hashing: HashingQueue
+    package let hashing: HashingQueue
     private let dummyHash: String
     private let logger: Logger
 
     /// `dummyHash` is verified against for unknown users, so a miss costs what a hit costs.
-    public init(store: any AuthStore, hasher: PasswordHasher, settings: AuthSettings = AuthSettings(),
+    package init(store: any AuthStore, hasher: PasswordHasher, settings: AuthSettings = AuthSettings(),
                 clock: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "ballast.auth")) async throws {
         self.store = store
         self.hasher = hasher
@@ -115,7 +115,7 @@ public struct AuthService: Sendable {
     /// answer and the hash behind each success are throttled per client network
     /// (`LoginThrottle.registrationsPerNetwork` an hour), counted before any work. A taken
     /// name is found before hashing, so a 409 costs no bcrypt.
-    public func register(username: String, password: String, clientIP: String = "unknown") async throws -> UserRecord {
+    package func register(username: String, password: String, clientIP: String = "unknown") async throws -> UserRecord {
         guard Self.validUsername(username) else { throw AuthError.invalidInput("username must be 3-64 letters, digits, '.', '_' or '-'") }
         try checkPassword(password)
         let now = clock()
@@ -160,7 +160,7 @@ public struct AuthService: Sendable {
     /// (`deviceToken`) is counted under that device alone (OWASP's device cookies): failures
     /// from strangers, which may fill the account's hourly cap and lock it for everyone else,
     /// do not lock it out, and its own failures still back off.
-    public func login(username: String, password: String, clientIP: String, deviceToken: String? = nil) async throws -> NewSession {
+    package func login(username: String, password: String, clientIP: String, deviceToken: String? = nil) async throws -> NewSession {
         guard Self.validUsername(username), password.utf8.count <= settings.maxPasswordBytes else {
             Counter(label: "ballast_auth_logins_total", dimensions: [("result", "failure")]).increment()
             throw AuthError.invalidCredentials
@@ -212,7 +212,7 @@ public struct AuthService: Sendable {
     }
 
     /// The session and user a token belongs to, if it is still valid (absolute and idle limits).
-    public func authenticate(token: String) async throws -> (SessionRecord, UserRecord) {
+    package func authenticate(token: String) async throws -> (SessionRecord, UserRecord) {
         guard token.utf8.count == 43, let session = try await store.session(tokenHash: Self.hashToken(token)) else {
             throw AuthError.unauthenticated
         }
@@ -231,7 +231,7 @@ public struct AuthService: Sendable {
     /// Once the session is deleted the user is logged out, and says so: an audit row that cannot
     /// be written then (the database went away between the two statements) is logged, not
     /// answered with 503 for a logout that took effect (the client would keep a dead token).
-    public func logout(token: String, clientIP: String) async throws {
+    package func logout(token: String, clientIP: String) async throws {
         let (session, user) = try await authenticate(token: token)
         _ = try await store.deleteSession(id: session.id, userID: user.id)
         do {
@@ -241,14 +241,14 @@ public struct AuthService: Sendable {
         }
     }
 
-    public func sessions(of user: UserRecord) async throws -> [SessionRecord] {
+    package func sessions(of user: UserRecord) async throws -> [SessionRecord] {
         let now = clock()
         return try await store.sessions(userID: user.id).filter {
             now < $0.expiresAt && now < $0.lastSeenAt.addingTimeInterval(settings.idleTimeout)
         }
     }
 
-    public func revoke(sessionID: String, of user: UserRecord, clientIP: String) async throws {
+    package func revoke(sessionID: String, of user: UserRecord, clientIP: String) async throws {
         guard try await store.deleteSession(id: sessionID, userID: user.id) else { throw AuthError.notFound }
         try await store.audit(AuditEvent(at: clock(), kind: "session_revoked", username: user.username, userID: user.id,
                                          clientIP: clientIP, detail: sessionID))
@@ -257,7 +257,7 @@ public struct AuthService: Sendable {
     /// Changes the password and ends every other session of the user.
     /// The current password is checked under the login throttle of the account and network
     /// (a stolen session cannot be used to guess it), in the login lane of the hashing queue.
-    public func changePassword(user: UserRecord, session: SessionRecord, current: String, new: String, clientIP: String) async throws {
+    package func changePassword(user: UserRecord, session: SessionRecord, current: String, new: String, clientIP: String) async throws {
         try checkPassword(new)
         let now = clock()
         let throttle = settings.throttle
@@ -298,7 +298,7 @@ public struct AuthService: Sendable {
     /// Deletes audit events past the retention and throttle records whose window has ended;
     /// the auth server runs it every few minutes, so neither table grows without bound.
     @discardableResult
-    public func prune() async throws -> (audit: Int, throttle: Int) {
+    package func prune() async throws -> (audit: Int, throttle: Int) {
         let now = clock()
         let audit = try await store.pruneAudit(before: now.addingTimeInterval(-settings.auditRetention))
         let throttle = try await store.pruneThrottle(before: now.addingTimeInterval(-settings.throttle.window))
@@ -306,7 +306,7 @@ public struct AuthService: Sendable {
         return (audit, throttle)
     }
 
-    public func activeSessionCount() async throws -> Int {
+    package func activeSessionCount() async throws -> Int {
         let now = clock()
         return try await store.countActiveSessions(now: now, idleSince: now.addingTimeInterval(-settings.idleTimeout))
     }

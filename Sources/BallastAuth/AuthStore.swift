@@ -1,13 +1,13 @@
 import Foundation
 
 /// A user as stored: the password only as a hash.
-public struct UserRecord: Sendable, Equatable {
-    public var id: String
-    public var username: String
-    public var passwordHash: String
-    public var createdAt: Date
+package struct UserRecord: Sendable, Equatable {
+    package var id: String
+    package var username: String
+    package var passwordHash: String
+    package var createdAt: Date
 
-    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+    package init(id: String, username: String, passwordHash: String, createdAt: Date) {
         self.id = id
         self.username = username
         self.passwordHash = passwordHash
@@ -16,15 +16,15 @@ public struct UserRecord: Sendable, Equatable {
 }
 
 /// A session as stored: the token only as its SHA-256, so a leaked table opens nothing.
-public struct SessionRecord: Sendable, Equatable {
-    public var id: String
-    public var userID: String
-    public var tokenHash: String
-    public var createdAt: Date
-    public var lastSeenAt: Date
-    public var expiresAt: Date
+package struct SessionRecord: Sendable, Equatable {
+    package var id: String
+    package var userID: String
+    package var tokenHash: String
+    package var createdAt: Date
+    package var lastSeenAt: Date
+    package var expiresAt: Date
 
-    public init(id: String, userID: String, tokenHash: String, createdAt: Date, lastSeenAt: Date, expiresAt: Date) {
+    package init(id: String, userID: String, tokenHash: String, createdAt: Date, lastSeenAt: Date, expiresAt: Date) {
         self.id = id
         self.userID = userID
         self.tokenHash = tokenHash
@@ -35,12 +35,12 @@ public struct SessionRecord: Sendable, Equatable {
 }
 
 /// Failed logins counted under one key within a window.
-public struct ThrottleRecord: Sendable, Equatable {
-    public var failures: Int
-    public var windowStart: Date
-    public var lastFailure: Date
+package struct ThrottleRecord: Sendable, Equatable {
+    package var failures: Int
+    package var windowStart: Date
+    package var lastFailure: Date
 
-    public init(failures: Int, windowStart: Date, lastFailure: Date) {
+    package init(failures: Int, windowStart: Date, lastFailure: Date) {
         self.failures = failures
         self.windowStart = windowStart
         self.lastFailure = lastFailure
@@ -48,15 +48,15 @@ public struct ThrottleRecord: Sendable, Equatable {
 }
 
 /// One line of the audit log.
-public struct AuditEvent: Sendable, Equatable, Codable {
-    public var at: Date
-    public var kind: String
-    public var username: String?
-    public var userID: String?
-    public var clientIP: String?
-    public var detail: String?
+package struct AuditEvent: Sendable, Equatable, Codable {
+    package var at: Date
+    package var kind: String
+    package var username: String?
+    package var userID: String?
+    package var clientIP: String?
+    package var detail: String?
 
-    public init(at: Date, kind: String, username: String? = nil, userID: String? = nil, clientIP: String? = nil, detail: String? = nil) {
+    package init(at: Date, kind: String, username: String? = nil, userID: String? = nil, clientIP: String? = nil, detail: String? = nil) {
         self.at = at
         self.kind = kind
         self.username = username
@@ -66,7 +66,7 @@ public struct AuditEvent: Sendable, Equatable, Codable {
     }
 }
 
-public enum AuthStoreError: Error, Equatable {
+package enum AuthStoreError: Error, Equatable {
     case usernameTaken
     /// The database did not take the operation in time (locked, busy, unreachable); nothing was
     /// written. Clients get 503 with Retry-After, so the failure is fast, visible and retryable.
@@ -76,7 +76,7 @@ public enum AuthStoreError: Error, Equatable {
 /// Everything the auth service keeps, behind one protocol: SQLite (GRDB) embedded, PostgreSQL
 /// when replicas span hosts. Every replica of a stack shares one store, so sessions and
 /// throttling counts are the same whichever replica a request reaches.
-public protocol AuthStore: Sendable {
+package protocol AuthStore: Sendable {
     /// Creates or upgrades the schema (versioned migrations).
     func migrate() async throws
     /// Throws when the database cannot be reached (readiness).

@@ -2,12 +2,12 @@ import BallastStorage
 import Foundation
 
 /// Opens the store a database URL names: `sqlite:PATH` (embedded) or `postgres://…` (shared).
-public enum AuthStores {
-    public struct Unsupported: Error, CustomStringConvertible {
-        public var description: String
+package enum AuthStores {
+    package struct Unsupported: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    public static func open(_ url: String) throws -> any AuthStore {
+    package static func open(_ url: String) throws -> any AuthStore {
         if url.hasPrefix("sqlite:") {
             let path = String(url.dropFirst("sqlite:".count))
             guard !path.isEmpty else { throw Unsupported(description: "write sqlite:PATH, e.g. sqlite:./ballast-data/auth.sqlite") }

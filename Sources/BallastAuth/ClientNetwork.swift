@@ -10,8 +10,8 @@ import Darwin
 /// is no limit: rotating the low 64 bits gives every guess a fresh address. Counting the /64, as
 /// Cloudflare and nginx users do, puts all of them under one key. An IPv4-mapped IPv6 address
 /// (`::ffff:192.0.2.1`) counts as its IPv4 address.
-public enum ClientNetwork {
-    public static func key(_ address: String) -> String {
+package enum ClientNetwork {
+    package static func key(_ address: String) -> String {
         // Plain byte buffers rather than in_addr/in6_addr, whose clang module depends on which
         // other module of the target also includes the system headers.
         var v4 = [UInt8](repeating: 0, count: 4)

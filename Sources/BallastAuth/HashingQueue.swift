@@ -7,21 +7,21 @@ import Foundation
 /// Logins (and password checks) go ahead of registrations: a freed slot goes to the oldest
 /// waiting login first, and registrations may fill only `maxWaitingRegistrations` of the
 /// waiting places, so logins always find room.
-public actor HashingQueue {
-    public enum Work: Sendable { case login, registration }
+package actor HashingQueue {
+    package enum Work: Sendable { case login, registration }
 
-    public nonisolated let slots: Int
-    public nonisolated let maxWaiting: Int
-    public nonisolated let maxWaitingRegistrations: Int
+    package nonisolated let slots: Int
+    package nonisolated let maxWaiting: Int
+    package nonisolated let maxWaitingRegistrations: Int
     /// Slots registrations may hold at once (half, at least one): a login arriving during a
     /// flood of sign-ups finds a slot free, or frees soon, instead of waiting behind all of them.
-    public nonisolated let registrationSlots: Int
+    package nonisolated let registrationSlots: Int
     private var busy = 0
     private var busyRegistrations = 0
     private var logins: [CheckedContinuation<Void, Never>] = []
     private var registrations: [CheckedContinuation<Void, Never>] = []
 
-    public init(slots: Int, maxWaiting: Int, maxWaitingRegistrations: Int? = nil) {
+    package init(slots: Int, maxWaiting: Int, maxWaitingRegistrations: Int? = nil) {
         self.slots = max(1, slots)
         self.maxWaiting = max(0, maxWaiting)
         self.maxWaitingRegistrations = min(self.maxWaiting, maxWaitingRegistrations ?? self.maxWaiting / 4)
@@ -29,16 +29,16 @@ public actor HashingQueue {
     }
 
     /// Sized so a full queue waits about `patience` for one hash of `hashSeconds` per slot.
-    public static func sized(hashSeconds: Double, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
+    package static func sized(hashSeconds: Double, slots: Int = ProcessInfo.processInfo.activeProcessorCount,
                              patience: Double = 2) -> HashingQueue {
         let waiting = Int((patience / max(hashSeconds, 0.001)).rounded(.down)) * max(1, slots)
         return HashingQueue(slots: slots, maxWaiting: min(1024, max(4, waiting)))
     }
 
-    public var waiting: Int { logins.count + registrations.count }
+    package var waiting: Int { logins.count + registrations.count }
 
     /// Runs `body` when a slot is free; throws `AuthError.overloaded` at once when the queue is full.
-    public func run<T: Sendable>(_ work: Work, _ body: @Sendable () async throws -> T) async throws -> T {
+    package func run<T: Sendable>(_ work: Work, _ body: @Sendable () async throws -> T) async throws -> T {
         try await acquire(work)
         do {
             let result = try await body()

@@ -14,29 +14,29 @@ import Foundation
 /// - `ip`: the same after `freePerIP` failures, against one address trying many accounts;
 /// - `account`: a hard stop after `maxPerAccountPerHour` failures from anywhere, which lifts when
 ///   the hour ends: a distributed attacker can delay a user, never lock them out for good.
-public struct LoginThrottle: Sendable {
-    public var freePerAccountAndIP = 5
-    public var freePerIP = 20
-    public var maxPerAccountPerHour = 100
-    public var baseDelay: TimeInterval = 1
-    public var maxDelay: TimeInterval = 900
-    public var window: TimeInterval = 3600
+package struct LoginThrottle: Sendable {
+    package var freePerAccountAndIP = 5
+    package var freePerIP = 20
+    package var maxPerAccountPerHour = 100
+    package var baseDelay: TimeInterval = 1
+    package var maxDelay: TimeInterval = 900
+    package var window: TimeInterval = 3600
     /// Registrations (each a bcrypt hash, and an answer to "is this name taken?") per client
     /// network per window.
-    public var registrationsPerNetwork = 30
+    package var registrationsPerNetwork = 30
 
-    public init() {}
+    package init() {}
 
-    public func keys(username: String, clientIP: String) -> [String] {
+    package func keys(username: String, clientIP: String) -> [String] {
         let account = username.lowercased()
         let network = ClientNetwork.key(clientIP)
         return ["acct:\(account)", "acctip:\(account)|\(network)", "ip:\(network)"]
     }
 
-    public func registrationKeys(clientIP: String) -> [String] { ["reg:\(ClientNetwork.key(clientIP))"] }
+    package func registrationKeys(clientIP: String) -> [String] { ["reg:\(ClientNetwork.key(clientIP))"] }
 
     /// Seconds until the client's network may register again, or nil.
-    public func registrationRetryAfter(_ records: [String: ThrottleRecord], now: Date) -> TimeInterval? {
+    package func registrationRetryAfter(_ records: [String: ThrottleRecord], now: Date) -> TimeInterval? {
         var wait: TimeInterval = 0
         for (_, record) in records where now < record.windowStart.addingTimeInterval(window) && record.failures >= registrationsPerNetwork {
             wait = max(wait, record.windowStart.addingTimeInterval(window).timeIntervalSince(now))
@@ -45,7 +45,7 @@ public struct LoginThrottle: Sendable {
     }
 
     /// Seconds to wait before the next try, or nil when a try is allowed now.
-    public func retryAfter(_ records: [String: ThrottleRecord], now: Date) -> TimeInterval? {
+    package func retryAfter(_ records: [String: ThrottleRecord], now: Date) -> TimeInterval? {
         var wait: TimeInterval = 0
         for (key, record) in records where now < record.windowStart.addingTimeInterval(window) {
             if key.hasPrefix("acct:") {

@@ -8,16 +8,16 @@ import PostgresNIO
 /// Every write is one statement or one transaction, so a lost connection leaves nothing
 /// half-written; a database that does not answer within the operation timeout is
 /// `AuthStoreError.unavailable` (503 + Retry-After), the same contract as a locked SQLite file.
-public final class PostgresAuthStore: AuthStore {
+package final class PostgresAuthStore: AuthStore {
     let database: SharedDatabase
     /// Reservations wait for their keys' locks here, not on a pooled connection.
     private let reservations = ReservationGate()
 
-    public init(url: PostgresURL) {
+    package init(url: PostgresURL) {
         database = SharedDatabase(url: url, logger: .init(label: "ballast.auth.postgres"))
     }
 
-    public init(database: SharedDatabase) {
+    package init(database: SharedDatabase) {
         self.database = database
     }
 
@@ -92,15 +92,15 @@ public final class PostgresAuthStore: AuthStore {
         try await guarded { try await database.transaction(body) }
     }
 
-    public func migrate() async throws {
+    package func migrate() async throws {
         try await guarded { try await database.migrate("auth", Self.migrations) }
     }
 
-    public func ping() async throws {
+    package func ping() async throws {
         try await guarded { try await database.ping() }
     }
 
-    public func createUser(_ user: UserRecord) async throws {
+    package func createUser(_ user: UserRecord) async throws {
         do {
             try await execute("""
                     INSERT INTO users (id, username, username_key, password_hash, created_at)
@@ -119,20 +119,20 @@ public final class PostgresAuthStore: AuthStore {
         return users
     }
 
-    public func user(named username: String) async throws -> UserRecord? {
+    package func user(named username: String) async throws -> UserRecord? {
         try await run { client in
             try await Self.users(client.query(
                 "SELECT id, username, password_hash, created_at FROM users WHERE username_key = \(username.lowercased())")).first
         }
     }
 
-    public func user(id: String) async throws -> UserRecord? {
+    package func user(id: String) async throws -> UserRecord? {
         try await run { client in
             try await Self.users(client.query("SELECT id, username, password_hash, created_at FROM users WHERE id = \(id)")).first
         }
     }
 
-    public func setPassword(userID: String, hash: String) async throws {
+    package func setPassword(userID: String, hash: String) async throws {
         try await execute("UPDATE users SET password_hash = \(hash) WHERE id = \(userID)")
     }
 
@@ -146,32 +146,32 @@ public final class PostgresAuthStore: AuthStore {
         return sessions
     }
 
-    public func createSession(_ session: SessionRecord) async throws {
+    package func createSession(_ session: SessionRecord) async throws {
         try await execute("""
                 INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at)
                 VALUES (\(session.id), \(session.userID), \(session.tokenHash), \(session.createdAt), \(session.lastSeenAt), \(session.expiresAt))
                 """)
     }
 
-    public func session(tokenHash: String) async throws -> SessionRecord? {
+    package func session(tokenHash: String) async throws -> SessionRecord? {
         try await run { client in
             try await Self.sessions(client.query(PostgresQuery(
                 unsafeSQL: "SELECT \(Self.sessionColumns) FROM sessions WHERE token_hash = $1", binds: Self.binds(tokenHash)))).first
         }
     }
 
-    public func touchSession(id: String, at: Date) async throws {
+    package func touchSession(id: String, at: Date) async throws {
         try await execute("UPDATE sessions SET last_seen_at = \(at) WHERE id = \(id)")
     }
 
-    public func sessions(userID: String) async throws -> [SessionRecord] {
+    package func sessions(userID: String) async throws -> [SessionRecord] {
         try await run { client in
             try await Self.sessions(client.query(PostgresQuery(
                 unsafeSQL: "SELECT \(Self.sessionColumns) FROM sessions WHERE user_id = $1 ORDER BY created_at", binds: Self.binds(userID))))
         }
     }
 
-    public func deleteSession(id: String, userID: String) async throws -> Bool {
+    package func deleteSession(id: String, userID: String) async throws -> Bool {
         try await run { client in
             var deleted = 0
             for try await _ in try await client.query("DELETE FROM sessions WHERE id = \(id) AND user_id = \(userID) RETURNING id") {
@@ -181,11 +181,11 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func deleteSessions(userID: String, except keptID: String?) async throws {
+    package func deleteSessions(userID: String, except keptID: String?) async throws {
         try await execute("DELETE FROM sessions WHERE user_id = \(userID) AND id IS DISTINCT FROM \(keptID)")
     }
 
-    public func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
+    package func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
         try await run { client in
             var count = 0
             for try await value in try await client.query(
@@ -196,7 +196,7 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
+    package func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
         let windowOpen = now.addingTimeInterval(-window)
         let logger = self.logger
         return try await transaction { connection in
@@ -219,7 +219,7 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
+    package func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
                                decide: @escaping @Sendable ([String: ThrottleRecord]) -> TimeInterval?) async throws -> TimeInterval? {
         let windowOpen = now.addingTimeInterval(-window)
         let logger = self.logger
@@ -255,11 +255,11 @@ public final class PostgresAuthStore: AuthStore {
         } }
     }
 
-    public func releaseAttempt(keys: [String]) async throws {
+    package func releaseAttempt(keys: [String]) async throws {
         try await execute("UPDATE login_throttle SET failures = GREATEST(failures - 1, 0) WHERE key = ANY(\(keys))")
     }
 
-    public func pruneThrottle(before: Date) async throws -> Int {
+    package func pruneThrottle(before: Date) async throws -> Int {
         try await run { client in
             let rows = try await client.query("WITH gone AS (DELETE FROM login_throttle WHERE window_start < \(before) RETURNING 1) SELECT count(*) FROM gone")
             for try await count in rows.decode(Int.self) { return count }
@@ -267,14 +267,14 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func addDevice(tokenHash: String, username: String, at: Date) async throws {
+    package func addDevice(tokenHash: String, username: String, at: Date) async throws {
         try await execute("""
             INSERT INTO devices (token_hash, username_key, created_at) VALUES (\(tokenHash), \(username.lowercased()), \(at))
             ON CONFLICT (token_hash) DO NOTHING
             """)
     }
 
-    public func deviceUsername(tokenHash: String) async throws -> String? {
+    package func deviceUsername(tokenHash: String) async throws -> String? {
         try await run { client in
             let rows = try await client.query("SELECT username_key FROM devices WHERE token_hash = \(tokenHash)")
             for try await name in rows.decode(String.self) { return name }
@@ -282,7 +282,7 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func pruneDevices(before: Date) async throws -> Int {
+    package func pruneDevices(before: Date) async throws -> Int {
         try await run { client in
             let rows = try await client.query("WITH gone AS (DELETE FROM devices WHERE created_at < \(before) RETURNING 1) SELECT count(*) FROM gone")
             for try await count in rows.decode(Int.self) { return count }
@@ -290,7 +290,7 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func pruneAudit(before: Date) async throws -> Int {
+    package func pruneAudit(before: Date) async throws -> Int {
         try await run { client in
             let rows = try await client.query("WITH gone AS (DELETE FROM audit_log WHERE at < \(before) RETURNING 1) SELECT count(*) FROM gone")
             for try await count in rows.decode(Int.self) { return count }
@@ -298,7 +298,7 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
+    package func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
         try await run { client in
             var records: [String: ThrottleRecord] = [:]
             let rows = try await client.query("SELECT key, failures, window_start, last_failure FROM login_throttle WHERE key = ANY(\(keys))")
@@ -309,18 +309,18 @@ public final class PostgresAuthStore: AuthStore {
         }
     }
 
-    public func clearThrottle(key: String) async throws {
+    package func clearThrottle(key: String) async throws {
         try await execute("DELETE FROM login_throttle WHERE key = \(key)")
     }
 
-    public func audit(_ event: AuditEvent) async throws {
+    package func audit(_ event: AuditEvent) async throws {
         try await execute("""
                 INSERT INTO audit_log (at, kind, username, user_id, client_ip, detail)
                 VALUES (\(event.at), \(event.kind), \(event.username), \(event.userID), \(event.clientIP), \(event.detail))
                 """)
     }
 
-    public func auditEvents(limit: Int) async throws -> [AuditEvent] {
+    package func auditEvents(limit: Int) async throws -> [AuditEvent] {
         try await run { client in
             var events: [AuditEvent] = []
             let rows = try await client.query(

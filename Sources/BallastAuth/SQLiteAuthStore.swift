@@ -7,13 +7,13 @@ import GRDB
 /// instead of failing, but only briefly: a write lock held longer than that (a stuck
 /// transaction, a full disk) is `AuthStoreError.unavailable`, answered 503 at once, not a queue
 /// of requests that each hang and then fail. Times are stored as Unix seconds (REAL) so comparisons are plain SQL.
-public final class SQLiteAuthStore: AuthStore {
+package final class SQLiteAuthStore: AuthStore {
     private let pool: DatabasePool
     /// Seconds a write waits for another writer's lock.
     static let busyTimeout: TimeInterval = 2
 
     /// Opens (creating if needed) the database at `path`.
-    public init(path: String) throws {
+    package init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(Self.busyTimeout)
         configuration.prepareDatabase { db in
@@ -105,7 +105,7 @@ public final class SQLiteAuthStore: AuthStore {
     /// GRDB's migrator is synchronous: it runs on a dispatch queue, never on a Swift
     /// concurrency thread, which it would hold for as long as the schema takes (and another
     /// process's write lock, up to the busy timeout).
-    public func migrate() async throws {
+    package func migrate() async throws {
         let pool = self.pool
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
@@ -119,11 +119,11 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
-    public func ping() async throws {
+    package func ping() async throws {
         _ = try await read { db in try Int.fetchOne(db, sql: "SELECT 1") }
     }
 
-    public func createUser(_ user: UserRecord) async throws {
+    package func createUser(_ user: UserRecord) async throws {
         do {
             try await write { db in
                 try db.execute(
@@ -140,19 +140,19 @@ public final class SQLiteAuthStore: AuthStore {
                    createdAt: Date(timeIntervalSince1970: row["created_at"]))
     }
 
-    public func user(named username: String) async throws -> UserRecord? {
+    package func user(named username: String) async throws -> UserRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE username_key = ?", arguments: [username.lowercased()]).map(Self.user)
         }
     }
 
-    public func user(id: String) async throws -> UserRecord? {
+    package func user(id: String) async throws -> UserRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE id = ?", arguments: [id]).map(Self.user)
         }
     }
 
-    public func setPassword(userID: String, hash: String) async throws {
+    package func setPassword(userID: String, hash: String) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE users SET password_hash = ? WHERE id = ?", arguments: [hash, userID])
         }
@@ -165,7 +165,7 @@ public final class SQLiteAuthStore: AuthStore {
                       expiresAt: Date(timeIntervalSince1970: row["expires_at"]))
     }
 
-    public func createSession(_ session: SessionRecord) async throws {
+    package func createSession(_ session: SessionRecord) async throws {
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO sessions (id, user_id, token_hash, created_at, last_seen_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)",
@@ -174,45 +174,45 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
-    public func session(tokenHash: String) async throws -> SessionRecord? {
+    package func session(tokenHash: String) async throws -> SessionRecord? {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM sessions WHERE token_hash = ?", arguments: [tokenHash]).map(Self.session)
         }
     }
 
-    public func touchSession(id: String, at: Date) async throws {
+    package func touchSession(id: String, at: Date) async throws {
         try await write { db in
             try db.execute(sql: "UPDATE sessions SET last_seen_at = ? WHERE id = ?", arguments: [at.timeIntervalSince1970, id])
         }
     }
 
-    public func sessions(userID: String) async throws -> [SessionRecord] {
+    package func sessions(userID: String) async throws -> [SessionRecord] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM sessions WHERE user_id = ? ORDER BY created_at", arguments: [userID]).map(Self.session)
         }
     }
 
-    public func deleteSession(id: String, userID: String) async throws -> Bool {
+    package func deleteSession(id: String, userID: String) async throws -> Bool {
         try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE id = ? AND user_id = ?", arguments: [id, userID])
             return db.changesCount > 0
         }
     }
 
-    public func deleteSessions(userID: String, except keptID: String?) async throws {
+    package func deleteSessions(userID: String, except keptID: String?) async throws {
         try await write { db in
             try db.execute(sql: "DELETE FROM sessions WHERE user_id = ? AND id IS NOT ?", arguments: [userID, keptID])
         }
     }
 
-    public func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
+    package func countActiveSessions(now: Date, idleSince: Date) async throws -> Int {
         try await read { db in
             try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM sessions WHERE expires_at > ? AND last_seen_at > ?",
                              arguments: [now.timeIntervalSince1970, idleSince.timeIntervalSince1970]) ?? 0
         }
     }
 
-    public func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
+    package func recordFailure(keys: [String], now: Date, window: TimeInterval) async throws -> [String: ThrottleRecord] {
         let t = now.timeIntervalSince1970
         return try await write { db in
             var records: [String: ThrottleRecord] = [:]
@@ -253,7 +253,7 @@ public final class SQLiteAuthStore: AuthStore {
         } catch let error as DatabaseError { throw Self.mapped(error) }
     }
 
-    public func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
+    package func reserveAttempt(keys: [String], now: Date, window: TimeInterval,
                                decide: @escaping @Sendable ([String: ThrottleRecord]) -> TimeInterval?) async throws -> TimeInterval? {
         let t = now.timeIntervalSince1970
         return try await exclusive { db in
@@ -269,7 +269,7 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
-    public func releaseAttempt(keys: [String]) async throws {
+    package func releaseAttempt(keys: [String]) async throws {
         try await write { db in
             for key in keys {
                 try db.execute(sql: "UPDATE login_throttle SET failures = MAX(failures - 1, 0) WHERE key = ?", arguments: [key])
@@ -277,34 +277,34 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
-    public func pruneThrottle(before: Date) async throws -> Int {
+    package func pruneThrottle(before: Date) async throws -> Int {
         try await write { db in
             try db.execute(sql: "DELETE FROM login_throttle WHERE window_start < ?", arguments: [before.timeIntervalSince1970])
             return db.changesCount
         }
     }
 
-    public func addDevice(tokenHash: String, username: String, at: Date) async throws {
+    package func addDevice(tokenHash: String, username: String, at: Date) async throws {
         try await write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO devices (token_hash, username_key, created_at) VALUES (?, ?, ?)",
                            arguments: [tokenHash, username.lowercased(), at.timeIntervalSince1970])
         }
     }
 
-    public func deviceUsername(tokenHash: String) async throws -> String? {
+    package func deviceUsername(tokenHash: String) async throws -> String? {
         try await read { db in
             try String.fetchOne(db, sql: "SELECT username_key FROM devices WHERE token_hash = ?", arguments: [tokenHash])
         }
     }
 
-    public func pruneDevices(before: Date) async throws -> Int {
+    package func pruneDevices(before: Date) async throws -> Int {
         try await write { db in
             try db.execute(sql: "DELETE FROM devices WHERE created_at < ?", arguments: [before.timeIntervalSince1970])
             return db.changesCount
         }
     }
 
-    public func pruneAudit(before: Date) async throws -> Int {
+    package func pruneAudit(before: Date) async throws -> Int {
         try await write { db in
             try db.execute(sql: "DELETE FROM audit_log WHERE at < ?", arguments: [before.timeIntervalSince1970])
             return db.changesCount
@@ -316,7 +316,7 @@ public final class SQLiteAuthStore: AuthStore {
                        lastFailure: Date(timeIntervalSince1970: row["last_failure"]))
     }
 
-    public func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
+    package func throttle(keys: [String]) async throws -> [String: ThrottleRecord] {
         try await read { db in
             var records: [String: ThrottleRecord] = [:]
             for key in keys {
@@ -328,13 +328,13 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
-    public func clearThrottle(key: String) async throws {
+    package func clearThrottle(key: String) async throws {
         try await write { db in
             try db.execute(sql: "DELETE FROM login_throttle WHERE key = ?", arguments: [key])
         }
     }
 
-    public func audit(_ event: AuditEvent) async throws {
+    package func audit(_ event: AuditEvent) async throws {
         try await write { db in
             try db.execute(
                 sql: "INSERT INTO audit_log (at, kind, username, user_id, client_ip, detail) VALUES (?, ?, ?, ?, ?, ?)",
@@ -342,7 +342,7 @@ public final class SQLiteAuthStore: AuthStore {
         }
     }
 
-    public func auditEvents(limit: Int) async throws -> [AuditEvent] {
+    package func auditEvents(limit: Int) async throws -> [AuditEvent] {
         try await read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM audit_log ORDER BY id DESC LIMIT ?", arguments: [limit]).map { row in
                 AuditEvent(at: Date(timeIntervalSince1970: row["at"]), kind: row["kind"], username: row["username"],

@@ -3,7 +3,7 @@ extension AlertsConfig {
     /// spells out): for every upstream, health; for every route, errors, error budget and
     /// latency; and, when an upstream is named `auth` (Ballast's auth service), its sessions and
     /// logins, read from the replicas' own /metrics.
-    public static func defaults(for config: Config) -> AlertsConfig {
+    package static func defaults(for config: Config) -> AlertsConfig {
         var alerts = AlertsConfig()
         for upstream in config.upstreams {
             alerts.rules.append(AlertRule(

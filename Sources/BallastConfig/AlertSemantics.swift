@@ -41,14 +41,14 @@ enum AlertSemantics {
 }
 
 extension AlertCondition {
-    public var scope: SignalScope {
+    package var scope: SignalScope {
         switch self {
         case .threshold(let signal, _, _), .anomaly(let signal, _): signal.scope
         case .burnRate(let scope, _, _): scope
         }
     }
 
-    public var signalKind: Signal.Kind? {
+    package var signalKind: Signal.Kind? {
         switch self {
         case .threshold(let signal, _, _), .anomaly(let signal, _): signal.kind
         case .burnRate: nil
@@ -59,11 +59,11 @@ extension AlertCondition {
 /// BL042: every alert's runbook must exist, so that the page says where to look; and it must be
 /// a Markdown file in a runbook directory, so that a config cannot make the admin API serve
 /// any other file (a TLS key, an SSH key) as a "runbook", nor learn whether one exists.
-public enum RunbookCheck {
+package enum RunbookCheck {
     /// Findings for runbooks that are neither an http(s) URL, nor a shipped runbook
     /// (`builtin:NAME`), nor a readable `.md` file under the runbook directories: the config's
     /// own directory (by default; `directory` for tests) and those `runbooks.directories` lists.
-    public static func check(_ config: Config, directory: String? = nil) -> [Finding] {
+    package static func check(_ config: Config, directory: String? = nil) -> [Finding] {
         let base = directory ?? config.baseDirectory
         let allowed = directories(config, base: base)
         var findings: [Finding] = []
@@ -79,14 +79,14 @@ public enum RunbookCheck {
     }
 
     /// The directories runbook files may be read from, absolute and normalised.
-    public static func directories(_ config: Config, base: String? = nil) -> [String] {
+    package static func directories(_ config: Config, base: String? = nil) -> [String] {
         let base = base ?? config.baseDirectory
         return ([base] + config.runbookDirectories.map { Config.resolve($0, against: base) }).map(normalised)
     }
 
     /// The runbook's URL or shipped reference as given, or the absolute path of its file; nil
     /// when it is missing or not allowed.
-    public static func resolve(_ runbook: String, directory: String, allowed: [String]? = nil) -> String? {
+    package static func resolve(_ runbook: String, directory: String, allowed: [String]? = nil) -> String? {
         guard problem(runbook, directory: directory, allowed: allowed ?? [normalised(directory)]) == nil else { return nil }
         if runbook.hasPrefix("http://") || runbook.hasPrefix("https://") || runbook.hasPrefix(ShippedRunbooks.scheme) { return runbook }
         return normalised(Config.resolve(runbook, against: directory))
@@ -120,7 +120,7 @@ public enum RunbookCheck {
 
     /// The Markdown text of a runbook the config names (shipped, or a file it may read); nil
     /// for a URL, a missing file or one outside the runbook directories.
-    public static func text(of runbook: String, in config: Config) -> String? {
+    package static func text(of runbook: String, in config: Config) -> String? {
         if let shipped = ShippedRunbooks.text(runbook) { return shipped }
         guard let path = resolve(runbook, directory: config.baseDirectory, allowed: directories(config)), path.hasPrefix("/") else { return nil }
         return try? String(contentsOfFile: path, encoding: .utf8)

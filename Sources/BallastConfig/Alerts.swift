@@ -18,56 +18,56 @@ import Foundation
 ///       runbook: docs/runbooks/error-rate.md
 /// ```
 /// A config without `alerts:` gets `AlertsConfig.defaults(for:)`: the rules every stack wants.
-public struct AlertsConfig: Sendable, Hashable {
-    public var scrape = Scrape()
-    public var notify = Notify()
-    public var rules: [AlertRule] = []
-    public init() {}
+package struct AlertsConfig: Sendable, Hashable {
+    package var scrape = Scrape()
+    package var notify = Notify()
+    package var rules: [AlertRule] = []
+    package init() {}
 }
 
 /// Servers whose own `/metrics` the engine reads (the auth replicas' logins and sessions).
-public struct Scrape: Sendable, Hashable {
-    public var upstreams: [String] = []
-    public var path = "/metrics"
-    public var interval: Duration = .seconds(1)
-    public var timeout: Duration = .milliseconds(800)
-    public init() {}
+package struct Scrape: Sendable, Hashable {
+    package var upstreams: [String] = []
+    package var path = "/metrics"
+    package var interval: Duration = .seconds(1)
+    package var timeout: Duration = .milliseconds(800)
+    package init() {}
 }
 
-public struct Notify: Sendable, Hashable {
+package struct Notify: Sendable, Hashable {
     /// Firing and resolved notifications in the log (and always on the timeline).
-    public var log = true
-    public var webhooks: [Webhook] = []
+    package var log = true
+    package var webhooks: [Webhook] = []
     /// Alerts with equal values of these labels go out in one notification (Alertmanager's group_by).
-    public var groupBy: [String] = ["alertname"]
+    package var groupBy: [String] = ["alertname"]
     /// A group that is still firing, unchanged, is notified again after this (Alertmanager's repeat_interval).
-    public var repeatInterval: Duration = .seconds(4 * 3600)
-    public init() {}
+    package var repeatInterval: Duration = .seconds(4 * 3600)
+    package init() {}
 }
 
-public struct Webhook: Sendable, Hashable {
-    public var url: String
+package struct Webhook: Sendable, Hashable {
+    package var url: String
     /// What metrics and logs call this receiver: the URL's path and query often hold a secret
     /// (Slack and Teams webhooks are bearer URLs), so they never appear; by default the host
     /// (and port) of the URL, or the `name` the config gives.
-    public var name: String
-    public var sendResolved = true
+    package var name: String
+    package var sendResolved = true
     /// Delivery attempts before a notification is given up (with exponential back-off).
-    public var maxAttempts = 8
-    public var timeout: Duration = .seconds(2)
-    public init(url: String, name: String? = nil) {
+    package var maxAttempts = 8
+    package var timeout: Duration = .seconds(2)
+    package init(url: String, name: String? = nil) {
         self.url = url
         self.name = name ?? Self.defaultName(url)
     }
 
     /// `https://hooks.slack.com/services/T0/B0/secret` → `hooks.slack.com`.
-    public static func defaultName(_ url: String) -> String {
+    package static func defaultName(_ url: String) -> String {
         guard let parts = URLComponents(string: url), let host = parts.host, !host.isEmpty else { return "webhook" }
         return parts.port.map { "\(host):\($0)" } ?? host
     }
 }
 
-public enum AlertSeverity: String, Sendable, Hashable, CaseIterable, Codable {
+package enum AlertSeverity: String, Sendable, Hashable, CaseIterable, Codable {
     /// Someone must act now; opens an incident.
     case page
     /// Someone must act within the working day.
@@ -75,17 +75,17 @@ public enum AlertSeverity: String, Sendable, Hashable, CaseIterable, Codable {
     case info
 }
 
-public struct AlertRule: Sendable, Hashable {
-    public var name: String
-    public var severity: AlertSeverity = .page
-    public var summary: String
+package struct AlertRule: Sendable, Hashable {
+    package var name: String
+    package var severity: AlertSeverity = .page
+    package var summary: String
     /// A path (relative to the working directory) or an http(s) URL; a missing file is BL042.
-    public var runbook: String
+    package var runbook: String
     /// How long the condition must hold before the alert fires (Prometheus' `for`).
-    public var forDuration: Duration = .zero
-    public var condition: AlertCondition
+    package var forDuration: Duration = .zero
+    package var condition: AlertCondition
 
-    public init(name: String, severity: AlertSeverity = .page, summary: String, runbook: String,
+    package init(name: String, severity: AlertSeverity = .page, summary: String, runbook: String,
                 forDuration: Duration = .zero, condition: AlertCondition) {
         self.name = name
         self.severity = severity
@@ -96,7 +96,7 @@ public struct AlertRule: Sendable, Hashable {
     }
 }
 
-public enum AlertCondition: Sendable, Hashable {
+package enum AlertCondition: Sendable, Hashable {
     /// The signal is above or below a fixed value.
     case threshold(Signal, Comparison, Double)
     /// Multi-window, multi-burn-rate SLO alert (Google SRE workbook, chapter 5).
@@ -105,41 +105,41 @@ public enum AlertCondition: Sendable, Hashable {
     case anomaly(Signal, Anomaly)
 }
 
-public enum Comparison: String, Sendable, Hashable {
+package enum Comparison: String, Sendable, Hashable {
     case above, below
-    public var symbol: String { self == .above ? ">" : "<" }
+    package var symbol: String { self == .above ? ">" : "<" }
 }
 
-public struct BurnWindow: Sendable, Hashable {
-    public var long: Duration
-    public var short: Duration
-    public var factor: Double
-    public init(long: Duration, short: Duration, factor: Double) {
+package struct BurnWindow: Sendable, Hashable {
+    package var long: Duration
+    package var short: Duration
+    package var factor: Double
+    package init(long: Duration, short: Duration, factor: Double) {
         self.long = long
         self.short = short
         self.factor = factor
     }
 
     /// The workbook's page-level pair for a 99.9% objective: 2% of a 30-day budget in 1 h, 5% in 6 h.
-    public static let workbook: [BurnWindow] = [
+    package static let workbook: [BurnWindow] = [
         BurnWindow(long: .seconds(3600), short: .seconds(300), factor: 14.4),
         BurnWindow(long: .seconds(6 * 3600), short: .seconds(1800), factor: 6),
     ]
 }
 
-public struct Anomaly: Sendable, Hashable {
-    public enum Direction: String, Sendable, Hashable { case drop, rise }
-    public var direction: Direction
+package struct Anomaly: Sendable, Hashable {
+    package enum Direction: String, Sendable, Hashable { case drop, rise }
+    package var direction: Direction
     /// Relative change against the baseline: 0.2 = 20%.
-    public var change: Double
+    package var change: Double
     /// Smallest absolute change that counts, so 0 → 0.01 is not an anomaly.
-    public var minChange: Double = 0
+    package var minChange: Double = 0
     /// Time constant of the exponentially weighted moving average.
-    public var baseline: Duration = .seconds(60)
+    package var baseline: Duration = .seconds(60)
     /// No firing until the baseline has seen this much data.
-    public var warmup: Duration = .seconds(60)
+    package var warmup: Duration = .seconds(60)
 
-    public init(direction: Direction, change: Double, minChange: Double = 0,
+    package init(direction: Direction, change: Double, minChange: Double = 0,
                 baseline: Duration = .seconds(60), warmup: Duration = .seconds(60)) {
         self.direction = direction
         self.change = change
@@ -150,12 +150,12 @@ public struct Anomaly: Sendable, Hashable {
 }
 
 /// What a signal is measured over.
-public enum SignalScope: Sendable, Hashable, CustomStringConvertible {
+package enum SignalScope: Sendable, Hashable, CustomStringConvertible {
     case all
     case route(String)
     case upstream(String)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .all: "all traffic"
         case .route(let name): "route '\(name)'"
@@ -165,8 +165,8 @@ public enum SignalScope: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// A number the engine computes each second from in-process and scraped metrics.
-public struct Signal: Sendable, Hashable {
-    public enum Kind: String, Sendable, Hashable, CaseIterable {
+package struct Signal: Sendable, Hashable {
+    package enum Kind: String, Sendable, Hashable, CaseIterable {
         /// Share of an upstream's servers that are healthy and not ejected (0…1).
         case healthyShare = "healthy_share"
         /// 5xx answers / all answers over the window (0…1).
@@ -181,25 +181,25 @@ public struct Signal: Sendable, Hashable {
         case activeSessions = "active_sessions"
 
         /// Signals whose value is a share, written as `5%` or `0.05`.
-        public var isRatio: Bool { [.healthyShare, .errorRatio, .loginFailureRatio].contains(self) }
+        package var isRatio: Bool { [.healthyShare, .errorRatio, .loginFailureRatio].contains(self) }
         /// Signals that need a window.
-        public var isWindowed: Bool { [.errorRatio, .requestRate, .latencyP99, .loginFailureRatio].contains(self) }
+        package var isWindowed: Bool { [.errorRatio, .requestRate, .latencyP99, .loginFailureRatio].contains(self) }
         /// Signals read from the servers' own /metrics, not from the balancer.
-        public var isScraped: Bool { [.loginFailureRatio, .activeSessions].contains(self) }
+        package var isScraped: Bool { [.loginFailureRatio, .activeSessions].contains(self) }
     }
 
-    public var kind: Kind
-    public var scope: SignalScope
-    public var window: Duration
+    package var kind: Kind
+    package var scope: SignalScope
+    package var window: Duration
 
-    public init(_ kind: Kind, scope: SignalScope = .all, window: Duration = .seconds(30)) {
+    package init(_ kind: Kind, scope: SignalScope = .all, window: Duration = .seconds(30)) {
         self.kind = kind
         self.scope = scope
         self.window = kind.isWindowed ? window : .zero
     }
 
     /// A value of this signal as people read it: `5%`, `120 req/s`, `250ms`, `1,200`.
-    public func format(_ value: Double) -> String {
+    package func format(_ value: Double) -> String {
         guard value.isFinite else { return "no data" }
         switch kind {
         case .healthyShare, .errorRatio, .loginFailureRatio:

@@ -5,31 +5,31 @@
 /// upstream auth: servers 127.0.0.1:9101, 127.0.0.1:9102 removed; 127.0.0.1:9201 added
 ///   blast radius: route auth loses 2 of 3 servers: capacity -67%
 /// ```
-public struct ConfigDiff: Sendable {
-    public enum Impact: String, Sendable, Codable, Comparable {
+package struct ConfigDiff: Sendable {
+    package enum Impact: String, Sendable, Codable, Comparable {
         case none, low, high
 
-        public static func < (a: Impact, b: Impact) -> Bool {
+        package static func < (a: Impact, b: Impact) -> Bool {
             let order: [Impact] = [.none, .low, .high]
             return order.firstIndex(of: a)! < order.firstIndex(of: b)!
         }
     }
 
-    public struct Change: Sendable, Codable, Equatable {
+    package struct Change: Sendable, Codable, Equatable {
         /// What changed: `upstream auth`, `route public/auth`, `listener public`, `admin`, `rollout`.
-        public var subject: String
-        public var description: String
+        package var subject: String
+        package var description: String
         /// Who is hurt and how much, when the change moves or removes traffic.
-        public var blastRadius: String?
-        public var impact: Impact
+        package var blastRadius: String?
+        package var impact: Impact
     }
 
-    public var changes: [Change] = []
+    package var changes: [Change] = []
 
-    public var isEmpty: Bool { changes.isEmpty }
-    public var impact: Impact { changes.map(\.impact).max() ?? .none }
+    package var isEmpty: Bool { changes.isEmpty }
+    package var impact: Impact { changes.map(\.impact).max() ?? .none }
 
-    public init(old: Config, new: Config) {
+    package init(old: Config, new: Config) {
         compareListeners(old, new)
         compareUpstreams(old, new)
         if old.admin != new.admin {

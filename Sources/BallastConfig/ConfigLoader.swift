@@ -8,20 +8,20 @@ import Foundation
 /// case .failure(let error): print(error)   // FILE:LINE:COL: error: [BL002] ...
 /// }
 /// ```
-public enum ConfigLoader {
-    public struct Loaded: Sendable {
-        public var config: Config
+package enum ConfigLoader {
+    package struct Loaded: Sendable {
+        package var config: Config
         /// Findings of severity warning; a config with an error is never returned.
-        public var warnings: [Finding]
+        package var warnings: [Finding]
         /// The file's `# ballast: ignore` comments, the warnings they suppressed, and which of
         /// them matched (a later check, `ballast check`, applies the rest to the file rules).
-        public var suppressions: [Suppression] = []
-        public var suppressed: [Finding] = []
-        public var usedSuppressions: Set<Suppression> = []
+        package var suppressions: [Suppression] = []
+        package var suppressed: [Finding] = []
+        package var usedSuppressions: Set<Suppression> = []
 
         /// Applies the file's suppressions to findings of the later checks (TLS files,
         /// runbooks, preflight); returns what is still reported, and records what was suppressed.
-        public mutating func suppress(_ findings: [Finding]) -> [Finding] {
+        package mutating func suppress(_ findings: [Finding]) -> [Finding] {
             let split = Suppressions.apply(suppressions, file: config.sourceFile, to: findings, used: &usedSuppressions)
             suppressed += split.suppressed
             return split.kept
@@ -29,13 +29,13 @@ public enum ConfigLoader {
 
         /// Suppressions of the later checks' rules that matched nothing (call after `suppress`);
         /// `skipping`: rules whose check did not run (the preflight without `--preflight`).
-        public func staleLaterSuppressions(skipping: Set<String> = []) -> [Finding] {
+        package func staleLaterSuppressions(skipping: Set<String> = []) -> [Finding] {
             let judged = Suppressions.laterRules.subtracting(skipping)
             return Suppressions.stale(suppressions.filter { judged.contains($0.rule) }, used: usedSuppressions, file: config.sourceFile)
         }
     }
 
-    public static func load(file path: String) -> Result<Loaded, ConfigError> {
+    package static func load(file path: String) -> Result<Loaded, ConfigError> {
         // Not read at all when it is larger than a config may be (a FIFO or device has no size here).
         if let size = (try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int, size > YAMLNode.Bounds.standard.maxBytes {
             return .failure(ConfigError(findings: [Finding(
@@ -61,7 +61,7 @@ public enum ConfigLoader {
 
     /// `baseDirectory`: what relative paths in the text are relative to (default: the working
     /// directory); `load(file:)` passes the file's own directory.
-    public static func load(text: String, file: String, baseDirectory: String? = nil) -> Result<Loaded, ConfigError> {
+    package static func load(text: String, file: String, baseDirectory: String? = nil) -> Result<Loaded, ConfigError> {
         let root: YAMLNode?
         switch YAMLNode.parse(text, file: file) {
         case .success(let node): root = node

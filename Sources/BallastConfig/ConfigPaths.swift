@@ -6,7 +6,7 @@ import Foundation
 /// directory of the config the balancer was started with.
 extension Config {
     /// `written` as an absolute path: unchanged when absolute, else under `baseDirectory`.
-    public func resolvePath(_ written: String) -> String {
+    package func resolvePath(_ written: String) -> String {
         Self.resolve(written, against: baseDirectory)
     }
 
@@ -19,7 +19,7 @@ extension Config {
 
     /// `'certs/a.pem' (/etc/ballast/certs/a.pem)` for a relative path, `'/abs/a.pem'` for an absolute one:
     /// a finding names the path as the user wrote it and as it was resolved.
-    public func describePath(_ written: String) -> String {
+    package func describePath(_ written: String) -> String {
         Self.describe(written, against: baseDirectory)
     }
 
@@ -40,7 +40,7 @@ extension Config {
     }
 
     /// The absolute directory of a config file's path.
-    public static func directory(ofFile path: String) -> String {
+    package static func directory(ofFile path: String) -> String {
         let absolute = resolve(path, against: FileManager.default.currentDirectoryPath)
         return URL(fileURLWithPath: absolute).standardizedFileURL.deletingLastPathComponent().path
     }

@@ -1,7 +1,7 @@
 extension Config {
     /// The stack `ballast up` runs when no `--config` is given (also examples/ballast.yaml):
     /// the balancer on :8080 in front of three auth replicas on :9101-9103, admin on :9900.
-    public static let defaultStackYAML = """
+    package static let defaultStackYAML = """
 # The stack of design.md: one public listener in front of three auth replicas.
 version: 1
 admin: { listen: 127.0.0.1:9900, token_env: BALLAST_ADMIN_TOKEN }

@@ -1,9 +1,9 @@
 /// How bad a finding is: errors block a config, warnings do not (unless `--strict`).
-public enum Severity: String, Sendable, Codable, Comparable {
+package enum Severity: String, Sendable, Codable, Comparable {
     case warning
     case error
 
-    public static func < (lhs: Severity, rhs: Severity) -> Bool {
+    package static func < (lhs: Severity, rhs: Severity) -> Bool {
         lhs == .warning && rhs == .error
     }
 }
@@ -14,14 +14,14 @@ public enum Severity: String, Sendable, Codable, Comparable {
 /// ```
 /// ballast.yaml:12:9: error: [BL007] route 'auth' points at upstream 'auht', which does not exist; fix: use one of: auth
 /// ```
-public struct Finding: Sendable, Hashable, CustomStringConvertible, Codable {
-    public var ruleID: String
-    public var severity: Severity
-    public var message: String
-    public var location: SourceLocation?
-    public var fix: String?
+package struct Finding: Sendable, Hashable, CustomStringConvertible, Codable {
+    package var ruleID: String
+    package var severity: Severity
+    package var message: String
+    package var location: SourceLocation?
+    package var fix: String?
 
-    public init(rule: Rule, message: String, at location: SourceLocation?, fix: String? = nil) {
+    package init(rule: Rule, message: String, at location: SourceLocation?, fix: String? = nil) {
         self.ruleID = rule.id
         self.severity = rule.severity
         self.message = message
@@ -29,7 +29,7 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible, Codable {
         self.fix = fix ?? rule.fix
     }
 
-    public var description: String {
+    package var description: String {
         let place = location.map { "\($0): " } ?? ""
         let hint = fix.map { "; fix: \($0)" } ?? ""
         return "\(place)\(severity.rawValue): [\(ruleID)] \(message)\(hint)"
@@ -37,7 +37,7 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible, Codable {
 
     enum CodingKeys: String, CodingKey { case ruleID = "id", severity, message, file, line, column, fix }
 
-    public func encode(to encoder: any Encoder) throws {
+    package func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(ruleID, forKey: .ruleID)
         try c.encode(severity, forKey: .severity)
@@ -48,7 +48,7 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible, Codable {
         try c.encodeIfPresent(fix, forKey: .fix)
     }
 
-    public init(from decoder: any Decoder) throws {
+    package init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         ruleID = try c.decode(String.self, forKey: .ruleID)
         severity = try c.decode(Severity.self, forKey: .severity)
@@ -66,8 +66,8 @@ public struct Finding: Sendable, Hashable, CustomStringConvertible, Codable {
 }
 
 /// A config that could not be used, with every finding that says why.
-public struct ConfigError: Error, Sendable, CustomStringConvertible {
-    public var findings: [Finding]
-    public init(findings: [Finding]) { self.findings = findings }
-    public var description: String { findings.map(\.description).joined(separator: "\n") }
+package struct ConfigError: Error, Sendable, CustomStringConvertible {
+    package var findings: [Finding]
+    package init(findings: [Finding]) { self.findings = findings }
+    package var description: String { findings.map(\.description).joined(separator: "\n") }
 }

@@ -3,21 +3,21 @@ import Foundation
 /// Times as the admin API writes and reads them: ISO 8601 in UTC with milliseconds
 /// (`2026-11-26T09:35:09.524Z`), since whole seconds cannot order a fault and what noticed it.
 /// Reading also takes whole seconds.
-public enum ISOTime {
+package enum ISOTime {
     static let fractional = Date.ISO8601FormatStyle(includingFractionalSeconds: true)
 
-    public static func format(_ date: Date) -> String { date.formatted(fractional) }
+    package static func format(_ date: Date) -> String { date.formatted(fractional) }
 
-    public static func parse(_ text: String) -> Date? {
+    package static func parse(_ text: String) -> Date? {
         (try? Date(text, strategy: fractional)) ?? (try? Date(text, strategy: .iso8601))
     }
 
-    public static let encoding = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
+    package static let encoding = JSONEncoder.DateEncodingStrategy.custom { date, encoder in
         var container = encoder.singleValueContainer()
         try container.encode(format(date))
     }
 
-    public static let decoding = JSONDecoder.DateDecodingStrategy.custom { decoder in
+    package static let decoding = JSONDecoder.DateDecodingStrategy.custom { decoder in
         let container = try decoder.singleValueContainer()
         let text = try container.decode(String.self)
         guard let date = parse(text) else {

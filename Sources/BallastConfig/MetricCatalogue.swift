@@ -3,8 +3,8 @@
 /// swift-metrics has no place for help text, so `/metrics` handlers pass the registry's output
 /// through `withHelp(_:)`, which puts `# HELP` before each `# TYPE` line, as the exposition format
 /// and `promtool check metrics` want. docs/metrics.md is generated from the same table.
-public enum MetricCatalogue {
-    public static let help: [String: String] = [
+package enum MetricCatalogue {
+    package static let help: [String: String] = [
         "ballast_requests_total": "Requests answered by the balancer, by listener, route, upstream and status code.",
         "ballast_request_duration_seconds": "Time from a request's first byte to its response head, by listener and route.",
         "ballast_upstream_server_up": "1 when the server is healthy and not ejected, else 0.",
@@ -30,7 +30,7 @@ public enum MetricCatalogue {
     ]
 
     /// The exposition text with a `# HELP` line before every `# TYPE` line that lacks one.
-    public static func withHelp(_ text: [UInt8]) -> [UInt8] {
+    package static func withHelp(_ text: [UInt8]) -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(text.count + help.count * 80)
         let typePrefix = Array("# TYPE ".utf8)

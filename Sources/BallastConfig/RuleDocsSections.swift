@@ -2,10 +2,10 @@ import Foundation
 
 /// The rule catalogue's documentation (docs/rules.md), built into the binary so that
 /// `ballast check --explain BL0NN` and SARIF output need no file beside it.
-public enum RuleDocs {
+package enum RuleDocs {
     /// The section of docs/rules.md for `id` (from its `## BL0NN — title` heading to the next
     /// heading), or nil for an id the catalogue does not have. Ids are matched case-insensitively.
-    public static func section(_ id: String) -> String? {
+    package static func section(_ id: String) -> String? {
         let wanted = id.uppercased()
         var lines: [Substring] = []
         var inSection = false
@@ -23,7 +23,7 @@ public enum RuleDocs {
 
     /// The section's prose without its heading and examples: what a rule means, for SARIF's
     /// `fullDescription`.
-    public static func summary(_ id: String) -> String? {
+    package static func summary(_ id: String) -> String? {
         guard let section = section(id) else { return nil }
         let paragraphs = section.components(separatedBy: "\n\n").dropFirst()
         guard let first = paragraphs.first(where: { !$0.hasPrefix("```") && !$0.hasPrefix("Bad") && !$0.hasPrefix("Good") }) else { return nil }

@@ -11,16 +11,16 @@ import Yams
 /// reviewed: 2026-11-26
 /// ---
 /// ```
-public struct Runbook: Sendable, Equatable {
-    public var path: String
-    public var alerts: [String]?
-    public var owner: String?
-    public var reviewed: Date?
+package struct Runbook: Sendable, Equatable {
+    package var path: String
+    package var alerts: [String]?
+    package var owner: String?
+    package var reviewed: Date?
     /// What went wrong reading the front matter, if anything.
-    public var problem: String?
-    public var body: String
+    package var problem: String?
+    package var body: String
 
-    public init(path: String, text: String) {
+    package init(path: String, text: String) {
         self.path = path
         body = text
         let lines = text.components(separatedBy: "\n")
@@ -60,7 +60,7 @@ public struct Runbook: Sendable, Equatable {
 
     /// Routes, upstreams and servers the body names: `upstream 'auth'`, ``route `api` ``,
     /// `upstream=auth`, and host:port addresses.
-    public var namedTargets: (routes: Set<String>, upstreams: Set<String>, servers: Set<String>) {
+    package var namedTargets: (routes: Set<String>, upstreams: Set<String>, servers: Set<String>) {
         var routes: Set<String> = [], upstreams: Set<String> = [], servers: Set<String> = []
         let name = #"(route|upstream)(?:\s+['`"]|=)([A-Za-z0-9_.-]+)"#
         if let regex = try? NSRegularExpression(pattern: name) {
@@ -82,13 +82,13 @@ public struct Runbook: Sendable, Equatable {
 
 /// BL044–BL048: runbooks kept as reviewed protocols. Run by `ballast check` and
 /// `ballast docs --check`; they read files, so they have no YAML fixture.
-public enum RunbookReview {
+package enum RunbookReview {
     /// Findings for the runbooks the config's alerts name, and for every other runbook in the
     /// same directories (a runbook whose alert is gone is found there). Shipped runbooks
     /// (`builtin:`) are reviewed with each release and speak of any stack, so they are not
     /// checked here. Relative paths are relative to `directory`, by default the config's own
     /// directory. `today` for tests.
-    public static func check(_ config: Config, directory: String? = nil, today: Date = Date()) -> [Finding] {
+    package static func check(_ config: Config, directory: String? = nil, today: Date = Date()) -> [Finding] {
         let directory = directory ?? config.baseDirectory
         let allowed = RunbookCheck.directories(config, base: directory)
         var findings: [Finding] = []

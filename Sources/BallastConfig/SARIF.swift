@@ -4,10 +4,10 @@ import Foundation
 /// GitLab, Azure DevOps and editors' SARIF viewers read. Every rule of the catalogue is listed
 /// with its docs/rules.md section as help; suppressed findings are results with an in-source
 /// suppression and its reason, as the format intends, so a viewer shows them as accepted.
-public enum SARIF {
-    public static let schema = "https://json.schemastore.org/sarif-2.1.0.json"
+package enum SARIF {
+    package static let schema = "https://json.schemastore.org/sarif-2.1.0.json"
 
-    public static func log(findings: [Finding], suppressed: [(finding: Finding, reason: String)],
+    package static func log(findings: [Finding], suppressed: [(finding: Finding, reason: String)],
                            rules: [Rule] = LintCatalogue.allRules, exitCode: Int) -> Log {
         var catalogue = rules
         for finding in findings + suppressed.map(\.finding) where !catalogue.contains(where: { $0.id == finding.ruleID }) {
@@ -23,7 +23,7 @@ public enum SARIF {
                               invocations: [Invocation(executionSuccessful: exitCode != 2, exitCode: exitCode)])])
     }
 
-    public static func json(_ log: Log) throws -> String {
+    package static func json(_ log: Log) throws -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
         return String(decoding: try encoder.encode(log), as: UTF8.self)
@@ -65,13 +65,13 @@ public enum SARIF {
         title.split(whereSeparator: { !$0.isLetter && !$0.isNumber }).map { $0.prefix(1).uppercased() + $0.dropFirst() }.joined()
     }
 
-    public struct Log: Encodable {
-        public var schema = SARIF.schema
-        public var version = "2.1.0"
-        public var runs: [Run]
+    package struct Log: Encodable {
+        package var schema = SARIF.schema
+        package var version = "2.1.0"
+        package var runs: [Run]
         enum CodingKeys: String, CodingKey { case schema = "$schema", version, runs }
     }
-    public struct Run: Encodable { var tool: Tool; var results: [Result]; var invocations: [Invocation] }
+    package struct Run: Encodable { var tool: Tool; var results: [Result]; var invocations: [Invocation] }
     struct Tool: Encodable { var driver: Driver }
     struct Driver: Encodable {
         var name: String, version: String, semanticVersion: String
@@ -88,7 +88,7 @@ public enum SARIF {
     struct Help: Encodable { var text: String; var markdown: String }
     struct Configuration: Encodable { var level: String }
     struct Invocation: Encodable { var executionSuccessful: Bool; var exitCode: Int }
-    public struct Result: Encodable {
+    package struct Result: Encodable {
         var ruleId: String, ruleIndex: Int, level: String
         var message: Text
         var locations: [Location]

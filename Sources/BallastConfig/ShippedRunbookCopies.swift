@@ -3,14 +3,14 @@ import Foundation
 /// The default alerts' runbooks, compiled into the binary (ShippedRunbooks.swift is generated
 /// from docs/runbooks/ by scripts/gen-runbooks). A rule names one as `builtin:FILE`; `ballast up`
 /// writes editable copies into its data directory.
-public enum ShippedRunbooks {
-    public static let scheme = "builtin:"
+package enum ShippedRunbooks {
+    package static let scheme = "builtin:"
 
     /// `builtin:upstream-unhealthy.md` for `upstream-unhealthy.md`.
-    public static func reference(_ file: String) -> String { scheme + file }
+    package static func reference(_ file: String) -> String { scheme + file }
 
     /// The text of a shipped runbook, by reference (`builtin:FILE`); nil for anything else.
-    public static func text(_ reference: String) -> String? {
+    package static func text(_ reference: String) -> String? {
         guard reference.hasPrefix(scheme) else { return nil }
         return files[String(reference.dropFirst(scheme.count))].map { $0 + "\n" }
     }
@@ -19,7 +19,7 @@ public enum ShippedRunbooks {
     /// the user edited stays theirs). A copy's `reviewed:` is the day it was written: its review
     /// clock starts when the team adopts it. Returns the names written.
     @discardableResult
-    public static func writeCopies(into directory: String, today: Date = Date()) throws -> [String] {
+    package static func writeCopies(into directory: String, today: Date = Date()) throws -> [String] {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let day = ISO8601DateFormatter.string(from: today, timeZone: TimeZone(identifier: "UTC")!, formatOptions: [.withFullDate])
         var written: [String] = []

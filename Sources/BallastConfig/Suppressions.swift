@@ -6,32 +6,32 @@ import Foundation
 /// At the end of a line it covers that line and, when the line opens a block (a mapping key or
 /// a list item), every line of the block. Alone on a line it covers the next line the same way.
 /// A reason is required; only warnings can be suppressed (an error makes a config unusable).
-public struct Suppression: Sendable, Hashable, Codable {
-    public var rule: String
-    public var reason: String
+package struct Suppression: Sendable, Hashable, Codable {
+    package var rule: String
+    package var reason: String
     /// Where the comment is.
-    public var line: Int
-    public var column: Int
+    package var line: Int
+    package var column: Int
     /// The lines it covers.
-    public var firstLine: Int
-    public var lastLine: Int
+    package var firstLine: Int
+    package var lastLine: Int
 
-    public func covers(_ finding: Finding, file: String) -> Bool {
+    package func covers(_ finding: Finding, file: String) -> Bool {
         guard finding.ruleID == rule, finding.severity == .warning, let at = finding.location, at.file == file else { return false }
         return (firstLine...lastLine).contains(at.line)
     }
 }
 
-public enum Suppressions {
+package enum Suppressions {
     /// Rules whose findings come from files or servers outside the loader (TLS files, runbooks,
     /// preflight): only `ballast check` sees them, so only it can tell a stale suppression of one.
-    public static var laterRules: Set<String> {
+    package static var laterRules: Set<String> {
         Set((Rule.tlsRules + Rule.runbookRules + Rule.preflightRules + [.runbookMissing]).map(\.id))
     }
 
     /// Every suppression in `text`, and a finding for each one that cannot apply (no reason,
     /// an unknown rule, a rule of severity error).
-    public static func parse(_ text: String, file: String) -> (suppressions: [Suppression], findings: [Finding]) {
+    package static func parse(_ text: String, file: String) -> (suppressions: [Suppression], findings: [Finding]) {
         guard text.contains("ballast:") else { return ([], []) }
         let lines = text.components(separatedBy: "\n")
         let pattern = try! NSRegularExpression(pattern: #"#\s*ballast:\s*ignore\b\s*(\S*)\s*(.*)$"#)
@@ -75,7 +75,7 @@ public enum Suppressions {
 
     /// Splits `findings` into those still reported and those suppressed; `used` collects the
     /// suppressions that matched.
-    public static func apply(_ suppressions: [Suppression], file: String, to findings: [Finding],
+    package static func apply(_ suppressions: [Suppression], file: String, to findings: [Finding],
                              used: inout Set<Suppression>) -> (kept: [Finding], suppressed: [Finding]) {
         guard !suppressions.isEmpty else { return (findings, []) }
         var kept: [Finding] = [], suppressed: [Finding] = []
@@ -91,7 +91,7 @@ public enum Suppressions {
     }
 
     /// A finding for each suppression among `suppressions` that matched nothing.
-    public static func stale(_ suppressions: [Suppression], used: Set<Suppression>, file: String) -> [Finding] {
+    package static func stale(_ suppressions: [Suppression], used: Set<Suppression>, file: String) -> [Finding] {
         suppressions.filter { !used.contains($0) }.map { suppression in
             Finding(rule: .staleSuppression,
                     message: "suppression of \(suppression.rule) matches no finding here (\(suppression.reason)); the rule no longer fires",

@@ -1,15 +1,15 @@
 /// A `HOST:PORT` pair as written in the config: an IPv4 or IPv6 literal, or a host name.
-public struct Address: Sendable, Hashable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
+package struct Address: Sendable, Hashable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
 
-    public init(host: String, port: Int) {
+    package init(host: String, port: Int) {
         self.host = host
         self.port = port
     }
 
     /// Parses `127.0.0.1:80`, `[::1]:80` or `backend.local:80`; the error says what is wrong.
-    public static func parse(_ text: String) -> Result<Address, AddressError> {
+    package static func parse(_ text: String) -> Result<Address, AddressError> {
         let host: Substring
         let portText: Substring
         if text.hasPrefix("[") {
@@ -36,22 +36,22 @@ public struct Address: Sendable, Hashable, CustomStringConvertible {
         return .success(Address(host: String(host), port: port))
     }
 
-    public var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
+    package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// True for addresses that only this machine can reach.
-    public var isLoopback: Bool {
+    package var isLoopback: Bool {
         host == "localhost" || host.hasPrefix("127.") || host == "::1"
     }
 }
 
-public enum AddressError: Error, Sendable, Equatable, CustomStringConvertible {
+package enum AddressError: Error, Sendable, Equatable, CustomStringConvertible {
     case malformed
     case missingPort
     case ipv6NeedsBrackets
     case badPort(String)
     case portOutOfRange(Int)
 
-    public var description: String {
+    package var description: String {
         switch self {
         case .malformed: "is not HOST:PORT"
         case .missingPort: "has no port"
@@ -65,7 +65,7 @@ public enum AddressError: Error, Sendable, Equatable, CustomStringConvertible {
 extension Duration {
     /// Parses `250ms`, `2s`, `1.5s`, `1m`, `1h` (also `us`); a bare number is refused, since
     /// "is 5 seconds or milliseconds?" is exactly the ambiguity that causes outages.
-    public static func parseConfig(_ text: String) -> Duration? {
+    package static func parseConfig(_ text: String) -> Duration? {
         let units: [(String, Double)] = [("ms", 1e-3), ("us", 1e-6), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)]
         for (suffix, scale) in units where text.hasSuffix(suffix) {
             let number = text.dropLast(suffix.count)
@@ -78,13 +78,13 @@ extension Duration {
     }
 
     /// Whole milliseconds, for the data plane's timers.
-    public var milliseconds: Int64 {
+    package var milliseconds: Int64 {
         let (seconds, attoseconds) = components
         return seconds * 1000 + attoseconds / 1_000_000_000_000_000
     }
 
     /// The shortest unit that writes this duration exactly, as config files do.
-    public var configText: String {
+    package var configText: String {
         let ms = milliseconds
         if ms % 86_400_000 == 0, ms > 0 { return "\(ms / 86_400_000)d" }
         if ms % 3_600_000 == 0, ms > 0 { return "\(ms / 3_600_000)h" }
@@ -95,16 +95,16 @@ extension Duration {
 }
 
 /// A request rate such as `20/s` or `600/m`.
-public struct Rate: Sendable, Hashable, CustomStringConvertible {
-    public var count: Double
-    public var per: Duration
+package struct Rate: Sendable, Hashable, CustomStringConvertible {
+    package var count: Double
+    package var per: Duration
 
-    public init(count: Double, per: Duration) {
+    package init(count: Double, per: Duration) {
         self.count = count
         self.per = per
     }
 
-    public static func parse(_ text: String) -> Rate? {
+    package static func parse(_ text: String) -> Rate? {
         let parts = text.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count == 2, let count = Double(parts[0]), count > 0, count.isFinite else { return nil }
         switch parts[1] {
@@ -115,9 +115,9 @@ public struct Rate: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    public var perSecond: Double { count / (Double(per.milliseconds) / 1000) }
+    package var perSecond: Double { count / (Double(per.milliseconds) / 1000) }
 
-    public var description: String {
+    package var description: String {
         let unit = per == .seconds(1) ? "s" : per == .seconds(60) ? "m" : "h"
         let n = count == count.rounded() ? String(Int(count)) : String(count)
         return "\(n)/\(unit)"

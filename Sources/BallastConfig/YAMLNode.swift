@@ -4,18 +4,18 @@ import Yams
 ///
 /// Yams' nodes carry a mark; this copy is `Sendable` and keeps mapping keys in file order,
 /// so findings can point at the exact key or value.
-public struct YAMLNode: Sendable {
-    public enum Kind: Sendable {
+package struct YAMLNode: Sendable {
+    package enum Kind: Sendable {
         case scalar(String, plain: Bool)
         case mapping([(key: String, keyLocation: SourceLocation, value: YAMLNode)])
         case sequence([YAMLNode])
         case null
     }
 
-    public var kind: Kind
-    public var location: SourceLocation
+    package var kind: Kind
+    package var location: SourceLocation
 
-    public var typeName: String {
+    package var typeName: String {
         switch kind {
         case .scalar: "a scalar"
         case .mapping: "a mapping"
@@ -25,7 +25,7 @@ public struct YAMLNode: Sendable {
     }
 
     /// Parses `text`; a syntax error becomes a BL001 finding with the parser's position.
-    public static func parse(_ text: String, file: String) -> Result<YAMLNode?, ConfigError> {
+    package static func parse(_ text: String, file: String) -> Result<YAMLNode?, ConfigError> {
         if let finding = strayLineBreak(text, file: file) { return .failure(ConfigError(findings: [finding])) }
         if text.utf8.count > Bounds.standard.maxBytes {
             return .failure(ConfigError(findings: [Finding(

@@ -2,12 +2,12 @@ import BallastAPI
 import Foundation
 
 /// The drill's report in Markdown: scores against targets, then what happened when.
-public struct DrillReport: Sendable {
-    public var result: DrillResult
+package struct DrillReport: Sendable {
+    package var result: DrillResult
 
-    public init(result: DrillResult) { self.result = result }
+    package init(result: DrillResult) { self.result = result }
 
-    public func markdown() -> String {
+    package func markdown() -> String {
         let scenario = result.scenario
         let watch = result.watch
         var out = ["# Drill report: \(scenario.name)", "", scenario.summary + ".", ""]
@@ -39,7 +39,7 @@ public struct DrillReport: Sendable {
     }
 
     /// One line per score, for the terminal.
-    public func summary() -> String {
+    package func summary() -> String {
         result.scores.map { "  \($0.met ? "met   " : "MISSED") \($0.name): \($0.value) (target \($0.target))" }.joined(separator: "\n")
     }
 }

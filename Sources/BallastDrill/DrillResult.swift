@@ -3,20 +3,20 @@ import BallastConfig
 import Foundation
 
 /// What the drill saw after the fault, on the load generator's clock (seconds).
-public struct Watch: Sendable {
-    public let scenario: Scenario
-    public let faultSecond: Double
-    public let faultDate: Date
-    public var detectedAt: Double?
-    public var detectedBy: String?
+package struct Watch: Sendable {
+    package let scenario: Scenario
+    package let faultSecond: Double
+    package let faultDate: Date
+    package var detectedAt: Double?
+    package var detectedBy: String?
     /// Each detector that matched, with when it first did.
-    public var seen: [String: Double] = [:]
+    package var seen: [String: Double] = [:]
     /// Runbooks of the alerts that fired.
-    public var runbooks: Set<String> = []
-    public var firingNow: Set<String> = []
-    public var fixedAt: Double?
-    public var restoredAt: Double?
-    public var recoveredAt: Double?
+    package var runbooks: Set<String> = []
+    package var firingNow: Set<String> = []
+    package var fixedAt: Double?
+    package var restoredAt: Double?
+    package var recoveredAt: Double?
 
     init(scenario: Scenario, faultSecond: Double, faultDate: Date) {
         self.scenario = scenario
@@ -66,27 +66,27 @@ public struct Watch: Sendable {
 }
 
 /// A drill's scores against its scenario's targets.
-public struct DrillResult: Sendable {
-    public var scenario: Scenario
-    public var watch: Watch
-    public var requests: Int
-    public var failed: Int
-    public var sessionsLost: Int
-    public var incident: Int?
+package struct DrillResult: Sendable {
+    package var scenario: Scenario
+    package var watch: Watch
+    package var requests: Int
+    package var failed: Int
+    package var sessionsLost: Int
+    package var incident: Int?
 
-    public struct Score: Sendable {
-        public var name: String
-        public var value: String
-        public var target: String
-        public var met: Bool
+    package struct Score: Sendable {
+        package var name: String
+        package var value: String
+        package var target: String
+        package var met: Bool
     }
 
-    public var timeToDetect: Double? { watch.detectedAt.map { max(0, $0 - watch.faultSecond) } }
-    public var timeToRecover: Double? { watch.recoveredAt.map { max(0, $0 - watch.faultSecond) } }
-    public var failedPercent: Double { requests > 0 ? Double(failed) * 100 / Double(requests) : 0 }
-    public var rightSignal: Bool { scenario.expected.contains { watch.seen[$0] != nil } }
+    package var timeToDetect: Double? { watch.detectedAt.map { max(0, $0 - watch.faultSecond) } }
+    package var timeToRecover: Double? { watch.recoveredAt.map { max(0, $0 - watch.faultSecond) } }
+    package var failedPercent: Double { requests > 0 ? Double(failed) * 100 / Double(requests) : 0 }
+    package var rightSignal: Bool { scenario.expected.contains { watch.seen[$0] != nil } }
 
-    public var scores: [Score] {
+    package var scores: [Score] {
         let targets = scenario.targets
         var scores = [
             Score(name: "time to detect", value: timeToDetect.map { String(format: "%.1f s", $0) } ?? "not detected",
@@ -108,5 +108,5 @@ public struct DrillResult: Sendable {
         return scores
     }
 
-    public var passed: Bool { scores.allSatisfy(\.met) }
+    package var passed: Bool { scores.allSatisfy(\.met) }
 }

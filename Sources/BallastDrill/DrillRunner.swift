@@ -9,26 +9,26 @@ import NIOHTTP1
 /// Runs one scenario on a throwaway stack under load and scores it:
 /// start the stack → load → warm up → inject → watch (alerts, events, users) → the on-call's
 /// fix once detected → recovered → report, postmortem and chart.
-public struct DrillRunner: Sendable {
-    public var scenario: Scenario
-    public var executable: URL
-    public var out: URL
-    public var users = 20
-    public var warmup: Duration = .seconds(8)
+package struct DrillRunner: Sendable {
+    package var scenario: Scenario
+    package var executable: URL
+    package var out: URL
+    package var users = 20
+    package var warmup: Duration = .seconds(8)
     /// A PostgreSQL server for the scenarios that need one (`postgres-away`): the stack gets a
     /// schema of its own there, reached through a proxy the drill can cut.
-    public var postgres: String?
+    package var postgres: String?
     /// How long the drill waits for detection and recovery before giving up.
-    public var limit: Duration = .seconds(90)
-    public var progress: @Sendable (String) -> Void = { _ in }
+    package var limit: Duration = .seconds(90)
+    package var progress: @Sendable (String) -> Void = { _ in }
 
-    public init(scenario: Scenario, executable: URL, out: URL) {
+    package init(scenario: Scenario, executable: URL, out: URL) {
         self.scenario = scenario
         self.executable = executable
         self.out = out
     }
 
-    public func run() async throws -> DrillResult {
+    package func run() async throws -> DrillResult {
         var configuration = HTTPClient.Configuration(timeout: .init(connect: .seconds(2), read: .seconds(15)))
         configuration.connectionPool = .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)
         let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: configuration)

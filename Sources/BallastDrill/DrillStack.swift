@@ -8,26 +8,26 @@ import NIOHTTP1
 
 /// A throwaway stack for one drill: `ballast up` as a child process on free loopback ports, in
 /// a temporary directory, with the default stack's config (its alerts and rollout policy).
-public final class DrillStack: @unchecked Sendable {
-    public let directory: URL
-    public let executable: URL
-    public let listenerPort: Int
-    public let adminPort: Int
+package final class DrillStack: @unchecked Sendable {
+    package let directory: URL
+    package let executable: URL
+    package let listenerPort: Int
+    package let adminPort: Int
     /// The auth upstream's servers, as the balancer sees them.
-    public internal(set) var servers: [String]
+    package internal(set) var servers: [String]
     /// Servers that `up` does not start (a fault proxy stands there).
-    public var external: [String] = []
+    package var external: [String] = []
     let client: HTTPClient
     private var process: Process?
     private(set) var extraProcesses: [Process] = []
 
-    public var publicURL: String { "http://127.0.0.1:\(listenerPort)" }
-    public var adminURL: String { "http://127.0.0.1:\(adminPort)" }
-    public var databasePath: String { directory.appendingPathComponent("data/auth.sqlite").path }
-    public var configPath: String { directory.appendingPathComponent("stack.yaml").path }
+    package var publicURL: String { "http://127.0.0.1:\(listenerPort)" }
+    package var adminURL: String { "http://127.0.0.1:\(adminPort)" }
+    package var databasePath: String { directory.appendingPathComponent("data/auth.sqlite").path }
+    package var configPath: String { directory.appendingPathComponent("stack.yaml").path }
     /// The replicas' database when not the SQLite file in the data directory (a postgres:// URL,
     /// handed to `up` and the replicas by environment).
-    public var database: String?
+    package var database: String?
 
     /// The environment `up` and the replicas run with: $BALLAST_DATABASE is this stack's.
     var environment: [String: String] {
@@ -37,13 +37,13 @@ public final class DrillStack: @unchecked Sendable {
     }
     /// The stack's admin token: $BALLAST_ADMIN_TOKEN, which `up` inherits, else the one `up`
     /// generated in its data directory.
-    public var adminToken: String? {
+    package var adminToken: String? {
         if let token = ProcessInfo.processInfo.environment["BALLAST_ADMIN_TOKEN"], !token.isEmpty { return token }
         return (try? String(contentsOfFile: directory.appendingPathComponent("data/admin.token").path, encoding: .utf8))
             .map { $0.trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    public init(executable: URL, directory: URL, client: HTTPClient) throws {
+    package init(executable: URL, directory: URL, client: HTTPClient) throws {
         self.executable = executable
         self.directory = directory
         self.client = client
@@ -56,7 +56,7 @@ public final class DrillStack: @unchecked Sendable {
 
     /// The default stack moved to this stack's ports, without the per-client rate limit (the
     /// virtual users share one address).
-    public func configYAML(servers: [String]? = nil, healthPath: String = "/healthz") -> String {
+    package func configYAML(servers: [String]? = nil, healthPath: String = "/healthz") -> String {
         var yaml = Config.defaultStackYAML
             .replacingOccurrences(of: "127.0.0.1:8080", with: "127.0.0.1:\(listenerPort)")
             .replacingOccurrences(of: "127.0.0.1:9900", with: "127.0.0.1:\(adminPort)")
@@ -71,12 +71,12 @@ public final class DrillStack: @unchecked Sendable {
 
     /// Writes the stack's config to `configPath`, with the runbooks it names beside it (the
     /// shipped ones, as `ballast up` copies them).
-    public func writeConfig() throws {
+    package func writeConfig() throws {
         try ShippedRunbooks.writeCopies(into: directory.appendingPathComponent("runbooks").path)
         try configYAML().write(toFile: configPath, atomically: true, encoding: .utf8)
     }
 
-    public func start() async throws {
+    package func start() async throws {
         try writeConfig()
         let log = directory.appendingPathComponent("up.log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
@@ -104,7 +104,7 @@ public final class DrillStack: @unchecked Sendable {
     }
 
     /// Waits until every server of every upstream is healthy.
-    public func waitAllHealthy(within limit: Duration) async throws {
+    package func waitAllHealthy(within limit: Duration) async throws {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             if let status = try? await upstreamStatus(), status.allHealthy { return }
@@ -140,7 +140,7 @@ public final class DrillStack: @unchecked Sendable {
 
     // MARK: The admin API
 
-    public func admin(_ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String = "application/json",
+    package func admin(_ method: HTTPMethod, _ path: String, body: String? = nil, contentType: String = "application/json",
                       timeout: Duration = .seconds(60)) async throws -> (status: Int, body: Data) {
         var request = HTTPClientRequest(url: adminURL + path)
         request.method = method
@@ -170,7 +170,7 @@ public final class DrillStack: @unchecked Sendable {
     // MARK: Processes
 
     /// The pid of the auth replica listening on `server`, found in /proc.
-    public func replicaPID(_ server: String) -> Int32? {
+    package func replicaPID(_ server: String) -> Int32? {
         guard let entries = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return nil }
         for entry in entries {
             guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { continue }
@@ -191,7 +191,7 @@ public final class DrillStack: @unchecked Sendable {
     }
 
     /// Starts an auth replica on `server` outside `up` (the fault proxy's target).
-    public func startReplica(on server: String) throws {
+    package func startReplica(on server: String) throws {
         try FileManager.default.createDirectory(atPath: (databasePath as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = executable
@@ -207,7 +207,7 @@ public final class DrillStack: @unchecked Sendable {
     }
 
     /// Stops everything: SIGCONT first (a hung replica must hear SIGINT), then SIGINT, then SIGKILL.
-    public func stop() async {
+    package func stop() async {
         for server in servers { if let pid = replicaPID(server) { kill(pid, SIGCONT) } }
         for process in extraProcesses where process.isRunning { process.interrupt() }
         guard let process, process.isRunning else { return }
@@ -219,9 +219,9 @@ public final class DrillStack: @unchecked Sendable {
     }
 }
 
-public struct DrillError: Error, CustomStringConvertible {
-    public var description: String
-    public init(_ description: String) { self.description = description }
+package struct DrillError: Error, CustomStringConvertible {
+    package var description: String
+    package init(_ description: String) { self.description = description }
 }
 
 /// Loopback ports nobody listens on now (bound to port 0, read back, released).

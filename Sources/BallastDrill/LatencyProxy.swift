@@ -7,21 +7,21 @@ import Synchronization
 /// ways; while `latency` is above zero, it holds each chunk that long before passing it on;
 /// while cut, every connection through it is closed and new ones are closed as they arrive
 /// (a server that went away, as a database host behind a failed network link).
-public final class LatencyProxy: Sendable {
+package final class LatencyProxy: Sendable {
     let latencyNanos = Atomic<Int64>(0)
     let cut = Atomic<Bool>(false)
     let target: (host: String, port: Int)
     private let channel: Mutex<Channel?> = Mutex(nil)
     private let open = Mutex<[ObjectIdentifier: Channel]>([:])
 
-    public init(target host: String, port: Int) {
+    package init(target host: String, port: Int) {
         self.target = (host, port)
     }
 
-    public func setLatency(_ value: Duration) { latencyNanos.store(Int64(value.milliseconds) * 1_000_000, ordering: .relaxed) }
+    package func setLatency(_ value: Duration) { latencyNanos.store(Int64(value.milliseconds) * 1_000_000, ordering: .relaxed) }
 
     /// Cuts the link (closes every connection, refuses new ones) or restores it.
-    public func setCut(_ value: Bool) {
+    package func setCut(_ value: Bool) {
         cut.store(value, ordering: .relaxed)
         guard value else { return }
         for channel in open.withLock({ Array($0.values) }) { channel.close(promise: nil) }
@@ -33,7 +33,7 @@ public final class LatencyProxy: Sendable {
         channel.closeFuture.whenComplete { [weak self] _ in _ = self?.open.withLock { $0.removeValue(forKey: id) } }
     }
 
-    public func start(host: String, port: Int) async throws {
+    package func start(host: String, port: Int) async throws {
         let proxy = self
         let server = try await ServerBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -61,9 +61,9 @@ public final class LatencyProxy: Sendable {
     }
 
     /// The port it listens on (for a proxy started on port 0).
-    public var port: Int? { channel.withLock { $0?.localAddress?.port } }
+    package var port: Int? { channel.withLock { $0?.localAddress?.port } }
 
-    public func stop() async {
+    package func stop() async {
         let server = channel.withLock { $0 }
         try? await server?.close()
     }

@@ -12,18 +12,18 @@ import Synchronization
 /// bucket of the second its request started (for scores) and of the second it finished (for
 /// the live view: a request stuck for ten seconds shows up when it ends, not ten seconds late).
 /// A session that stops working without a logout counts as lost.
-public final class LoadGenerator: Sendable {
-    public struct Second: Sendable, Equatable {
-        public var ok = 0
-        public var failed = 0
-        public var slowest: Double = 0
+package final class LoadGenerator: Sendable {
+    package struct Second: Sendable, Equatable {
+        package var ok = 0
+        package var failed = 0
+        package var slowest: Double = 0
     }
 
-    public struct Totals: Sendable, Equatable {
-        public var requests = 0
-        public var failed = 0
-        public var sessionsLost = 0
-        public var failureRatio: Double { requests > 0 ? Double(failed) / Double(requests) : 0 }
+    package struct Totals: Sendable, Equatable {
+        package var requests = 0
+        package var failed = 0
+        package var sessionsLost = 0
+        package var failureRatio: Double { requests > 0 ? Double(failed) / Double(requests) : 0 }
     }
 
     let baseURL: String
@@ -34,7 +34,7 @@ public final class LoadGenerator: Sendable {
     private let state = Mutex<(seconds: [Int: Second], finished: [Int: Second], sessionsLost: Int)>(([:], [:], 0))
     private let stopped = Atomic<Bool>(false)
 
-    public init(baseURL: String, users: Int = 20, thinkTime: Duration = .milliseconds(100), client: HTTPClient) {
+    package init(baseURL: String, users: Int = 20, thinkTime: Duration = .milliseconds(100), client: HTTPClient) {
         self.baseURL = baseURL
         self.users = users
         self.thinkTime = thinkTime
@@ -42,18 +42,18 @@ public final class LoadGenerator: Sendable {
     }
 
     /// Seconds since the generator was made.
-    public func now() -> Double { Double((ContinuousClock.now - started).milliseconds) / 1000 }
+    package func now() -> Double { Double((ContinuousClock.now - started).milliseconds) / 1000 }
 
-    public var totals: Totals { totals(from: Int.min) }
+    package var totals: Totals { totals(from: Int.min) }
 
     /// Requests that started in second `index`.
-    public func second(_ index: Int) -> Second { state.withLock { $0.seconds[index] ?? Second() } }
+    package func second(_ index: Int) -> Second { state.withLock { $0.seconds[index] ?? Second() } }
 
     /// Requests that finished in second `index`.
-    public func finished(_ index: Int) -> Second { state.withLock { $0.finished[index] ?? Second() } }
+    package func finished(_ index: Int) -> Second { state.withLock { $0.finished[index] ?? Second() } }
 
     /// Totals from second `from` on (after warm-up); sessions lost are counted over the whole run.
-    public func totals(from: Int) -> Totals {
+    package func totals(from: Int) -> Totals {
         state.withLock { state in
             var totals = Totals(sessionsLost: state.sessionsLost)
             for (second, bucket) in state.seconds where second >= from {
@@ -64,10 +64,10 @@ public final class LoadGenerator: Sendable {
         }
     }
 
-    public func stop() { stopped.store(true, ordering: .relaxed) }
+    package func stop() { stopped.store(true, ordering: .relaxed) }
 
     /// Runs every virtual user until `stop()`.
-    public func run() async {
+    package func run() async {
         let run = UUID().uuidString.prefix(8).lowercased()
         await withTaskGroup(of: Void.self) { group in
             for index in 0..<users {

@@ -6,12 +6,12 @@ import Synchronization
 /// A stuck transaction: another connection holds SQLite's write lock (`BEGIN IMMEDIATE`) on a
 /// database file until `unlock()`. Every write elsewhere waits out its busy timeout, then fails;
 /// reads go on (WAL). The drill's database outage and the fault soak test both use it.
-public final class SQLiteWriteLock: Sendable {
+package final class SQLiteWriteLock: Sendable {
     private let release = DispatchSemaphore(value: 0)
     private let done = DispatchSemaphore(value: 0)
     private let released = Mutex(false)
 
-    public init(path: String) throws {
+    package init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(5)
         let queue = try DatabaseQueue(path: path, configuration: configuration)
@@ -35,7 +35,7 @@ public final class SQLiteWriteLock: Sendable {
     }
 
     /// Rolls the transaction back and waits until it has; later calls do nothing.
-    public func unlock() {
+    package func unlock() {
         guard released.withLock({ was in defer { was = true }; return !was }) else { return }
         release.signal()
         done.wait()

@@ -5,28 +5,28 @@ import NIOHTTP1
 import GRDB
 
 /// A game day: a fault, what should notice it, and the scores it must make.
-public struct Scenario: Sendable {
-    public struct Targets: Sendable {
-        public var detectSeconds: Double
-        public var recoverSeconds: Double
+package struct Scenario: Sendable {
+    package struct Targets: Sendable {
+        package var detectSeconds: Double
+        package var recoverSeconds: Double
         /// Largest share of failed requests after the fault, in percent; nil when not scored.
-        public var failedPercent: Double?
-        public var sessionsLost: Int = 0
+        package var failedPercent: Double?
+        package var sessionsLost: Int = 0
     }
 
-    public var name: String
-    public var summary: String
-    public var targets: Targets
+    package var name: String
+    package var summary: String
+    package var targets: Targets
     /// What counts as noticing it: `alert:NAME` (any alert with `alert:*`) or `event:KIND`.
-    public var detectors: [String]
+    package var detectors: [String]
     /// What should come up (one of `detectors`), and the runbook it should point to.
-    public var expected: [String]
-    public var runbook: String?
+    package var expected: [String]
+    package var runbook: String?
     /// Events after which the stack has restored itself: `event:KIND`, `drill` (the drill's fix
     /// did it), or `stack:healthy` (after the fix, every server passes its health check again).
-    public var restoredBy: [String]
+    package var restoredBy: [String]
     /// The stack's replicas run on PostgreSQL (`DrillRunner.postgres`) instead of SQLite.
-    public var needsPostgres = false
+    package var needsPostgres = false
     var prepare: @Sendable (DrillStack, DrillContext) async throws -> Void = { _, _ in }
     var inject: @Sendable (DrillStack, DrillContext) async throws -> String
     /// The on-call's fix, done as soon as the fault is detected; nil when Ballast fixes it alone.
@@ -53,9 +53,9 @@ final class DrillContext: @unchecked Sendable {
 }
 
 extension Scenario {
-    public static let all: [Scenario] = [lbMisconfig, healthCheckMisconfig, replicaCrash, replicaHang, slowServer, databaseOutage, postgresAway]
+    package static let all: [Scenario] = [lbMisconfig, healthCheckMisconfig, replicaCrash, replicaHang, slowServer, databaseOutage, postgresAway]
 
-    public static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
+    package static func named(_ name: String) -> Scenario? { all.first { $0.name == name } }
 
     /// The seed: the balancer's config is changed to wrong server ports, forced past preflight.
     static let lbMisconfig = Scenario(

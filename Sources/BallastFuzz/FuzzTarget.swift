@@ -4,7 +4,7 @@
 /// `check` returns nil when every property holds, or what broke. A crash inside the code under
 /// test (a trap, an out-of-bounds read) is a finding too: libFuzzer sees it as one, and a test
 /// that replays the input fails with it.
-public enum FuzzTarget: String, CaseIterable, Sendable {
+package enum FuzzTarget: String, CaseIterable, Sendable {
     /// The YAML config loader, the rule catalogue, the diff and the data plane's compiler.
     case config
     /// The request side of a client connection: head parser, body framing, routing, balancing.
@@ -12,7 +12,7 @@ public enum FuzzTarget: String, CaseIterable, Sendable {
     /// The response side of a server connection: head parser, framing, chunked decoding.
     case response
 
-    public func check(_ input: [UInt8]) -> String? {
+    package func check(_ input: [UInt8]) -> String? {
         switch self {
         case .config: ConfigProperties.check(input)
         case .request: RequestProperties.check(input)

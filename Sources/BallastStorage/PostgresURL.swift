@@ -3,24 +3,24 @@ import Foundation
 /// `postgres://USER:PASSWORD@HOST:PORT/DATABASE?schema=NAME&pool=N`, as libpq spells it.
 /// `schema` keeps Ballast's tables in their own schema (tests use one per case); `pool` caps
 /// the connections this process opens (default 10). The password never appears in logs.
-public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
-    public var host: String
-    public var port: Int
-    public var username: String
-    public var password: String?
-    public var database: String
-    public var schema: String?
-    public var maximumConnections: Int
+package struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
+    package var host: String
+    package var port: Int
+    package var username: String
+    package var password: String?
+    package var database: String
+    package var schema: String?
+    package var maximumConnections: Int
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public var description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package var description: String
     }
 
-    public static func isPostgres(_ text: String) -> Bool {
+    package static func isPostgres(_ text: String) -> Bool {
         text.hasPrefix("postgres://") || text.hasPrefix("postgresql://")
     }
 
-    public init(_ text: String) throws {
+    package init(_ text: String) throws {
         guard Self.isPostgres(text), let components = URLComponents(string: text) else {
             throw Invalid(description: "write postgres://USER:PASSWORD@HOST:PORT/DATABASE")
         }
@@ -57,10 +57,10 @@ public struct PostgresURL: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The URL without its password, for logs and status pages.
-    public var redacted: String {
+    package var redacted: String {
         "postgres://\(username)\(password == nil ? "" : ":***")@\(host.contains(":") ? "[\(host)]" : host):\(port)/\(database)"
             + (schema.map { "?schema=\($0)" } ?? "")
     }
 
-    public var description: String { redacted }
+    package var description: String { redacted }
 }

@@ -12,53 +12,53 @@
 ///   since one slow probe on a loaded machine proves nothing;
 /// - while unreachable no operation is tried; a probe runs every `probeInterval`, and the first
 ///   one answered makes it reachable again.
-public struct Reachability: Sendable, Equatable {
-    public enum State: Sendable, Equatable {
+package struct Reachability: Sendable, Equatable {
+    package enum State: Sendable, Equatable {
         case reachable
         case suspect
         case unreachable(sinceNanos: Int64, reason: String)
     }
 
-    public enum Failure: Sendable, Equatable {
+    package enum Failure: Sendable, Equatable {
         /// The connection was refused, lost or closed by the server.
         case connection
         /// No answer within the time allowed.
         case timeout
     }
 
-    public private(set) var state: State = .reachable
+    package private(set) var state: State = .reachable
     /// A probe is running; no second one is started.
-    public private(set) var probing = false
-    public private(set) var probeTimeoutsInARow = 0
-    public let probeIntervalNanos: Int64
-    public let timeoutsToGiveUp: Int
+    package private(set) var probing = false
+    package private(set) var probeTimeoutsInARow = 0
+    package let probeIntervalNanos: Int64
+    package let timeoutsToGiveUp: Int
 
-    public init(probeIntervalNanos: Int64 = 1_000_000_000, timeoutsToGiveUp: Int = 2) {
+    package init(probeIntervalNanos: Int64 = 1_000_000_000, timeoutsToGiveUp: Int = 2) {
         self.probeIntervalNanos = probeIntervalNanos
         self.timeoutsToGiveUp = max(1, timeoutsToGiveUp)
     }
 
     /// Whether an operation may be tried now.
-    public var admits: Bool {
+    package var admits: Bool {
         if case .unreachable = state { return false }
         return true
     }
 
     /// An operation lost its connection or waited long for want of the database (either only
     /// makes it suspect). True when the caller must start a probe.
-    public mutating func operationFailed() -> Bool {
+    package mutating func operationFailed() -> Bool {
         if state == .reachable { state = .suspect }
         return startProbe()
     }
 
     /// An operation was answered.
-    public mutating func answered() {
+    package mutating func answered() {
         if state == .suspect, !probing { state = .reachable }
     }
 
     /// A probe ended: answered, or failed with `failure`. True when another one must follow
     /// (after `probeIntervalNanos`).
-    public mutating func probeEnded(answered: Bool, failure: Failure = .timeout, reason: String, now: Int64) -> Bool {
+    package mutating func probeEnded(answered: Bool, failure: Failure = .timeout, reason: String, now: Int64) -> Bool {
         probing = false
         if answered {
             state = .reachable

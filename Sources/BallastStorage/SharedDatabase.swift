@@ -14,15 +14,15 @@ import Synchronization
 /// still waiting; a probe every `probeInterval` finds it back. Then the pool is
 /// replaced by a fresh one, so recovery does not wait out the old pool's reconnect back-off
 /// (up to a minute after a long outage).
-public final class SharedDatabase: Sendable {
-    public var client: PostgresClient { pool.withLock { $0.client } }
-    public let url: PostgresURL
+package final class SharedDatabase: Sendable {
+    package var client: PostgresClient { pool.withLock { $0.client } }
+    package let url: PostgresURL
     /// The most one operation may wait for a connection and its answer.
-    public let operationTimeout: Duration
+    package let operationTimeout: Duration
     /// An operation still unanswered after this has the database probed.
-    public let suspectAfter: Duration
+    package let suspectAfter: Duration
     /// How long a probe may take before it counts as unanswered.
-    public let probeTimeout: Duration
+    package let probeTimeout: Duration
     let logger: Logger
     private let pool: Mutex<Pool>
     private let reachability: Mutex<Reachability>
@@ -33,7 +33,7 @@ public final class SharedDatabase: Sendable {
         let runner: Task<Void, Never>
     }
 
-    public init(url: PostgresURL, operationTimeout: Duration = .seconds(3), probeInterval: Duration = .seconds(1),
+    package init(url: PostgresURL, operationTimeout: Duration = .seconds(3), probeInterval: Duration = .seconds(1),
                 suspectAfter: Duration = .seconds(1), probeTimeout: Duration? = nil,
                 logger: Logger = Logger(label: "ballast.postgres")) {
         self.probeTimeout = probeTimeout ?? min(operationTimeout, .seconds(3))
@@ -63,7 +63,7 @@ public final class SharedDatabase: Sendable {
     }
 
     /// Stops the pool; queries after this fail.
-    public func close() {
+    package func close() {
         pool.withLock { $0.runner.cancel() }
         prober.withLock { $0?.cancel() }
     }
@@ -74,7 +74,7 @@ public final class SharedDatabase: Sendable {
     }
 
     /// Why the database is known to be away, or nil while it is not.
-    public var unreachableReason: String? {
+    package var unreachableReason: String? {
         if case .unreachable(_, let reason) = reachability.withLock({ $0.state }) { return reason }
         return nil
     }
@@ -82,7 +82,7 @@ public final class SharedDatabase: Sendable {
     /// Runs `body` within `operationTimeout`; a timeout or a lost connection is `StorageUnavailable`.
     /// While the database is known unreachable, fails at once without trying.
     @discardableResult
-    public func run<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
+    package func run<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresClient) async throws -> T) async throws -> T {
         if let reason = unreachableReason { throw away(reason) }
         do {
             let value = try await attempt(timeout: timeout, body)
@@ -205,14 +205,14 @@ public final class SharedDatabase: Sendable {
     }
 
     /// Runs one statement and reads its rows to the end (so the connection is free again).
-    public func execute(_ query: PostgresQuery) async throws {
+    package func execute(_ query: PostgresQuery) async throws {
         try await run { client in
             for try await _ in try await client.query(query) {}
         }
     }
 
     /// Runs `body` in one transaction within `operationTimeout`: all of it is written or none.
-    public func transaction<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
+    package func transaction<T: Sendable>(timeout: Duration? = nil, _ body: @escaping @Sendable (PostgresConnection) async throws -> T) async throws -> T {
         let logger = self.logger
         return try await run(timeout: timeout) { client in
             try await client.withConnection { connection in
@@ -256,7 +256,7 @@ public final class SharedDatabase: Sendable {
     }
 
     /// True when `error` is the server refusing a duplicate key (SQLSTATE 23505).
-    public static func isUniqueViolation(_ error: any Error) -> Bool {
+    package static func isUniqueViolation(_ error: any Error) -> Bool {
         (error as? PSQLError)?.serverInfo?[.sqlState] == "23505"
     }
 
@@ -264,7 +264,7 @@ public final class SharedDatabase: Sendable {
     /// advisory lock so replicas starting together do not race to create the schema. A schema
     /// takes a dozen statements: it gets `migrationTimeout`, not the few seconds of a request's
     /// query, so a replica starting against a busy database does not give up on it.
-    public func migrate(_ component: String, _ migrations: [(id: String, sql: String)]) async throws {
+    package func migrate(_ component: String, _ migrations: [(id: String, sql: String)]) async throws {
         let schema = url.schema
         try await transaction(timeout: Self.migrationTimeout) { connection in
             let lockKey = "ballast-migrations:\(schema ?? "public")"
@@ -293,13 +293,13 @@ public final class SharedDatabase: Sendable {
     }
 
     /// Throws `StorageUnavailable` when the database does not answer (readiness).
-    public func ping() async throws {
+    package func ping() async throws {
         try await run { client in
             for try await _ in try await client.query("SELECT 1") {}
         }
     }
 
-    public static let migrationTimeout: Duration = .seconds(30)
+    package static let migrationTimeout: Duration = .seconds(30)
 
     static func quoted(_ identifier: String) -> String {
         "\"" + identifier.replacingOccurrences(of: "\"", with: "\"\"") + "\""
@@ -308,13 +308,13 @@ public final class SharedDatabase: Sendable {
 
 /// The shared database could not be used in time; nothing was written. Callers answer 503 (auth)
 /// or keep their current state and retry (balancers).
-public struct StorageUnavailable: Error, CustomStringConvertible, Sendable {
-    public var reason: String
+package struct StorageUnavailable: Error, CustomStringConvertible, Sendable {
+    package var reason: String
     /// Whether this says the database is away (`Reachability`), or only that it was slow.
-    public var failure: Reachability.Failure?
-    public init(reason: String, failure: Reachability.Failure? = nil) {
+    package var failure: Reachability.Failure?
+    package init(reason: String, failure: Reachability.Failure? = nil) {
         self.reason = reason
         self.failure = failure
     }
-    public var description: String { reason }
+    package var description: String { reason }
 }

@@ -2,7 +2,7 @@
 ///
 /// Each rule is one small type in its own file; `LintCatalogue.rules` lists them. The bad and
 /// good example of every rule live in docs/rules.md, which the tests run as fixtures.
-public protocol LintRule: Sendable {
+package protocol LintRule: Sendable {
     static var rule: Rule { get }
     static func check(_ config: Config) -> [Finding]
 }
@@ -20,8 +20,8 @@ extension LintRule {
     }
 }
 
-public enum LintCatalogue {
-    public static let rules: [any LintRule.Type] = [
+package enum LintCatalogue {
+    package static let rules: [any LintRule.Type] = [
         UnusedUpstream.self, ShadowedRoute.self, NoCatchAllRoute.self, NoHealthCheck.self,
         HealthTimeoutNotBelowInterval.self, StateChangingHealthPath.self, OutlierMayEjectAll.self,
         OutlierOnSingleServer.self, SingleServerUpstream.self, ResponseTimeoutBelowHealthTimeout.self,
@@ -35,12 +35,12 @@ public enum LintCatalogue {
         RouteMatchesNothing.self, AlertsTellNobody.self,
     ]
 
-    public static func check(_ config: Config) -> [Finding] {
+    package static func check(_ config: Config) -> [Finding] {
         rules.flatMap { $0.check(config) }
     }
 
     /// Every rule of the catalogue: the loader's and the lint rules.
-    public static var allRules: [Rule] { Rule.loaderRules + rules.map { $0.rule } + Rule.tlsRules + Rule.preflightRules + [.runbookMissing] + Rule.runbookRules + Rule.suppressionRules }
+    package static var allRules: [Rule] { Rule.loaderRules + rules.map { $0.rule } + Rule.tlsRules + Rule.preflightRules + [.runbookMissing] + Rule.runbookRules + Rule.suppressionRules }
 }
 
 /// The index of each named upstream in `config.upstreams`, for source paths.

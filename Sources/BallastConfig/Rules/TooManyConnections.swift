@@ -24,13 +24,13 @@ struct TooManyConnections: LintRule {
     }
 }
 
-public enum FileDescriptorLimit {
+package enum FileDescriptorLimit {
     /// Descriptors kept back from client and server connections: the admin API, health checks,
     /// the state database, logs.
-    public static let reserved = 256
+    package static let reserved = 256
 
     /// The hard limit on open files (what the balancer may raise its soft limit to).
-    public static var hard: Int {
+    package static var hard: Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 1024 }
         return Int(clamping: limit.rlim_max)
@@ -55,7 +55,7 @@ public enum FileDescriptorLimit {
     /// Raises the soft limit on open files towards `needed` (never above the hard limit).
     /// Returns the limit in force afterwards.
     @discardableResult
-    public static func raise(toAtLeast needed: Int) -> Int {
+    package static func raise(toAtLeast needed: Int) -> Int {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0 else { return 0 }
         let wanted = rlim_t(clamping: needed)

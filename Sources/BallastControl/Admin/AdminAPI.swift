@@ -26,20 +26,20 @@ import Prometheus
 /// GET  /metrics                  Prometheus text format
 /// GET  /                         the dashboard
 /// ```
-public struct AdminAPI: Sendable {
-    public let balancer: LoadBalancer
-    public let history: ConfigHistory
-    public let registry: PrometheusCollectorRegistry
+package struct AdminAPI: Sendable {
+    package let balancer: LoadBalancer
+    package let history: ConfigHistory
+    package let registry: PrometheusCollectorRegistry
     /// Every change of the config in force goes through it; this type maps its outcomes to HTTP.
-    public let applier: ConfigApplier
-    public var rollouts: RolloutController { applier.rollouts }
-    public let timeline: Timeline
+    package let applier: ConfigApplier
+    package var rollouts: RolloutController { applier.rollouts }
+    package let timeline: Timeline
     /// The alert engine, when one runs (ballast lb and up always run one).
-    public let alerts: AlertEngine?
+    package let alerts: AlertEngine?
     /// Whether the state database answers, and the balancers sharing it.
-    public let state: StateMonitor
+    package let state: StateMonitor
 
-    public init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry,
+    package init(balancer: LoadBalancer, history: ConfigHistory, registry: PrometheusCollectorRegistry,
                 timeline: Timeline = Timeline(store: MemoryTimelineStore()), alerts: AlertEngine? = nil,
                 state: StateMonitor? = nil) {
         self.balancer = balancer
@@ -51,7 +51,7 @@ public struct AdminAPI: Sendable {
         self.applier = ConfigApplier(balancer: balancer, history: history, timeline: timeline)
     }
 
-    public func addRoutes<Context: RequestContext>(to router: Router<Context>) {
+    package func addRoutes<Context: RequestContext>(to router: Router<Context>) {
         router.get("/metrics") { _, _ in
             Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
                      body: .init(byteBuffer: ByteBuffer(bytes: MetricCatalogue.withHelp(registry.emitToBuffer()))))
@@ -156,7 +156,7 @@ func parseSince(_ text: String?, now: Date = Date()) -> Date?? {
 }
 
 extension UpstreamsReport {
-    public init(runtime: ProxyRuntime) {
+    package init(runtime: ProxyRuntime) {
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
         self.init(version: runtime.version, upstreams: runtime.upstreams.values.sorted { $0.name < $1.name }.map { upstream in
             UpstreamReport(name: upstream.name, balance: upstream.config.balance.rawValue, servers: upstream.servers.map {

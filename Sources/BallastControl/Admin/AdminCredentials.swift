@@ -8,34 +8,34 @@ import Foundation
 /// read), from `admin.tokens_file` (one `NAME ROLE SHA256-HEX` per line, so the file holds no
 /// secret), and from the token file `ballast up` generates in its data directory. Only digests are
 /// kept; a presented token is compared with every digest in constant time.
-public struct AdminCredentials: Sendable {
-    public enum Role: String, Sendable, Comparable {
+package struct AdminCredentials: Sendable {
+    package enum Role: String, Sendable, Comparable {
         case read, write
-        public static func < (a: Role, b: Role) -> Bool { a == .read && b == .write }
+        package static func < (a: Role, b: Role) -> Bool { a == .read && b == .write }
     }
 
-    public struct Principal: Sendable, Equatable {
-        public var name: String
-        public var role: Role
-        public init(name: String, role: Role) {
+    package struct Principal: Sendable, Equatable {
+        package var name: String
+        package var role: Role
+        package init(name: String, role: Role) {
             self.name = name
             self.role = role
         }
     }
 
-    public struct Invalid: Error, CustomStringConvertible {
-        public var description: String
+    package struct Invalid: Error, CustomStringConvertible {
+        package var description: String
     }
 
     private var entries: [(digest: [UInt8], principal: Principal)] = []
 
     /// No token at all: the admin API is open (allowed on loopback only, see `load`).
-    public var isEmpty: Bool { entries.isEmpty }
-    public var principals: [Principal] { entries.map(\.principal) }
+    package var isEmpty: Bool { entries.isEmpty }
+    package var principals: [Principal] { entries.map(\.principal) }
 
-    public init() {}
+    package init() {}
 
-    public mutating func add(token: String, as principal: Principal) {
+    package mutating func add(token: String, as principal: Principal) {
         entries.append((Array(SHA256.hash(data: Array(token.utf8))), principal))
     }
 
@@ -44,7 +44,7 @@ public struct AdminCredentials: Sendable {
     }
 
     /// The principal `token` belongs to, or nil. Every digest is compared, in constant time.
-    public func principal(presenting token: String) -> Principal? {
+    package func principal(presenting token: String) -> Principal? {
         let presented = Array(SHA256.hash(data: Array(token.utf8)))
         var found: Principal?
         for entry in entries {
@@ -59,7 +59,7 @@ public struct AdminCredentials: Sendable {
     /// data directory (created with 32 random bytes, mode 0600, when missing); it is used only
     /// when the environment holds no write token. Refuses an admin listener beyond loopback
     /// without a token, and token files that others may read.
-    public static func load(_ config: Config, environment: [String: String],
+    package static func load(_ config: Config, environment: [String: String],
                             generatedFile: String? = nil) throws -> AdminCredentials {
         let admin = config.admin
         var credentials = AdminCredentials()
@@ -100,7 +100,7 @@ public struct AdminCredentials: Sendable {
 
     /// The token in `path`, creating it (0600, 32 random bytes as hex) when missing. A file that
     /// its group or others may read is refused, as ssh refuses such a key.
-    public static func ensureTokenFile(_ path: String) throws -> String {
+    package static func ensureTokenFile(_ path: String) throws -> String {
         if !FileManager.default.fileExists(atPath: path) {
             var bytes = [UInt8](repeating: 0, count: 32)
             var generator = SystemRandomNumberGenerator()

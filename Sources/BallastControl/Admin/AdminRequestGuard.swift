@@ -12,15 +12,15 @@ import Foundation
 ///   refused with 403; the CLI and curl send neither header.
 /// - A state-changing request with a body must say it is YAML or JSON, else 415: a cross-site
 ///   page cannot send those without a CORS preflight, which the API never grants.
-public struct AdminRequestGuard: Sendable {
-    public enum Verdict: Equatable, Sendable {
+package struct AdminRequestGuard: Sendable {
+    package enum Verdict: Equatable, Sendable {
         case allow
         case refuse(status: Int, error: String, message: String)
     }
 
     let names: Set<String>
 
-    public init(admin: Admin) {
+    package init(admin: Admin) {
         var names = Set(admin.hosts.map { Self.hostName(of: $0) })
         names.insert("localhost")
         let own = admin.listen.host.lowercased()
@@ -28,7 +28,7 @@ public struct AdminRequestGuard: Sendable {
         self.names = names
     }
 
-    public func verdict(method: String, host: String?, origin: String?, fetchSite: String?, contentType: String?, hasBody: Bool) -> Verdict {
+    package func verdict(method: String, host: String?, origin: String?, fetchSite: String?, contentType: String?, hasBody: Bool) -> Verdict {
         if let host, !accepts(host: host) {
             return .refuse(status: 421, error: "misdirected_request",
                            message: "this admin API does not answer to the host '\(host.prefix(100))'; add the name to admin.hosts if it is yours")

@@ -4,8 +4,8 @@ import Hummingbird
 import Logging
 
 /// Builds the admin listener: the API behind the token middleware, on `admin.listen`.
-public enum AdminServer {
-    public static func application(api: AdminAPI, admin: Admin, credentials: AdminCredentials, logger: Logger) -> some ApplicationProtocol {
+package enum AdminServer {
+    package static func application(api: AdminAPI, admin: Admin, credentials: AdminCredentials, logger: Logger) -> some ApplicationProtocol {
         let router = Router()
         router.add(middleware: AdminGuardMiddleware(guardian: AdminRequestGuard(admin: admin)))
         router.add(middleware: AdminAuthMiddleware(credentials: credentials))

@@ -6,29 +6,29 @@ import Hummingbird
 import NIOCore
 
 /// What `GET /api/v1/status` answers, and `ballast status` prints.
-public struct StatusReport: Codable, Sendable {
-    public struct Traffic: Codable, Sendable {
-        public var requestsPerSecond: Double?
-        public var errorRatio: Double?
-        public var p99Seconds: Double?
+package struct StatusReport: Codable, Sendable {
+    package struct Traffic: Codable, Sendable {
+        package var requestsPerSecond: Double?
+        package var errorRatio: Double?
+        package var p99Seconds: Double?
     }
 
-    public struct Rollout: Codable, Sendable {
-        public var canaryVersion: Int?
+    package struct Rollout: Codable, Sendable {
+        package var canaryVersion: Int?
     }
 
-    public var version: Int
-    public var upstreams: [UpstreamsReport.UpstreamReport]
-    public var traffic: [String: Traffic]
-    public var activeSessions: Double?
-    public var alerts: [AlertStatus]
-    public var rollout: Rollout
-    public var history: [ConfigHistory.Entry]
+    package var version: Int
+    package var upstreams: [UpstreamsReport.UpstreamReport]
+    package var traffic: [String: Traffic]
+    package var activeSessions: Double?
+    package var alerts: [AlertStatus]
+    package var rollout: Rollout
+    package var history: [ConfigHistory.Entry]
     /// The shared state and every balancer on it (absent in reports from older balancers).
-    public var state: StateMonitor.Report?
+    package var state: StateMonitor.Report?
 
     /// Balancers that run another version than the newest applied one, with what they run.
-    public var disagreements: [BalancerInstance] {
+    package var disagreements: [BalancerInstance] {
         guard let state, let latest = state.latestVersion else { return [] }
         return state.balancers.filter { $0.version != latest }
     }
@@ -87,7 +87,7 @@ extension AdminAPI {
         }
     }
 
-    public func status() async -> StatusReport {
+    package func status() async -> StatusReport {
         let runtime = balancer.runtime
         let latest = await alerts?.latest()
         return StatusReport(

@@ -18,7 +18,7 @@ import NIOHTTP1
 /// }
 /// Task { await engine.run() }
 /// ```
-public actor AlertEngine {
+package actor AlertEngine {
     private var config: Config
     private var book = SignalBook()
     private var evaluators: [RuleEvaluator] = []
@@ -34,7 +34,7 @@ public actor AlertEngine {
     private let local: @Sendable () -> [MetricSample]
     private let firingGauges: [AlertSeverity: Gauge]
 
-    public init(config: Config, timeline: Timeline, logger: Logger = Logger(label: "ballast.alerts"),
+    package init(config: Config, timeline: Timeline, logger: Logger = Logger(label: "ballast.alerts"),
                 externalURL: String, local: @escaping @Sendable () -> [MetricSample]) {
         self.config = config
         self.timeline = timeline
@@ -54,7 +54,7 @@ public actor AlertEngine {
     }
 
     /// Takes the rules of a newly applied config; alerts of unchanged rules keep their state.
-    public func apply(_ config: Config) {
+    package func apply(_ config: Config) {
         let notifyChanged = config.alerts.notify != self.config.alerts.notify
         self.config = config
         for sender in senders where notifyChanged { sender.stop() }
@@ -91,7 +91,7 @@ public actor AlertEngine {
     /// One evaluation at `now` (Unix seconds) over `samples`; returns the alerts that fired and
     /// resolved in it, after notifying.
     @discardableResult
-    public func evaluate(now: Double, samples: [MetricSample]) async -> (fired: [AlertStatus], resolved: [AlertStatus]) {
+    package func evaluate(now: Double, samples: [MetricSample]) async -> (fired: [AlertStatus], resolved: [AlertStatus]) {
         book.observe(samples, at: now)
         history.record(book, at: now)
         timeline.post(book.vitals(at: now, config: config))
@@ -145,7 +145,7 @@ public actor AlertEngine {
 
     /// Rebuilds the incident book from the timeline, once: ids continue, and an incident left
     /// open by an earlier run is closed, since alert state starts afresh.
-    public func restoreIncidents() async {
+    package func restoreIncidents() async {
         guard !incidentsRestored else { return }
         incidentsRestored = true
         do {
@@ -162,7 +162,7 @@ public actor AlertEngine {
 
     /// Evaluates every second and scrapes on the configured interval, until cancelled.
     /// `following` gives the config in force and its version; a new version's rules take over.
-    public func run(following current: (@Sendable () -> (version: Int, config: Config))? = nil) async {
+    package func run(following current: (@Sendable () -> (version: Int, config: Config))? = nil) async {
         await restoreIncidents()
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.scrapeLoop() }
@@ -216,9 +216,9 @@ public actor AlertEngine {
 
     // MARK: Reading
 
-    public func alerts() -> [AlertStatus] { evaluators.map(\.status) }
+    package func alerts() -> [AlertStatus] { evaluators.map(\.status) }
 
-    public func series() -> SeriesReport {
+    package func series() -> SeriesReport {
         var upstreams: [String: SeriesReport.Upstream] = [:]
         for name in history.upstreams {
             upstreams[name] = SeriesReport.Upstream(
@@ -240,7 +240,7 @@ public actor AlertEngine {
         return (traffic, history.latest("sessions"))
     }
 
-    public func stop() {
+    package func stop() {
         for sender in senders { sender.stop() }
         senders = []
     }

@@ -4,27 +4,27 @@ import Foundation
 
 /// One notification in Alertmanager's webhook format (version 4), so any receiver written for
 /// Alertmanager (chat bridges, paging services) takes Ballast's notifications as they are.
-public struct WebhookPayload: Sendable, Codable, Equatable {
-    public struct Alert: Sendable, Codable, Equatable {
-        public var status: String
-        public var labels: [String: String]
-        public var annotations: [String: String]
-        public var startsAt: String
-        public var endsAt: String
-        public var generatorURL: String
-        public var fingerprint: String
+package struct WebhookPayload: Sendable, Codable, Equatable {
+    package struct Alert: Sendable, Codable, Equatable {
+        package var status: String
+        package var labels: [String: String]
+        package var annotations: [String: String]
+        package var startsAt: String
+        package var endsAt: String
+        package var generatorURL: String
+        package var fingerprint: String
     }
 
-    public var version = "4"
-    public var groupKey: String
-    public var truncatedAlerts = 0
-    public var status: String
-    public var receiver: String
-    public var groupLabels: [String: String]
-    public var commonLabels: [String: String]
-    public var commonAnnotations: [String: String]
-    public var externalURL: String
-    public var alerts: [Alert]
+    package var version = "4"
+    package var groupKey: String
+    package var truncatedAlerts = 0
+    package var status: String
+    package var receiver: String
+    package var groupLabels: [String: String]
+    package var commonLabels: [String: String]
+    package var commonAnnotations: [String: String]
+    package var externalURL: String
+    package var alerts: [Alert]
 }
 
 /// Decides what to send, Alertmanager's way: alerts are grouped by `group_by` labels; a group

@@ -41,15 +41,15 @@ struct DashboardHistory {
 }
 
 /// What `GET /api/v1/series` returns: times in Unix seconds and, per chart, one value per time.
-public struct SeriesReport: Sendable, Codable {
-    public struct Upstream: Sendable, Codable {
-        public var rate: [Double?]
-        public var errorRatio: [Double?]
-        public var p99Seconds: [Double?]
-        public var healthyShare: [Double?]
+package struct SeriesReport: Sendable, Codable {
+    package struct Upstream: Sendable, Codable {
+        package var rate: [Double?]
+        package var errorRatio: [Double?]
+        package var p99Seconds: [Double?]
+        package var healthyShare: [Double?]
     }
-    public var times: [Double]
-    public var upstreams: [String: Upstream]
-    public var activeSessions: [Double?]
-    public var loginFailureRatio: [Double?]
+    package var times: [Double]
+    package var upstreams: [String: Upstream]
+    package var activeSessions: [Double?]
+    package var loginFailureRatio: [Double?]
 }

@@ -1,10 +1,10 @@
 /// One sample of the Prometheus text exposition format.
-public struct MetricSample: Sendable, Hashable {
-    public var name: String
-    public var labels: [String: String]
-    public var value: Double
+package struct MetricSample: Sendable, Hashable {
+    package var name: String
+    package var labels: [String: String]
+    package var value: Double
 
-    public init(name: String, labels: [String: String] = [:], value: Double) {
+    package init(name: String, labels: [String: String] = [:], value: Double) {
         self.name = name
         self.labels = labels
         self.value = value
@@ -14,8 +14,8 @@ public struct MetricSample: Sendable, Hashable {
 /// A parser of the Prometheus text format (version 0.0.4), for the balancer's own registry and
 /// for what the engine scrapes from the replicas. Lines it cannot read are skipped, as a
 /// scraper must: one bad line should not hide every other series.
-public enum PromText {
-    public static func parse(_ text: String, extraLabels: [String: String] = [:]) -> [MetricSample] {
+package enum PromText {
+    package static func parse(_ text: String, extraLabels: [String: String] = [:]) -> [MetricSample] {
         var samples: [MetricSample] = []
         for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
             if line.first == "#" { continue }

@@ -10,8 +10,8 @@ import Metrics
 /// through the same steps: validate (rules, TLS files, runbooks), reserve a version, apply,
 /// record, and put the previous config back when the record fails, with the same timeline
 /// events and metrics. The answer is a typed `Outcome`; the admin API only maps it to HTTP.
-public struct ConfigApplier: Sendable {
-    public enum Outcome: Sendable {
+package struct ConfigApplier: Sendable {
+    package enum Outcome: Sendable {
         /// In force now as `version`.
         case applied(version: Int, warnings: [Finding], changes: [ConfigDiff.Change])
         /// A staged rollout ended (promoted, rolled back, or refused by preflight).
@@ -30,16 +30,16 @@ public struct ConfigApplier: Sendable {
         case unchanged
     }
 
-    public let balancer: LoadBalancer
-    public let history: ConfigHistory
-    public let timeline: Timeline
-    public let rollouts: RolloutController
+    package let balancer: LoadBalancer
+    package let history: ConfigHistory
+    package let timeline: Timeline
+    package let rollouts: RolloutController
     private let applies: @Sendable (String) -> Metrics.Counter
     private let versionGauge: Metrics.Gauge
 
     /// `metrics` counts applies and records the version (`ballast_config_applies_total`,
     /// `ballast_config_version`); tests that share the process's metrics pass their own.
-    public init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline,
+    package init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline,
                 metrics: any MetricsFactory = MetricsSystem.factory) {
         self.balancer = balancer
         self.history = history
@@ -52,7 +52,7 @@ public struct ConfigApplier: Sendable {
 
     /// Every check a config passes before it may replace the one in force: the loader's rules,
     /// then the TLS files and runbooks it names, which must be usable on this host.
-    public static func validate(_ text: String, file: String, baseDirectory: String) -> Result<ConfigLoader.Loaded, ConfigError> {
+    package static func validate(_ text: String, file: String, baseDirectory: String) -> Result<ConfigLoader.Loaded, ConfigError> {
         let result = ConfigLoader.load(text: text, file: file, baseDirectory: baseDirectory)
         if case .success(let loaded) = result {
             let files = TLSCheck.check(loaded.config) + RunbookCheck.check(loaded.config)
@@ -76,7 +76,7 @@ public struct ConfigApplier: Sendable {
     }
 
     /// Validates and applies `text` at once; the config in force changes only when every step passed.
-    public func apply(text: String, author: String, origin: String = "sent to the admin API") async -> Outcome {
+    package func apply(text: String, author: String, origin: String = "sent to the admin API") async -> Outcome {
         let loaded: ConfigLoader.Loaded
         switch load(text, origin: origin) {
         case .failure(let error): return .invalid(error.findings)
@@ -110,7 +110,7 @@ public struct ConfigApplier: Sendable {
 
     /// Validates `text`, then rolls it out in stages (`RolloutController`); answers when the
     /// rollout has an outcome. `force` skips preflight, never the watch.
-    public func rollOut(text: String, author: String, force: Bool) async -> Outcome {
+    package func rollOut(text: String, author: String, force: Bool) async -> Outcome {
         let loaded: ConfigLoader.Loaded
         switch load(text, origin: "sent to the admin API") {
         case .failure(let error): return .invalid(error.findings)
@@ -129,7 +129,7 @@ public struct ConfigApplier: Sendable {
     }
 
     /// Applies the previous applied version again, as a new version.
-    public func rollBack(by author: String) async -> Outcome {
+    package func rollBack(by author: String) async -> Outcome {
         let found: ConfigHistory.Entry?
         do { found = try await history.previousApplied(before: balancer.version) } catch { return .stateUnavailable("\(error)") }
         guard let previous = found else { return .nothingToRollBack }
@@ -138,7 +138,7 @@ public struct ConfigApplier: Sendable {
 
     /// Puts in force a version another balancer stored, under its own number, unless it is not
     /// newer or a canary is being watched here. `instance` is this balancer's name.
-    public func follow(_ latest: ConfigVersion, instance: String) async -> Outcome {
+    package func follow(_ latest: ConfigVersion, instance: String) async -> Outcome {
         guard latest.version > balancer.version, await rollouts.canaryVersion == nil else { return .unchanged }
         switch Self.validate(latest.source, file: "<v\(latest.version)>", baseDirectory: balancer.runtime.config.baseDirectory) {
         case .failure(let error):

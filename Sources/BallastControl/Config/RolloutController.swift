@@ -7,26 +7,26 @@ import Metrics
 
 /// Runs staged rollouts, one at a time: validate → preflight → canary → watch → promote or
 /// roll back. Every step is logged; the outcome goes to the config history and metrics.
-public actor RolloutController {
-    public struct Outcome: Sendable, Codable {
-        public enum Kind: String, Sendable, Codable {
+package actor RolloutController {
+    package struct Outcome: Sendable, Codable {
+        package enum Kind: String, Sendable, Codable {
             case promoted
             case rolledBack = "rolled_back"
             /// By preflight: an upstream had no healthy server; nothing was tried.
             case refused
         }
 
-        public var version: Int
-        public var outcome: Kind
-        public var reason: String?
-        public var seconds: Double
-        public var canary: WindowStats?
-        public var stable: WindowStats?
-        public var findings: [Finding]
-        public var changes: [ConfigDiff.Change]
+        package var version: Int
+        package var outcome: Kind
+        package var reason: String?
+        package var seconds: Double
+        package var canary: WindowStats?
+        package var stable: WindowStats?
+        package var findings: [Finding]
+        package var changes: [ConfigDiff.Change]
     }
 
-    public struct Busy: Error {}
+    package struct Busy: Error {}
 
     let balancer: LoadBalancer
     let history: ConfigHistory
@@ -35,9 +35,9 @@ public actor RolloutController {
     let tick: Duration
     private var running = false
     /// The version a canary is being watched for, if any.
-    public private(set) var canaryVersion: Int?
+    package private(set) var canaryVersion: Int?
 
-    public init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline = Timeline(store: MemoryTimelineStore()),
+    package init(balancer: LoadBalancer, history: ConfigHistory, timeline: Timeline = Timeline(store: MemoryTimelineStore()),
                 logger: Logger = Logger(label: "ballast.rollout"), tick: Duration = .milliseconds(250)) {
         self.balancer = balancer
         self.history = history
@@ -47,7 +47,7 @@ public actor RolloutController {
     }
 
     /// Rolls `loaded` out; `force` skips preflight, never the watch.
-    public func rollOut(_ loaded: ConfigLoader.Loaded, author: String, force: Bool) async throws -> Outcome {
+    package func rollOut(_ loaded: ConfigLoader.Loaded, author: String, force: Bool) async throws -> Outcome {
         guard !running else { throw Busy() }
         running = true
         defer { running = false }

@@ -8,20 +8,20 @@ import Foundation
 /// sockets or clocks. The canary is judged against the rest, not in isolation: an error rate
 /// above the threshold rolls back only when the canary is also worse than stable (a backend
 /// outage that hits both is not the change's fault).
-public struct RolloutJudge: Sendable {
-    public enum Verdict: Sendable, Equatable {
+package struct RolloutJudge: Sendable {
+    package enum Verdict: Sendable, Equatable {
         case keepWatching
         case promote
         case rollBack(reason: String)
     }
 
-    public var policy: Rollout
+    package var policy: Rollout
     /// Canary requests needed before rates and latencies mean anything.
-    public var minimumRequests = 10
+    package var minimumRequests = 10
 
-    public init(policy: Rollout) { self.policy = policy }
+    package init(policy: Rollout) { self.policy = policy }
 
-    public func judge(elapsed: Duration, canary: WindowStats, stable: WindowStats, healthyPercent: Double) -> Verdict {
+    package func judge(elapsed: Duration, canary: WindowStats, stable: WindowStats, healthyPercent: Double) -> Verdict {
         if healthyPercent < policy.healthyBelow {
             return .rollBack(reason: "only \(Int(healthyPercent.rounded()))% of the canary's servers are healthy (rollback below \(Int(policy.healthyBelow))%)")
         }

@@ -2,15 +2,15 @@ import Foundation
 
 /// What a committed topology document says that the live configuration no longer does, in
 /// the reader's words, with the config version that changed it when the history is known.
-public struct DocsDrift: Sendable {
+package struct DocsDrift: Sendable {
     /// One applied config version, for "removed in version 7 by alice".
-    public struct Version: Sendable {
-        public var version: Int
-        public var author: String
-        public var appliedAt: Date
-        public var facts: TopologyFacts
+    package struct Version: Sendable {
+        package var version: Int
+        package var author: String
+        package var appliedAt: Date
+        package var facts: TopologyFacts
 
-        public init(version: Int, author: String, appliedAt: Date, facts: TopologyFacts) {
+        package init(version: Int, author: String, appliedAt: Date, facts: TopologyFacts) {
             self.version = version
             self.author = author
             self.appliedAt = appliedAt
@@ -18,12 +18,12 @@ public struct DocsDrift: Sendable {
         }
     }
 
-    public var document: TopologyFacts
-    public var live: TopologyFacts
+    package var document: TopologyFacts
+    package var live: TopologyFacts
     /// Applied versions, oldest first.
-    public var history: [Version]
+    package var history: [Version]
 
-    public init(document: TopologyFacts, live: TopologyFacts, history: [Version] = []) {
+    package init(document: TopologyFacts, live: TopologyFacts, history: [Version] = []) {
         self.document = document
         self.live = live
         self.history = history.sorted { $0.version < $1.version }
@@ -47,7 +47,7 @@ public struct DocsDrift: Sendable {
         return ""
     }
 
-    public func findings() -> [String] {
+    package func findings() -> [String] {
         var out: [String] = []
         if document.admin != live.admin {
             out.append("the document puts the admin API on \(document.admin); the live config has \(live.admin)" + when { $0.admin })

@@ -2,10 +2,10 @@ import Foundation
 
 /// The topology as an SVG drawn by Ballast itself: listeners → routes (in evaluation order) →
 /// upstreams → servers, one column each, with an arrow for every link.
-public struct TopologyDiagram: Sendable {
-    public var facts: TopologyFacts
+package struct TopologyDiagram: Sendable {
+    package var facts: TopologyFacts
 
-    public init(facts: TopologyFacts) { self.facts = facts }
+    package init(facts: TopologyFacts) { self.facts = facts }
 
     struct Box {
         var id: String
@@ -20,7 +20,7 @@ public struct TopologyDiagram: Sendable {
     static let rowHeight: Double = 44
     static let gap: Double = 10
 
-    public func svg() -> String {
+    package func svg() -> String {
         var boxes: [Box] = []
         func column(_ index: Int, _ items: [(id: String, lines: [String])], cssClass: String) {
             for (row, item) in items.enumerated() {

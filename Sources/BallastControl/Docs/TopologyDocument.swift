@@ -7,22 +7,22 @@ import Foundation
 /// <!-- ballast:begin routes -->   …generated…   <!-- ballast:end routes -->
 /// <!-- ballast:facts {"configHash":…} -->
 /// ```
-public struct TopologyDocument: Sendable {
-    public var facts: TopologyFacts
+package struct TopologyDocument: Sendable {
+    package var facts: TopologyFacts
     /// Where the config came from, for the introduction (`examples/ballast.yaml`, an admin URL).
-    public var source: String
+    package var source: String
     /// The diagram's file name beside the document, linked from it; nil for none.
-    public var diagram: String?
+    package var diagram: String?
 
-    public init(facts: TopologyFacts, source: String, diagram: String?) {
+    package init(facts: TopologyFacts, source: String, diagram: String?) {
         self.facts = facts
         self.source = source
         self.diagram = diagram
     }
 
-    public static let blockNames = ["summary", "listeners", "routes", "upstreams", "rollout", "alerts"]
+    package static let blockNames = ["summary", "listeners", "routes", "upstreams", "rollout", "alerts"]
 
-    public func markdown() -> String {
+    package func markdown() -> String {
         let blocks = Self.blocks(facts)
         var out = """
             # Topology
@@ -94,14 +94,14 @@ public struct TopologyDocument: Sendable {
 
     // MARK: Reading a committed document
 
-    public struct Parsed: Sendable {
-        public var facts: TopologyFacts?
-        public var blocks: [String: String]
+    package struct Parsed: Sendable {
+        package var facts: TopologyFacts?
+        package var blocks: [String: String]
         /// Why the facts could not be read, when they could not.
-        public var problem: String?
+        package var problem: String?
     }
 
-    public static func parse(_ text: String) -> Parsed {
+    package static func parse(_ text: String) -> Parsed {
         var blocks: [String: String] = [:]
         var current: (name: String, lines: [String])?
         var factsLine: String?
@@ -130,7 +130,7 @@ public struct TopologyDocument: Sendable {
     }
 
     /// Generated blocks that differ from what the document's own facts render: hand edits.
-    public static func handEdits(_ parsed: Parsed) -> [String] {
+    package static func handEdits(_ parsed: Parsed) -> [String] {
         guard let facts = parsed.facts else { return [] }
         let expected = blocks(facts)
         var edits: [String] = []

@@ -4,71 +4,71 @@ import Foundation
 
 /// What a topology document states about a config, as plain comparable facts. The document is
 /// rendered from them, embeds them, and `ballast docs --check` compares them with the live ones.
-public struct TopologyFacts: Codable, Equatable, Sendable {
-    public struct Listener: Codable, Equatable, Sendable {
-        public var name: String
-        public var listen: String
-        public var tls: Bool
-        public var limits: String
-        public var timeouts: String
-        public var trustedProxies: [String]
+package struct TopologyFacts: Codable, Equatable, Sendable {
+    package struct Listener: Codable, Equatable, Sendable {
+        package var name: String
+        package var listen: String
+        package var tls: Bool
+        package var limits: String
+        package var timeouts: String
+        package var trustedProxies: [String]
     }
 
-    public struct Route: Codable, Equatable, Sendable {
-        public var listener: String
-        public var name: String
-        public var match: String
-        public var upstream: String
-        public var timeouts: String
-        public var retries: String
-        public var rateLimit: String
+    package struct Route: Codable, Equatable, Sendable {
+        package var listener: String
+        package var name: String
+        package var match: String
+        package var upstream: String
+        package var timeouts: String
+        package var retries: String
+        package var rateLimit: String
     }
 
-    public struct Server: Codable, Equatable, Sendable {
-        public var address: String
-        public var weight: Int
+    package struct Server: Codable, Equatable, Sendable {
+        package var address: String
+        package var weight: Int
         /// Share of the upstream's traffic, in percent (weights; none for consistent hashing).
-        public var share: Double
+        package var share: Double
     }
 
-    public struct Upstream: Codable, Equatable, Sendable {
-        public var name: String
-        public var balance: String
-        public var servers: [Server]
-        public var health: String
-        public var outlier: String
-        public var keepalive: String
-        public var panicThreshold: String
+    package struct Upstream: Codable, Equatable, Sendable {
+        package var name: String
+        package var balance: String
+        package var servers: [Server]
+        package var health: String
+        package var outlier: String
+        package var keepalive: String
+        package var panicThreshold: String
     }
 
-    public struct Alert: Codable, Equatable, Sendable {
-        public var name: String
+    package struct Alert: Codable, Equatable, Sendable {
+        package var name: String
         /// What it watches (`route 'auth'`, `upstream 'api'`, `all traffic`): with the name, its identity.
-        public var scope: String
-        public var severity: String
-        public var condition: String
-        public var runbook: String
+        package var scope: String
+        package var severity: String
+        package var condition: String
+        package var runbook: String
     }
 
     /// The balancer's config version (nil for a file).
-    public var configVersion: Int?
+    package var configVersion: Int?
     /// The first 12 hex digits of the SHA-256 of the config text.
-    public var configHash: String
-    public var admin: String
-    public var listeners: [Listener]
+    package var configHash: String
+    package var admin: String
+    package var listeners: [Listener]
     /// In evaluation order: per listener, first match wins.
-    public var routes: [Route]
-    public var upstreams: [Upstream]
-    public var rollout: String
-    public var alerts: [Alert]
+    package var routes: [Route]
+    package var upstreams: [Upstream]
+    package var rollout: String
+    package var alerts: [Alert]
 
     /// The first 12 hex digits of the SHA-256 of `config`'s text: what documents and balancer
     /// heartbeats name a config by.
-    public static func hash(of config: Config) -> String {
+    package static func hash(of config: Config) -> String {
         SHA256.hash(data: Array(config.sourceText.utf8)).prefix(6).map { String(format: "%02x", $0) }.joined()
     }
 
-    public init(config: Config, version: Int? = nil) {
+    package init(config: Config, version: Int? = nil) {
         configVersion = version
         configHash = Self.hash(of: config)
         admin = config.admin.listen.description

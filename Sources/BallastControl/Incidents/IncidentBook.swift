@@ -13,27 +13,27 @@ import Foundation
 /// alert.resolved        last firing alert → incident.closed
 /// ```
 /// Ticket-level alerts never open or hold an incident; they show in its window.
-public struct IncidentBook: Sendable {
-    public private(set) var incidents: [Incident] = []
+package struct IncidentBook: Sendable {
+    package private(set) var incidents: [Incident] = []
 
-    public init() {}
+    package init() {}
 
     /// Rebuilds from stored `incident.*` events (other events are ignored).
-    public init(replaying events: [TimelineEvent]) {
+    package init(replaying events: [TimelineEvent]) {
         for event in events { apply(event) }
     }
 
     /// The book as the timeline in `store` records it.
-    public static func load(from store: any TimelineStore) async throws -> IncidentBook {
+    package static func load(from store: any TimelineStore) async throws -> IncidentBook {
         IncidentBook(replaying: try await store.events(EventQuery(kinds: ["incident."], limit: 1_000_000)))
     }
 
-    public var open: Incident? { incidents.last.flatMap { $0.isOpen ? $0 : nil } }
+    package var open: Incident? { incidents.last.flatMap { $0.isOpen ? $0 : nil } }
 
-    public func incident(_ id: Int) -> Incident? { incidents.first { $0.id == id } }
+    package func incident(_ id: Int) -> Incident? { incidents.first { $0.id == id } }
 
     /// The incident events that `event` (an alert event) causes, already applied.
-    public mutating func observe(_ event: TimelineEvent) -> [TimelineEvent] {
+    package mutating func observe(_ event: TimelineEvent) -> [TimelineEvent] {
         guard let alert = event.subject else { return [] }
         var caused: [TimelineEvent] = []
         switch event.kind {
@@ -71,7 +71,7 @@ public struct IncidentBook: Sendable {
 
     /// Closes the open incident for a reason other than its alerts (a restart, which forgets
     /// alert state); nil when none is open.
-    public mutating func closeOpen(at date: Date, reason: String) -> TimelineEvent? {
+    package mutating func closeOpen(at date: Date, reason: String) -> TimelineEvent? {
         guard let current = open else { return nil }
         let event = TimelineEvent(at: date, source: "incidents", kind: "incident.closed", subject: "incident \(current.id)",
                                   message: "incident \(current.id) closed: \(reason)",
@@ -81,7 +81,7 @@ public struct IncidentBook: Sendable {
     }
 
     /// Applies one incident event to the state.
-    public mutating func apply(_ event: TimelineEvent) {
+    package mutating func apply(_ event: TimelineEvent) {
         guard event.kind.hasPrefix("incident."), let id = event.details?["incident"].flatMap(Int.init) else { return }
         let alert = event.details?["alert"]
         if event.kind == "incident.opened" {

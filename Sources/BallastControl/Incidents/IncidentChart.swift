@@ -4,13 +4,13 @@ import Foundation
 /// The postmortem's chart as a standalone SVG: the 5xx share of requests per second (red,
 /// left axis) and healthy servers (green, right axis) over the incident, with its events
 /// marked as labelled vertical lines.
-public struct IncidentChart: Sendable {
-    public var record: IncidentRecord
+package struct IncidentChart: Sendable {
+    package var record: IncidentRecord
     let width = 900.0
     let height = 360.0
     let left = 60.0, right = 60.0, top = 40.0, bottom = 110.0
 
-    public init(record: IncidentRecord) { self.record = record }
+    package init(record: IncidentRecord) { self.record = record }
 
     /// Events worth a marker.
     static let marked: Set<String> = [
@@ -19,7 +19,7 @@ public struct IncidentChart: Sendable {
         "drill.fault_cleared",
     ]
 
-    public func svg() -> String {
+    package func svg() -> String {
         let vitals = record.vitals
         let facts = PostmortemFacts(record)
         let from = (vitals.first?.at ?? facts.start.addingTimeInterval(-IncidentRecord.lead)).timeIntervalSince1970

@@ -4,30 +4,30 @@ import Foundation
 /// Everything the timeline holds about one incident: the incident, the events in and just
 /// before its window, the config changes that preceded it ("what changed?"), and the vital
 /// signs to chart and count impact from.
-public struct IncidentRecord: Sendable, Codable {
+package struct IncidentRecord: Sendable, Codable {
     /// How far before the opening the record looks for the start of the impact and events.
-    public static let lead: TimeInterval = 120
+    package static let lead: TimeInterval = 120
     /// How far before the opening it looks for config changes.
-    public static let changeLookback: TimeInterval = 3600
+    package static let changeLookback: TimeInterval = 3600
     /// How long after the close it keeps charting (the recovery).
-    public static let tail: TimeInterval = 30
+    package static let tail: TimeInterval = 30
 
-    public var incident: Incident
-    public var events: [TimelineEvent]
-    public var changes: [TimelineEvent]
-    public var vitals: [Vitals]
+    package var incident: Incident
+    package var events: [TimelineEvent]
+    package var changes: [TimelineEvent]
+    package var vitals: [Vitals]
     /// When the record was read (the end of an incident still open).
-    public var readAt: Date
+    package var readAt: Date
 
     /// The incident with `id`, or the newest when nil; nil when there is none.
-    public static func load(incident id: Int?, from store: any TimelineStore, now: Date = Date()) async throws -> IncidentRecord? {
+    package static func load(incident id: Int?, from store: any TimelineStore, now: Date = Date()) async throws -> IncidentRecord? {
         let book = try await IncidentBook.load(from: store)
         guard let incident = id.map(book.incident) ?? book.incidents.last else { return nil }
         return try await load(incident, from: store, now: now)
     }
 
     /// A record for `incident`, which may be a window that no alert opened (a drill's).
-    public static func load(_ incident: Incident, from store: any TimelineStore, now: Date = Date()) async throws -> IncidentRecord {
+    package static func load(_ incident: Incident, from store: any TimelineStore, now: Date = Date()) async throws -> IncidentRecord {
         let end = incident.closedAt ?? now
         let from = incident.openedAt.addingTimeInterval(-lead)
         let events = try await store.events(EventQuery(since: from, until: end.addingTimeInterval(tail), limit: 5000))
@@ -48,24 +48,24 @@ public struct IncidentRecord: Sendable, Codable {
 ///   5 s, or a rollback, whichever came first.
 /// - **resolution**: the last alert of the incident resolved.
 /// - **time to detect / mitigate / resolve**: each of those minus the start.
-public struct PostmortemFacts: Sendable, Equatable {
-    public var start: Date
-    public var detection: Date
-    public var mitigation: Date?
-    public var resolution: Date?
-    public var requests: Int
-    public var failedRequests: Int
-    public var sessionsBefore: Int?
-    public var sessionsLowest: Int?
-    public var sessionsAtEnd: Int?
-    public var healthyServersLowest: Int?
-    public var servers: Int
+package struct PostmortemFacts: Sendable, Equatable {
+    package var start: Date
+    package var detection: Date
+    package var mitigation: Date?
+    package var resolution: Date?
+    package var requests: Int
+    package var failedRequests: Int
+    package var sessionsBefore: Int?
+    package var sessionsLowest: Int?
+    package var sessionsAtEnd: Int?
+    package var healthyServersLowest: Int?
+    package var servers: Int
 
-    public var timeToDetect: TimeInterval { detection.timeIntervalSince(start) }
-    public var timeToMitigate: TimeInterval? { mitigation?.timeIntervalSince(start) }
-    public var timeToResolve: TimeInterval? { resolution?.timeIntervalSince(start) }
+    package var timeToDetect: TimeInterval { detection.timeIntervalSince(start) }
+    package var timeToMitigate: TimeInterval? { mitigation?.timeIntervalSince(start) }
+    package var timeToResolve: TimeInterval? { resolution?.timeIntervalSince(start) }
     /// Sessions that were active before and were not at the end.
-    public var sessionsLost: Int? {
+    package var sessionsLost: Int? {
         guard let before = sessionsBefore, let after = sessionsAtEnd ?? sessionsLowest else { return nil }
         return max(0, before - after)
     }
@@ -73,7 +73,7 @@ public struct PostmortemFacts: Sendable, Equatable {
     static let joinGap: TimeInterval = 10
     static let quietForMitigation: TimeInterval = 5
 
-    public init(_ record: IncidentRecord) {
+    package init(_ record: IncidentRecord) {
         let vitals = record.vitals
         let detection = record.incident.openedAt
         let resolution = record.incident.closedAt

@@ -5,17 +5,17 @@ import Foundation
 /// Drafts a postmortem in the seed's structure (overview and impact, timeline, root cause and
 /// resolution, corrective measures) from an incident record. What the record cannot know is
 /// marked **Needs a human** instead of being guessed.
-public struct PostmortemRenderer: Sendable {
-    public var record: IncidentRecord
+package struct PostmortemRenderer: Sendable {
+    package var record: IncidentRecord
     /// The file name of the chart, linked from the draft (written beside it).
-    public var chartName: String?
+    package var chartName: String?
 
-    public init(record: IncidentRecord, chartName: String? = nil) {
+    package init(record: IncidentRecord, chartName: String? = nil) {
         self.record = record
         self.chartName = chartName
     }
 
-    public func markdown() -> String {
+    package func markdown() -> String {
         let facts = PostmortemFacts(record)
         let incident = record.incident
         var out: [String] = []

@@ -3,20 +3,20 @@ import Foundation
 
 /// The stack's vital signs at one moment, recorded every second beside the timeline: what a
 /// postmortem charts and counts impact from after the live ten minutes are gone.
-public struct Vitals: Sendable, Codable, Equatable {
-    public struct Upstream: Sendable, Codable, Equatable {
+package struct Vitals: Sendable, Codable, Equatable {
+    package struct Upstream: Sendable, Codable, Equatable {
         /// Requests and 5xx answers counted since the balancer started (reset-aware).
-        public var requests: Double
-        public var errors: Double
-        public var healthyServers: Double?
-        public var servers: Int
+        package var requests: Double
+        package var errors: Double
+        package var healthyServers: Double?
+        package var servers: Int
     }
 
-    public var at: Date
-    public var upstreams: [String: Upstream]
-    public var activeSessions: Double?
+    package var at: Date
+    package var upstreams: [String: Upstream]
+    package var activeSessions: Double?
 
-    public init(at: Date, upstreams: [String: Upstream], activeSessions: Double?) {
+    package init(at: Date, upstreams: [String: Upstream], activeSessions: Double?) {
         self.at = at
         self.upstreams = upstreams
         self.activeSessions = activeSessions

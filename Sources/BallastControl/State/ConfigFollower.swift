@@ -7,22 +7,22 @@ import Logging
 import Metrics
 
 /// What this balancer knows of its shared state: whether the database answers, and who it is.
-public actor StateMonitor {
-    public struct Report: Sendable, Codable {
+package actor StateMonitor {
+    package struct Report: Sendable, Codable {
         /// Where versions are kept (`memory`, `sqlite:…`, `postgres://user:***@…`).
-        public var store: String
-        public var instance: String
-        public var reachable: Bool
-        public var error: String?
-        public var lastContact: Date?
+        package var store: String
+        package var instance: String
+        package var reachable: Bool
+        package var error: String?
+        package var lastContact: Date?
         /// Every balancer that reported in the last 10 s, with the version it runs.
-        public var balancers: [BalancerInstance]
+        package var balancers: [BalancerInstance]
         /// The newest applied version in the store.
-        public var latestVersion: Int?
+        package var latestVersion: Int?
     }
 
-    public let store: String
-    public let instance: String
+    package let store: String
+    package let instance: String
     private var reachable = true
     private var error: String?
     private var lastContact: Date?
@@ -30,7 +30,7 @@ public actor StateMonitor {
     private var latestVersion: Int?
     private let gauge = Gauge(label: "ballast_state_up")
 
-    public init(store: String, instance: String) {
+    package init(store: String, instance: String) {
         self.store = store
         self.instance = instance
         gauge.record(1)
@@ -51,7 +51,7 @@ public actor StateMonitor {
         gauge.record(0)
     }
 
-    public func report() -> Report {
+    package func report() -> Report {
         Report(store: store, instance: instance, reachable: reachable, error: error, lastContact: lastContact,
                balancers: balancers, latestVersion: latestVersion)
     }
@@ -62,20 +62,20 @@ public actor StateMonitor {
 /// seconds, which also catches what a lost connection missed), through the same validation as
 /// the admin API. It reports which version it runs as a heartbeat. A version this balancer
 /// refuses is not retried; its note says why, and `ballast status` shows the disagreement.
-public actor ConfigFollower {
+package actor ConfigFollower {
     let api: AdminAPI
     let adminAddress: String
     let logger: Logger
     private var refused: [Int: String] = [:]
     private var note: String?
 
-    public init(api: AdminAPI, adminAddress: String, logger: Logger = Logger(label: "ballast.state")) {
+    package init(api: AdminAPI, adminAddress: String, logger: Logger = Logger(label: "ballast.state")) {
         self.api = api
         self.adminAddress = adminAddress
         self.logger = logger
     }
 
-    public func run() async {
+    package func run() async {
         let notifications = api.history.store.notifications()
         let listener = Task {
             for await version in notifications {
@@ -92,7 +92,7 @@ public actor ConfigFollower {
     }
 
     /// Applies the newest applied version when it is newer than the one in force.
-    public func catchUp() async {
+    package func catchUp() async {
         let balancer = api.balancer
         let latest: ConfigVersion?
         do {

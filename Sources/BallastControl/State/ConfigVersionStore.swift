@@ -3,17 +3,17 @@ import Foundation
 
 
 /// A balancer instance as the shared state knows it: which version it runs, and when it last said so.
-public struct BalancerInstance: Sendable, Codable, Equatable {
-    public var id: String
-    public var admin: String
-    public var version: Int
+package struct BalancerInstance: Sendable, Codable, Equatable {
+    package var id: String
+    package var admin: String
+    package var version: Int
     /// The sha256 of the YAML it runs.
-    public var configHash: String
-    public var seenAt: Date
+    package var configHash: String
+    package var seenAt: Date
     /// Why it does not run the newest applied version, when it does not.
-    public var note: String?
+    package var note: String?
 
-    public init(id: String, admin: String, version: Int, configHash: String, seenAt: Date = Date(), note: String? = nil) {
+    package init(id: String, admin: String, version: Int, configHash: String, seenAt: Date = Date(), note: String? = nil) {
         self.id = id
         self.admin = admin
         self.version = version
@@ -26,7 +26,7 @@ public struct BalancerInstance: Sendable, Codable, Equatable {
 /// Where config versions live: in memory (a lone `ballast lb`), in the stack's SQLite file
 /// (`ballast up`, `--state sqlite:`), or in PostgreSQL shared by every balancer (`--state postgres://`),
 /// which also tells each balancer when another one stored a version.
-public protocol ConfigVersionStore: Sendable {
+package protocol ConfigVersionStore: Sendable {
     /// Creates or upgrades the schema.
     func migrate() async throws
     /// A version number no balancer has used, taken before the version is applied.
@@ -47,27 +47,27 @@ public protocol ConfigVersionStore: Sendable {
 }
 
 /// A version number is stored once (SQLite and PostgreSQL enforce it with a unique index).
-public struct DuplicateVersion: Error, CustomStringConvertible {
-    public var version: Int
-    public var description: String { "config version \(version) is already stored" }
+package struct DuplicateVersion: Error, CustomStringConvertible {
+    package var version: Int
+    package var description: String { "config version \(version) is already stored" }
 }
 
 /// Config versions of a balancer that shares nothing: kept in memory, lost at exit.
-public actor MemoryConfigVersionStore: ConfigVersionStore {
+package actor MemoryConfigVersionStore: ConfigVersionStore {
     private var entries: [ConfigVersion] = []
     private var next = 1
     private var reported: [String: BalancerInstance] = [:]
 
-    public init() {}
+    package init() {}
 
-    public func migrate() {}
+    package func migrate() {}
 
-    public func reserveVersion() -> Int {
+    package func reserveVersion() -> Int {
         defer { next += 1 }
         return next
     }
 
-    public func record(_ entry: ConfigVersion) throws {
+    package func record(_ entry: ConfigVersion) throws {
         if entry.version > 0, entries.contains(where: { $0.version == entry.version }) {
             throw DuplicateVersion(version: entry.version)
         }
@@ -75,16 +75,16 @@ public actor MemoryConfigVersionStore: ConfigVersionStore {
         next = max(next, entry.version + 1)
     }
 
-    public func history(limit: Int) -> [ConfigVersion] { Array(entries.suffix(limit)) }
+    package func history(limit: Int) -> [ConfigVersion] { Array(entries.suffix(limit)) }
 
-    public func latestApplied() -> ConfigVersion? { entries.last { $0.isApplied } }
+    package func latestApplied() -> ConfigVersion? { entries.last { $0.isApplied } }
 
-    public func report(_ instance: BalancerInstance) { reported[instance.id] = instance }
+    package func report(_ instance: BalancerInstance) { reported[instance.id] = instance }
 
-    public func instances(within: TimeInterval) -> [BalancerInstance] {
+    package func instances(within: TimeInterval) -> [BalancerInstance] {
         let since = Date().addingTimeInterval(-within)
         return reported.values.filter { $0.seenAt >= since }.sorted { $0.id < $1.id }
     }
 
-    public nonisolated func notifications() -> AsyncStream<Int> { AsyncStream { $0.finish() } }
+    package nonisolated func notifications() -> AsyncStream<Int> { AsyncStream { $0.finish() } }
 }

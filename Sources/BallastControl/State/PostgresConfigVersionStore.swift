@@ -8,12 +8,12 @@ import PostgresNIO
 /// sequence, so v7 is the same config everywhere; storing an applied version sends
 /// `NOTIFY ballast_config` in the same transaction, so other balancers hear of it only once it
 /// is committed.
-public final class PostgresConfigVersionStore: ConfigVersionStore {
+package final class PostgresConfigVersionStore: ConfigVersionStore {
     let database: SharedDatabase
     let channel: String
     private let logger = Logger(label: "ballast.state.postgres")
 
-    public init(database: SharedDatabase) {
+    package init(database: SharedDatabase) {
         self.database = database
         channel = "ballast_config" + (database.url.schema.map { "_" + $0 } ?? "")
     }
@@ -39,11 +39,11 @@ public final class PostgresConfigVersionStore: ConfigVersionStore {
             """),
     ]
 
-    public func migrate() async throws {
+    package func migrate() async throws {
         try await database.migrate("config", Self.migrations)
     }
 
-    public func reserveVersion() async throws -> Int {
+    package func reserveVersion() async throws -> Int {
         try await database.run { client in
             var version = 0
             for try await value in try await client.query("SELECT nextval('config_version_seq')::int").decode(Int.self) { version = value }
@@ -51,7 +51,7 @@ public final class PostgresConfigVersionStore: ConfigVersionStore {
         }
     }
 
-    public func record(_ entry: ConfigVersion) async throws {
+    package func record(_ entry: ConfigVersion) async throws {
         let changes = String(decoding: try JSONEncoder().encode(entry.changes), as: UTF8.self)
         let channel = self.channel
         let logger = self.logger
@@ -77,21 +77,21 @@ public final class PostgresConfigVersionStore: ConfigVersionStore {
         return entries
     }
 
-    public func history(limit: Int) async throws -> [ConfigVersion] {
+    package func history(limit: Int) async throws -> [ConfigVersion] {
         try await database.run { client in
             try await Self.entries(client.query(PostgresQuery(
                 unsafeSQL: "SELECT \(Self.columns) FROM config_versions ORDER BY id DESC LIMIT \(max(0, limit))"))).reversed()
         }
     }
 
-    public func latestApplied() async throws -> ConfigVersion? {
+    package func latestApplied() async throws -> ConfigVersion? {
         try await database.run { client in
             try await Self.entries(client.query(PostgresQuery(
                 unsafeSQL: "SELECT \(Self.columns) FROM config_versions WHERE outcome = 'applied' ORDER BY version DESC LIMIT 1"))).first
         }
     }
 
-    public func report(_ instance: BalancerInstance) async throws {
+    package func report(_ instance: BalancerInstance) async throws {
         try await database.execute("""
             INSERT INTO balancer_instances (id, admin, version, config_hash, seen_at, note)
             VALUES (\(instance.id), \(instance.admin), \(instance.version), \(instance.configHash), \(instance.seenAt), \(instance.note))
@@ -100,7 +100,7 @@ public final class PostgresConfigVersionStore: ConfigVersionStore {
             """)
     }
 
-    public func instances(within: TimeInterval) async throws -> [BalancerInstance] {
+    package func instances(within: TimeInterval) async throws -> [BalancerInstance] {
         let since = Date().addingTimeInterval(-within)
         return try await database.run { client in
             var instances: [BalancerInstance] = []
@@ -115,7 +115,7 @@ public final class PostgresConfigVersionStore: ConfigVersionStore {
 
     /// LISTENs on one pooled connection; when it is lost, listens again after a second and
     /// yields 0 ("you may have missed something: catch up").
-    public func notifications() -> AsyncStream<Int> {
+    package func notifications() -> AsyncStream<Int> {
         let (stream, continuation) = AsyncStream.makeStream(of: Int.self)
         let client = database.client
         let channel = self.channel

@@ -6,7 +6,7 @@ import PostgresNIO
 
 /// The timeline and vital signs in PostgreSQL, shared by every balancer and read by any of them
 /// (incidents are replayed from it). `details` and vitals are JSON text, as in SQLite.
-public final class PostgresTimelineStore: TimelineStore {
+package final class PostgresTimelineStore: TimelineStore {
     let database: SharedDatabase
     private let logger = Logger(label: "ballast.timeline.postgres")
     static let vitalsRetention: TimeInterval = 7 * 86_400
@@ -16,7 +16,7 @@ public final class PostgresTimelineStore: TimelineStore {
         return encoder
     }()
 
-    public init(database: SharedDatabase) {
+    package init(database: SharedDatabase) {
         self.database = database
     }
 
@@ -37,11 +37,11 @@ public final class PostgresTimelineStore: TimelineStore {
             """),
     ]
 
-    public func migrate() async throws {
+    package func migrate() async throws {
         try await database.migrate("timeline", Self.migrations)
     }
 
-    public func append(_ event: TimelineEvent) async throws {
+    package func append(_ event: TimelineEvent) async throws {
         let details = try event.details.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
         try await database.execute("""
             INSERT INTO timeline (at, source, kind, subject, message, details)
@@ -49,7 +49,7 @@ public final class PostgresTimelineStore: TimelineStore {
             """)
     }
 
-    public func events(_ query: EventQuery) async throws -> [TimelineEvent] {
+    package func events(_ query: EventQuery) async throws -> [TimelineEvent] {
         var binds = PostgresBindings()
         var conditions: [String] = []
         func bind(_ value: some PostgresEncodable & Sendable) throws -> String {
@@ -84,7 +84,7 @@ public final class PostgresTimelineStore: TimelineStore {
         }
     }
 
-    public func appendVitals(_ vitals: Vitals) async throws {
+    package func appendVitals(_ vitals: Vitals) async throws {
         let body = String(decoding: try Self.encoder.encode(vitals), as: UTF8.self)
         let horizon = vitals.at.addingTimeInterval(-Self.vitalsRetention)
         let logger = self.logger
@@ -96,7 +96,7 @@ public final class PostgresTimelineStore: TimelineStore {
         }
     }
 
-    public func vitals(from: Date, to: Date) async throws -> [Vitals] {
+    package func vitals(from: Date, to: Date) async throws -> [Vitals] {
         try await database.run { client in
             var result: [Vitals] = []
             for try await body in try await client.query("SELECT body FROM vitals WHERE at >= \(from) AND at <= \(to) ORDER BY at").decode(String.self) {

@@ -4,14 +4,14 @@ import GRDB
 
 /// Config versions in the stack's SQLite file, so `ballast up` keeps its history across restarts
 /// and version numbers continue.
-public final class SQLiteConfigVersionStore: ConfigVersionStore {
+package final class SQLiteConfigVersionStore: ConfigVersionStore {
     private let pool: DatabasePool
 
-    public init(path: String) throws {
+    package init(path: String) throws {
         pool = try openSQLitePool(path: path, busyTimeout: 2)
     }
 
-    public func migrate() async throws {
+    package func migrate() async throws {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("config-versions-v1") { db in
             try db.execute(sql: """
@@ -37,14 +37,14 @@ public final class SQLiteConfigVersionStore: ConfigVersionStore {
         try migrator.migrate(pool)
     }
 
-    public func reserveVersion() async throws -> Int {
+    package func reserveVersion() async throws -> Int {
         try await pool.write { db in
             try db.execute(sql: "UPDATE config_version_counter SET next = next + 1 WHERE id = 1")
             return try Int.fetchOne(db, sql: "SELECT next - 1 FROM config_version_counter WHERE id = 1") ?? 1
         }
     }
 
-    public func record(_ entry: ConfigVersion) async throws {
+    package func record(_ entry: ConfigVersion) async throws {
         let changes = String(decoding: try JSONEncoder().encode(entry.changes), as: UTF8.self)
         try await pool.write { db in
             try db.execute(sql: """
@@ -62,19 +62,19 @@ public final class SQLiteConfigVersionStore: ConfigVersionStore {
                              changes: (try? JSONDecoder().decode([String].self, from: Data(changes.utf8))) ?? [], origin: row["origin"])
     }
 
-    public func history(limit: Int) async throws -> [ConfigVersion] {
+    package func history(limit: Int) async throws -> [ConfigVersion] {
         try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM config_versions ORDER BY id DESC LIMIT ?", arguments: [limit]).map(Self.entry).reversed()
         }
     }
 
-    public func latestApplied() async throws -> ConfigVersion? {
+    package func latestApplied() async throws -> ConfigVersion? {
         try await pool.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM config_versions WHERE outcome = 'applied' ORDER BY version DESC LIMIT 1").map(Self.entry)
         }
     }
 
-    public func report(_ instance: BalancerInstance) async throws {
+    package func report(_ instance: BalancerInstance) async throws {
         try await pool.write { db in
             try db.execute(sql: "INSERT OR REPLACE INTO balancer_instances (id, admin, version, config_hash, seen_at, note) VALUES (?, ?, ?, ?, ?, ?)",
                            arguments: [instance.id, instance.admin, instance.version, instance.configHash,
@@ -82,7 +82,7 @@ public final class SQLiteConfigVersionStore: ConfigVersionStore {
         }
     }
 
-    public func instances(within: TimeInterval) async throws -> [BalancerInstance] {
+    package func instances(within: TimeInterval) async throws -> [BalancerInstance] {
         let since = Date().addingTimeInterval(-within).timeIntervalSince1970
         return try await pool.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM balancer_instances WHERE seen_at >= ? ORDER BY id", arguments: [since]).map { row in
@@ -92,5 +92,5 @@ public final class SQLiteConfigVersionStore: ConfigVersionStore {
         }
     }
 
-    public func notifications() -> AsyncStream<Int> { AsyncStream { $0.finish() } }
+    package func notifications() -> AsyncStream<Int> { AsyncStream { $0.finish() } }
 }

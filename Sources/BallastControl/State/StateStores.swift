@@ -5,24 +5,24 @@ import Foundation
 
 /// The stores a balancer keeps its state in, opened from one URL: nothing (memory),
 /// `sqlite:PATH` (one host), or `postgres://…` (shared by every balancer).
-public struct StateStores: Sendable {
-    public var timeline: any TimelineStore
-    public var versions: any ConfigVersionStore
+package struct StateStores: Sendable {
+    package var timeline: any TimelineStore
+    package var versions: any ConfigVersionStore
     /// The URL without its password.
-    public var description: String
+    package var description: String
     /// True when other balancers may share it, so its newest version outranks a local file.
-    public var shared: Bool
+    package var shared: Bool
 
-    public struct Unsupported: Error, CustomStringConvertible {
-        public var description: String
+    package struct Unsupported: Error, CustomStringConvertible {
+        package var description: String
     }
 
     /// `url` with any password replaced, for error messages.
-    public static func redact(_ url: String) -> String {
+    package static func redact(_ url: String) -> String {
         (try? PostgresURL(url))?.redacted ?? (PostgresURL.isPostgres(url) ? "postgres://…" : url)
     }
 
-    public static func open(_ url: String?) async throws -> StateStores {
+    package static func open(_ url: String?) async throws -> StateStores {
         guard let url else {
             return StateStores(timeline: MemoryTimelineStore(), versions: MemoryConfigVersionStore(), description: "memory", shared: false)
         }
@@ -45,16 +45,16 @@ public struct StateStores: Sendable {
 }
 
 /// Which config and version number a balancer starts with.
-public struct StartupConfig: Sendable {
-    public var loaded: ConfigLoader.Loaded
-    public var version: Int
+package struct StartupConfig: Sendable {
+    package var loaded: ConfigLoader.Loaded
+    package var version: Int
     /// What a human should know (the file was not used, or the shared version was refused).
-    public var notes: [String]
+    package var notes: [String]
 
     /// With shared state, the newest applied version outranks the file (the file only seeds an
     /// empty store), so a balancer restarted with an old file cannot roll every other one back.
     /// On one host the file wins: it is recorded as a new version when it differs from the newest.
-    public static func decide(file: ConfigLoader.Loaded, path: String, history: ConfigHistory, shared: Bool) async throws -> StartupConfig {
+    package static func decide(file: ConfigLoader.Loaded, path: String, history: ConfigHistory, shared: Bool) async throws -> StartupConfig {
         let latest = try await history.store.latestApplied()
         if let latest, latest.source == file.config.sourceText {
             return StartupConfig(loaded: file, version: latest.version, notes: [])

@@ -9,14 +9,14 @@ import Logging
 /// Records events without ever blocking the caller for long: the data plane posts health flips
 /// from its event loops, and a slow or failing database must not slow traffic, alerts or a
 /// rollback. Writes go through one ordered background writer (see `TimelineWriter`).
-public struct Timeline: TimelineStore {
-    public let store: any TimelineStore
+package struct Timeline: TimelineStore {
+    package let store: any TimelineStore
     let logger: Logger
     private let writer: TimelineWriter
     /// How long `record` waits for the store before leaving the write to the background.
     static let recordWait: Duration = .milliseconds(250)
 
-    public init(store: any TimelineStore, logger: Logger = Logger(label: "ballast.timeline")) {
+    package init(store: any TimelineStore, logger: Logger = Logger(label: "ballast.timeline")) {
         self.store = store
         self.logger = logger
         writer = TimelineWriter(store: store, logger: logger)
@@ -24,37 +24,37 @@ public struct Timeline: TimelineStore {
 
     /// Records `event` and waits briefly for it to be stored (control-plane callers that read
     /// it back); if the store is slow, the write finishes in the background, in order.
-    public func record(_ event: TimelineEvent) async {
+    package func record(_ event: TimelineEvent) async {
         let sequence = writer.enqueue(.event(event))
         guard sequence > 0 else { return }
         _ = await writer.waitStored(sequence, limit: Self.recordWait)
     }
 
     /// Records `event` in the background (data-plane and alert-engine callers).
-    public func post(_ event: TimelineEvent) {
+    package func post(_ event: TimelineEvent) {
         writer.enqueue(.event(event))
     }
 
     /// Records one second of vital signs in the background.
-    public func post(_ vitals: Vitals) {
+    package func post(_ vitals: Vitals) {
         writer.enqueue(.vitals(vitals))
     }
 
     /// Stores an event through the writer (in order with everything else).
-    public func append(_ event: TimelineEvent) async throws {
+    package func append(_ event: TimelineEvent) async throws {
         await record(event)
     }
 
-    public func appendVitals(_ vitals: Vitals) async throws {
+    package func appendVitals(_ vitals: Vitals) async throws {
         post(vitals)
     }
 
-    public func vitals(from: Date, to: Date) async throws -> [Vitals] {
+    package func vitals(from: Date, to: Date) async throws -> [Vitals] {
         try await store.vitals(from: from, to: to)
     }
 
     /// Events matching `query`: the stored ones and any still waiting to be written.
-    public func events(_ query: EventQuery) async throws -> [TimelineEvent] {
+    package func events(_ query: EventQuery) async throws -> [TimelineEvent] {
         let pending = writer.pendingEvents().filter(query.matches)
         let stored = try await store.events(query)
         guard !pending.isEmpty else { return stored }
@@ -67,7 +67,7 @@ public struct Timeline: TimelineStore {
 
 extension TimelineEvent {
     /// A health flip or ejection the data plane noticed.
-    public init(_ event: ProxyEvent, at date: Date = Date()) {
+    package init(_ event: ProxyEvent, at date: Date = Date()) {
         switch event {
         case .serverHealth(let upstream, let server, let healthy, let reason):
             self.init(at: date, source: "health", kind: healthy ? "server.up" : "server.down", subject: "\(upstream)/\(server)",

@@ -4,16 +4,16 @@ import GRDB
 import Synchronization
 
 /// Which events to read: a time range, kinds, and how many.
-public struct EventQuery: Sendable, Equatable {
-    public var since: Date?
-    public var until: Date?
+package struct EventQuery: Sendable, Equatable {
+    package var since: Date?
+    package var until: Date?
     /// Exact kinds (`server.down`) or prefixes ending in a dot (`incident.`); nil for all.
-    public var kinds: [String]?
-    public var limit: Int
+    package var kinds: [String]?
+    package var limit: Int
     /// Newest first instead of oldest first (the limit then keeps the newest).
-    public var newestFirst: Bool
+    package var newestFirst: Bool
 
-    public init(since: Date? = nil, until: Date? = nil, kinds: [String]? = nil, limit: Int = 1000, newestFirst: Bool = false) {
+    package init(since: Date? = nil, until: Date? = nil, kinds: [String]? = nil, limit: Int = 1000, newestFirst: Bool = false) {
         self.since = since
         self.until = until
         self.kinds = kinds
@@ -31,7 +31,7 @@ public struct EventQuery: Sendable, Equatable {
 
 /// Where the timeline is kept, with the stack's vital signs beside it (one point a second,
 /// for postmortem charts and impact figures).
-public protocol TimelineStore: Sendable {
+package protocol TimelineStore: Sendable {
     func append(_ event: TimelineEvent) async throws
     func events(_ query: EventQuery) async throws -> [TimelineEvent]
     func appendVitals(_ vitals: Vitals) async throws
@@ -41,7 +41,7 @@ public protocol TimelineStore: Sendable {
 
 extension TimelineStore {
     /// Events at or after `since`, oldest first, at most `limit`.
-    public func events(since: Date?, limit: Int) async throws -> [TimelineEvent] {
+    package func events(since: Date?, limit: Int) async throws -> [TimelineEvent] {
         try await events(EventQuery(since: since, limit: limit))
     }
 }
@@ -57,7 +57,7 @@ func openSQLitePool(path: String, busyTimeout: TimeInterval) throws -> DatabaseP
 }
 
 /// The timeline in the stack's SQLite database (the auth service's file under `ballast up`).
-public final class SQLiteTimelineStore: TimelineStore {
+package final class SQLiteTimelineStore: TimelineStore {
     /// Vital signs older than this are pruned.
     static let vitalsRetention: TimeInterval = 7 * 86_400
     private let pool: DatabasePool
@@ -68,7 +68,7 @@ public final class SQLiteTimelineStore: TimelineStore {
         return encoder
     }()
 
-    public init(path: String) throws {
+    package init(path: String) throws {
         pool = try openSQLitePool(path: path, busyTimeout: 10)
         var migrator = DatabaseMigrator()
         migrator.registerMigration("timeline-v1") { db in
@@ -96,7 +96,7 @@ public final class SQLiteTimelineStore: TimelineStore {
         try migrator.migrate(pool)
     }
 
-    public func append(_ event: TimelineEvent) async throws {
+    package func append(_ event: TimelineEvent) async throws {
         try await pool.write { db in
             let details = try event.details.map { String(decoding: try Self.encoder.encode($0), as: UTF8.self) }
             try db.execute(sql: "INSERT INTO timeline (at, source, kind, subject, message, details) VALUES (?, ?, ?, ?, ?, ?)",
@@ -104,7 +104,7 @@ public final class SQLiteTimelineStore: TimelineStore {
         }
     }
 
-    public func events(_ query: EventQuery) async throws -> [TimelineEvent] {
+    package func events(_ query: EventQuery) async throws -> [TimelineEvent] {
         var conditions = ["at >= ?"]
         var arguments: StatementArguments = [query.since?.timeIntervalSince1970 ?? 0]
         if let until = query.until {
@@ -137,7 +137,7 @@ public final class SQLiteTimelineStore: TimelineStore {
         }
     }
 
-    public func appendVitals(_ vitals: Vitals) async throws {
+    package func appendVitals(_ vitals: Vitals) async throws {
         let body = String(decoding: try Self.encoder.encode(vitals), as: UTF8.self)
         let prune = appendsSincePrune.withLock { count in
             count += 1
@@ -153,7 +153,7 @@ public final class SQLiteTimelineStore: TimelineStore {
         }
     }
 
-    public func vitals(from: Date, to: Date) async throws -> [Vitals] {
+    package func vitals(from: Date, to: Date) async throws -> [Vitals] {
         try await pool.read { db in
             try String.fetchAll(db, sql: "SELECT body FROM vitals WHERE at >= ? AND at <= ? ORDER BY at",
                                 arguments: [from.timeIntervalSince1970, to.timeIntervalSince1970])
@@ -164,15 +164,15 @@ public final class SQLiteTimelineStore: TimelineStore {
 
 /// The timeline when no database is configured (`ballast lb` without `--state`): kept in
 /// memory, bounded, lost at exit.
-public actor MemoryTimelineStore: TimelineStore {
+package actor MemoryTimelineStore: TimelineStore {
     private var stored: [TimelineEvent] = []
     private var storedVitals: [Vitals] = []
     private var nextID: Int64 = 1
     private let capacity: Int
 
-    public init(capacity: Int = 100_000) { self.capacity = capacity }
+    package init(capacity: Int = 100_000) { self.capacity = capacity }
 
-    public func append(_ event: TimelineEvent) {
+    package func append(_ event: TimelineEvent) {
         var event = event
         event.id = nextID
         nextID += 1
@@ -180,17 +180,17 @@ public actor MemoryTimelineStore: TimelineStore {
         if stored.count > capacity { stored.removeFirst(stored.count - capacity) }
     }
 
-    public func events(_ query: EventQuery) -> [TimelineEvent] {
+    package func events(_ query: EventQuery) -> [TimelineEvent] {
         let matching = stored.filter(query.matches)
         return query.newestFirst ? Array(matching.reversed().prefix(query.limit)) : Array(matching.prefix(query.limit))
     }
 
-    public func appendVitals(_ vitals: Vitals) {
+    package func appendVitals(_ vitals: Vitals) {
         storedVitals.append(vitals)
         if storedVitals.count > capacity { storedVitals.removeFirst(storedVitals.count - capacity) }
     }
 
-    public func vitals(from: Date, to: Date) -> [Vitals] {
+    package func vitals(from: Date, to: Date) -> [Vitals] {
         storedVitals.filter { $0.at >= from && $0.at <= to }
     }
 }

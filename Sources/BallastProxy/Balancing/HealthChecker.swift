@@ -9,7 +9,7 @@ import Synchronization
 /// Probes every server of every upstream that has a `health:` block, the way HAProxy's
 /// `option httpchk` does: a fresh connection, `GET path`, and the status line of the answer.
 /// Each server's `HealthStateMachine` survives reloads (keyed by its `ServerState`).
-public final class HealthChecker: Sendable {
+package final class HealthChecker: Sendable {
     private struct Probe {
         var machine: HealthStateMachine
         var task: RepeatedTask?
@@ -113,16 +113,16 @@ public final class HealthChecker: Sendable {
     // MARK: One probe
 
     /// What one probe saw, in words an operator can act on.
-    public enum ProbeOutcome: Sendable, CustomStringConvertible {
+    package enum ProbeOutcome: Sendable, CustomStringConvertible {
         case passed(status: Int)
         case wrongStatus(Int, expected: Int)
         case refused(String)
         case timedOut
         case malformed
 
-        public var passed: Bool { if case .passed = self { return true } else { return false } }
+        package var passed: Bool { if case .passed = self { return true } else { return false } }
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .passed(let status): "answered \(status)"
             case .wrongStatus(let status, let expected): "answered \(status), expected \(expected)"
@@ -134,7 +134,7 @@ public final class HealthChecker: Sendable {
     }
 
     /// Probes `address` once, as the balancer's health check would (`ballast up`, preflight).
-    public static func probe(_ address: Address, health: HealthCheck) async -> ProbeOutcome {
+    package static func probe(_ address: Address, health: HealthCheck) async -> ProbeOutcome {
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let socketAddress: SocketAddress
         do {

@@ -1,12 +1,12 @@
 /// A Maglev lookup table (Eisenbud et al., NSDI 2016): each server fills table slots in its own
 /// permutation order, in proportion to its weight. Adding or removing one of N servers moves
 /// about 1/N of the keys, and lookups are one array index.
-public struct MaglevTable: Sendable {
-    public static let defaultSize = 65_537  // prime, as the paper requires
-    public let entries: [Int32]
+package struct MaglevTable: Sendable {
+    package static let defaultSize = 65_537  // prime, as the paper requires
+    package let entries: [Int32]
 
     /// `names` identify servers stably (their addresses); `weights` of 0 get no slots.
-    public init(names: [String], weights: [Int], size: Int = MaglevTable.defaultSize) {
+    package init(names: [String], weights: [Int], size: Int = MaglevTable.defaultSize) {
         let m = UInt64(size)
         let live = names.indices.filter { weights[$0] > 0 }
         guard !live.isEmpty else {
@@ -42,7 +42,7 @@ public struct MaglevTable: Sendable {
         entries = table
     }
 
-    public func lookup(_ hash: UInt64) -> Int? {
+    package func lookup(_ hash: UInt64) -> Int? {
         entries.isEmpty ? nil : Int(entries[Int(hash % UInt64(entries.count))])
     }
 }

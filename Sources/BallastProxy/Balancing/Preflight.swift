@@ -4,9 +4,9 @@ import NIOPosix
 
 /// Checks a config against the live world before it is applied: every server is probed the way
 /// the balancer's health check would probe it.
-public enum Preflight {
+package enum Preflight {
     /// Probes every server of `config` (all at once) and returns what failed.
-    public static func run(_ config: Config) async -> [Finding] {
+    package static func run(_ config: Config) async -> [Finding] {
         var findings: [Finding] = []
         for (u, upstream) in config.upstreams.enumerated() {
             let outcomes = await withTaskGroup(of: (Int, HealthChecker.ProbeOutcome).self) { group in

@@ -5,8 +5,8 @@ import Synchronization
 
 /// The live state of one server, shared by every event loop and kept across reloads while the
 /// server stays in its upstream. Reads on the request path are single atomic loads.
-public final class ServerState: Sendable {
-    public let address: Address
+package final class ServerState: Sendable {
+    package let address: Address
     let healthy = Atomic<Bool>(true)
     let ejectedUntil = Atomic<Int64>(0)
     /// Non-zero while the outlier detector has failures counted for this server.
@@ -14,9 +14,9 @@ public final class ServerState: Sendable {
 
     init(address: Address) { self.address = address }
 
-    public var isHealthy: Bool { healthy.load(ordering: .relaxed) }
+    package var isHealthy: Bool { healthy.load(ordering: .relaxed) }
 
-    public func isEjected(now: Int64) -> Bool { ejectedUntil.load(ordering: .relaxed) > now }
+    package func isEjected(now: Int64) -> Bool { ejectedUntil.load(ordering: .relaxed) > now }
 
     @inline(__always)
     func isAvailable(now: Int64) -> Bool {
@@ -29,14 +29,14 @@ public final class ServerState: Sendable {
 /// A class, not a struct: requests pass it around several times, and copying a struct of two
 /// strings, a socket address and a reference cost four retain/release pairs per copy
 /// (measured, docs/performance.md); a class reference costs one.
-public final class ServerTarget: Sendable {
-    public let index: Int
-    public let address: Address
-    public let socketAddress: SocketAddress
-    public let weight: Int
-    public let state: ServerState
+package final class ServerTarget: Sendable {
+    package let index: Int
+    package let address: Address
+    package let socketAddress: SocketAddress
+    package let weight: Int
+    package let state: ServerState
     /// `host:port` for labels and logs.
-    public let key: String
+    package let key: String
 
     init(index: Int, address: Address, socketAddress: SocketAddress, weight: Int, state: ServerState, key: String) {
         self.index = index

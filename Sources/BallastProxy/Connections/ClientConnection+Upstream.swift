@@ -12,27 +12,23 @@ extension ClientConnection {
         answersHTTP10 = head.version == .http10
         let method = head.method
         // During a staged rollout a share of new requests is routed by the canary config.
-        var routing = listener
-        var isCanary = false
-        if let canary = loop.canary, loop.rng.next() < canary.threshold, let canaryListener = canary.runtime.listeners[listenerName] {
-            routing = canaryListener
-            isCanary = true
-        }
-        guard let route = routing.route(method: method, path: head.path, host: head.host) else {
+        var canaryListener: ListenerRuntime?
+        if let canary = loop.canary, loop.rng.next() < canary.threshold { canaryListener = canary.runtime.listeners[listenerName] }
+        let route: RouteRuntime, isCanary: Bool
+        switch RequestAdmission.route(method: method, path: head.path, host: head.host, hasBody: head.hasBody,
+                                      wantsClose: head.wantsClose, listener: listener, canary: canaryListener) {
+        case .route(let found, let canary):
+            (route, isCanary) = (found, canary)
+        case .refused(let refusal):
             requests.recycle(head.fields)
-            respondLocally(status: 404, error: "no_route", message: "no route matches \(method) \(head.path)",
-                           close: head.hasBody || head.wantsClose)
-            return
+            return refuse(refusal)
         }
-        let exchange = Exchange(head: head, route: route, start: now)
-        exchange.isCanary = isCanary
-        exchange.closeAfter = head.wantsClose || draining
-        exchange.requestComplete = !requests.inBody
+        let state = ExchangeState(policy: route.policy, idempotent: head.isIdempotent, hasBody: head.hasBody,
+                                  requestComplete: !requests.inBody, closeAfter: head.wantsClose || draining, isCanary: isCanary)
+        let exchange = Exchange(head: head, route: route, start: now, state: state)
         self.exchange = exchange
-        if let limiter = route.rateLimiter, let wait = limiter.take(client: peerIP, now: now) {
-            respondLocally(status: 429, error: "rate_limited", message: "too many requests from this client",
-                           close: head.hasBody, retryAfter: max(1, Int(wait.rounded(.up))))
-            return
+        if let refusal = RequestAdmission.rateLimit(route, client: peerIP, hasBody: head.hasBody, now: now) {
+            return refuse(refusal)
         }
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
             exchange.hashKey = head.hashKey(key, peerIP: peerIP)
@@ -40,7 +36,7 @@ extension ClientConnection {
         retryBudget(for: exchange).value.requestStarted()
         selectServer(exchange, now: now)
         // Body bytes that arrived with the head go on now (or wait for the connection).
-        if !exchange.requestComplete { processInput() }
+        if !exchange.state.requestComplete { processInput() }
     }
 
     func balancer(for exchange: Exchange) -> Balancer {
@@ -58,23 +54,23 @@ extension ClientConnection {
         let balancer = balancer(for: exchange)
         // A retry prefers servers not tried yet, but may go back to one when no other is left
         // (a reset on a one-server upstream is still worth a second try).
-        let picked = balancer.pick(hashKey: exchange.hashKey, excluded: exchange.tried, now: now)
-            ?? (exchange.tried != 0 ? balancer.pick(hashKey: exchange.hashKey, now: now) : nil)
+        let tried = exchange.state.tried
+        let picked = balancer.pick(hashKey: exchange.hashKey, excluded: tried, now: now)
+            ?? (tried != 0 ? balancer.pick(hashKey: exchange.hashKey, now: now) : nil)
         guard let server = picked else {
             if fallBackToStable(exchange, now: now) { return }
             respondLocally(status: 503, error: "no_server", message: "upstream '\(exchange.route.upstream.name)' has no available server",
-                           close: !exchange.requestComplete)
+                           close: !exchange.state.requestComplete)
             return
         }
-        if server.index < 64 { exchange.tried |= 1 << UInt64(server.index) }
+        exchange.state.picked(server: server.index)
         exchange.server = server
         balancer.requestStarted(server.index)
         // Bodiless idempotent requests to the same server in the same loop tick may share one
-        // connection and one write (pipelining), when the upstream allows it.
-        let depth = exchange.route.upstream.config.keepalive.pipelineDepth
-        // A retry goes alone: it may have failed as part of a pipeline.
-        let pipelinable = depth > 1 && exchange.requestComplete && !exchange.head.hasBody && exchange.head.isIdempotent
-            && !exchange.isRetry && !exchange.staleRetryUsed
+        // connection and one write (pipelining), when the upstream allows it; a retry goes
+        // alone (it may have failed as part of a pipeline).
+        let depth = exchange.state.policy.pipelineDepth
+        let pipelinable = exchange.state.pipelinable
         if pipelinable, !fresh, let connection = loop.pool.joinable(server, depth: depth) {
             exchange.route.upstream.pipelined[loop.index].value += 1
             attach(connection, to: exchange)
@@ -107,12 +103,7 @@ extension ClientConnection {
         exchange.upstream = connection
         connection.begin(owner: self, isHead: exchange.head.methodKind == .head)
         connection.write(renderRequestHead(exchange, allocator: context?.channel.allocator ?? ByteBufferAllocator()))
-        if !exchange.pendingBody.isEmpty {
-            exchange.bodySent = true
-            for piece in exchange.pendingBody { connection.write(piece) }
-            exchange.pendingBody = []
-            exchange.pendingBodyBytes = 0
-        }
+        for piece in exchange.state.attached() { connection.write(piece) }
         loop.flushSoon(connection)
         if connection.owner === self, let context, !context.channel.isWritable { connection.readsPaused = true }
         enter(.awaitingResponse, responseTimeout: Int64(exchange.route.responseTimeout.nanoseconds))
@@ -125,21 +116,19 @@ extension ClientConnection {
         balancer(for: exchange).requestFinished(server.index)
         exchange.route.upstream.recordFailure(server, now: now)
         exchange.server = nil
-        recover(exchange, ExchangeRecovery.decide(.connectFailed(timedOut: timedOut), facts(exchange)), now: now)
+        recover(exchange, failed(exchange, .connectFailed(timedOut: timedOut)), now: now)
     }
 
-    /// What `ExchangeRecovery` needs to know of `exchange`.
-    private func facts(_ exchange: Exchange) -> ExchangeRecovery.Facts {
-        let route = exchange.route
+    /// Tells the exchange's state that its attempt failed; its answer is what to do.
+    private func failed(_ exchange: Exchange, _ failure: ExchangeRecovery.Failure) -> ExchangeRecovery.Action {
         // A canary request falls back only when the stable config routes it too.
-        let canFallBack = exchange.isCanary
-            && listener.route(method: exchange.head.method, path: exchange.head.path, host: exchange.head.host) != nil
-        return ExchangeRecovery.Facts(
-            upstream: route.upstream.name, responseStarted: exchange.responseStarted, bodySent: exchange.bodySent,
-            requestComplete: exchange.requestComplete, idempotent: exchange.head.isIdempotent, isCanary: canFallBack,
-            retries: exchange.retries, attempts: route.config.retries.attempts,
-            budgetAllows: retryBudget(for: exchange).value.allowsRetry(percent: route.config.retries.budgetPercent),
-            staleRetryUsed: exchange.staleRetryUsed, retryOn: route.retryStatuses)
+        let head = exchange.head
+        let stableRoutes = exchange.state.isCanary && listener.route(method: head.method, path: head.path, host: head.host) != nil
+        return exchange.state.failed(failure, budgetAllows: budgetAllowsRetry(exchange), stableRoutes: stableRoutes)
+    }
+
+    private func budgetAllowsRetry(_ exchange: Exchange) -> Bool {
+        retryBudget(for: exchange).value.allowsRetry(percent: exchange.route.config.retries.budgetPercent)
     }
 
     /// Carries out what `ExchangeRecovery` decided for a failed exchange.
@@ -148,22 +137,21 @@ extension ClientConnection {
         case .retry:
             retry(exchange, now: now)
         case .retryOnFreshConnection:
-            exchange.staleRetryUsed = true
             selectServer(exchange, now: now, fresh: true)
         case .fallBackToStable:
             if !fallBackToStable(exchange, now: now) {
                 respondLocally(status: 502, error: "upstream_unreachable",
                                message: "no server of upstream '\(exchange.route.upstream.name)' could be reached",
-                               close: !exchange.requestComplete)
+                               close: !exchange.state.requestComplete)
             }
         case .cut:
             // Part of the response is out: the client must see the failure as a cut connection.
-            finishExchange(exchange, code: exchange.status)
+            finishExchange(exchange, code: exchange.state.status)
             closeNow()
         case .forward:
             break
         case .respond(let status, let error, let message):
-            respondLocally(status: status, error: error, message: message, close: !exchange.requestComplete)
+            respondLocally(status: status, error: error, message: message, close: !exchange.state.requestComplete)
         }
     }
 
@@ -171,15 +159,12 @@ extension ClientConnection {
     /// config instead, so a broken change costs clients almost nothing while the watch decides.
     /// The failed attempt still counts against the canary.
     private func fallBackToStable(_ exchange: Exchange, now: Int64) -> Bool {
-        guard exchange.isCanary, !exchange.bodySent,
+        guard exchange.state.mayFallBack,
               let route = listener.route(method: exchange.head.method, path: exchange.head.path, host: exchange.head.host)
         else { return false }
         loop.rolloutStats.canary.record(nanos: now - exchange.start, error: true)
-        exchange.isCanary = false
+        exchange.state.fellBack(to: route.policy)
         exchange.route = route
-        exchange.tried = 0
-        exchange.retries = 0
-        exchange.staleRetryUsed = false
         if route.upstream.config.balance == .consistentHash, let key = route.upstream.config.hashOn {
             exchange.hashKey = exchange.head.hashKey(key, peerIP: peerIP)
         }
@@ -187,9 +172,8 @@ extension ClientConnection {
         return true
     }
 
+    /// Another attempt, which the state already counted.
     private func retry(_ exchange: Exchange, now: Int64) {
-        exchange.retries += 1
-        exchange.isRetry = true
         retryBudget(for: exchange).value.retryStarted()
         selectServer(exchange, now: now)
     }
@@ -210,8 +194,8 @@ extension ClientConnection {
         exchange.route.upstream.recordFailure(server, now: now)
         let reused = connection.exchanges > 1
         release(exchange, close: false)
-        let failed = ExchangeRecovery.Failure.connectionFailed(beforeResponse: failure == .closedBeforeResponse, reused: reused)
-        recover(exchange, ExchangeRecovery.decide(failed, facts(exchange)), now: now)
+        let failure = ExchangeRecovery.Failure.connectionFailed(beforeResponse: failure == .closedBeforeResponse, reused: reused)
+        recover(exchange, failed(exchange, failure), now: now)
     }
 
     func responseTimedOut() {
@@ -222,7 +206,7 @@ extension ClientConnection {
             enter(.awaitingResponse, responseTimeout: Int64(exchange.route.responseTimeout.nanoseconds))
             return
         }
-        if !exchange.requestComplete {
+        if !exchange.state.requestComplete {
             // The client has not finished sending its body (a slow-body client): its fault, not
             // the server's. Counting it against the server would let a few slow clients get
             // healthy servers ejected.
@@ -232,7 +216,7 @@ extension ClientConnection {
         let now = loop.now
         exchange.route.upstream.recordFailure(server, now: now)
         release(exchange, close: true)
-        recover(exchange, ExchangeRecovery.decide(.responseTimedOut, facts(exchange)), now: now)
+        recover(exchange, failed(exchange, .responseTimedOut), now: now)
     }
 
     // MARK: Response from the server
@@ -251,32 +235,29 @@ extension ClientConnection {
         let now = loop.tick()
         // From here the response streams; it must keep moving (`timeouts.stall`).
         enter(.streaming)
-        let upstream = exchange.route.upstream
-        if head.shedsLoad {
+        switch ExchangeState.verdict(status: head.status, shedsLoad: head.shedsLoad) {
+        case .shedsLoad:
             // Neither a failure nor a success of this server: its peers share the reason (a
             // database outage must not eject every replica), so nothing is retried either.
-        } else if head.status >= 500 {
-            upstream.recordFailure(server, now: now)
-            if ExchangeRecovery.decide(.serverError(status: head.status), facts(exchange)) == .retry {
-                release(exchange, close: true)
-                retry(exchange, now: now)
-                return .abandoned
-            }
-        } else {
-            upstream.recordSuccess(server, now: now)
+            break
+        case .failure: exchange.route.upstream.recordFailure(server, now: now)
+        case .success: exchange.route.upstream.recordSuccess(server, now: now)
         }
-        exchange.status = head.status
-        exchange.responseStarted = true
-        if head.framing == .untilClose || head.serverCloses && head.framing == .untilClose { exchange.closeAfter = true }
-        if !exchange.requestComplete { exchange.closeAfter = true }
-        // An HTTP/1.0 client keeps its connection only when the response says so.
-        let keepAlive10 = answersHTTP10 && !exchange.closeAfter
-        if !head.needsRewrite, !exchange.closeAfter, !keepAlive10 { return .verbatim }
-        context.write(wrapOutboundOut(renderResponseHead(head, close: exchange.closeAfter, keepAlive: keepAlive10,
-                                                         allocator: context.channel.allocator)),
-                      promise: nil)
-        needsFlush = true
-        return .written
+        switch exchange.state.responseHead(status: head.status, shedsLoad: head.shedsLoad, untilClose: head.framing == .untilClose,
+                                           needsRewrite: head.needsRewrite, http10Client: answersHTTP10,
+                                           budgetAllows: self.budgetAllowsRetry(exchange)) {
+        case .retry:
+            release(exchange, close: true)
+            retry(exchange, now: now)
+            return .abandoned
+        case .verbatim:
+            return .verbatim
+        case .rewrite(let close, let keepAlive):
+            context.write(wrapOutboundOut(renderResponseHead(head, close: close, keepAlive: keepAlive, allocator: context.channel.allocator)),
+                          promise: nil)
+            needsFlush = true
+            return .written
+        }
     }
 
     func upstreamBody(_ slice: ByteBuffer) {
@@ -296,7 +277,7 @@ extension ClientConnection {
             exchange.route.upstream.recordFailure(server, now: loop.now)
         }
         release(exchange, close: true)
-        finishExchange(exchange, code: exchange.status)
+        finishExchange(exchange, code: exchange.state.status)
         closeNow()
     }
 
@@ -314,19 +295,13 @@ extension ClientConnection {
 
     func upstreamResponseEnd(from connection: UpstreamConnection) {
         guard let exchange, exchange.upstream === connection else { return }
-        exchange.responseComplete = true
         loop.tick()
         // The server connection forgets its owner now, so its read-complete cannot flush for us.
         flushToClient()
-        if exchange.requestComplete {
-            completeExchange(exchange)
-        } else {
-            // The server answered before the whole body arrived: that connection and this
-            // client stream are both out of step, so neither is reused.
-            connection.poison()
-            exchange.closeAfter = true
-            completeExchange(exchange)
-        }
+        // The server answered before the whole body arrived: that connection and this client
+        // stream are both out of step, so neither is reused.
+        if exchange.state.responseEnded() { connection.poison() }
+        completeExchange(exchange)
     }
 
     /// Both directions are done: return the server connection and go on with the next request.
@@ -343,8 +318,8 @@ extension ClientConnection {
     }
 
     private func finishAndContinue(_ exchange: Exchange) {
-        finishExchange(exchange, code: exchange.status)
-        if exchange.closeAfter {
+        finishExchange(exchange, code: exchange.state.status)
+        if exchange.state.closeAfter {
             closeNow()
             return
         }
@@ -363,7 +338,7 @@ extension ClientConnection {
         }
         let elapsed = loop.now - exchange.start
         if loop.canary != nil {
-            if exchange.isCanary {
+            if exchange.state.isCanary {
                 loop.rolloutStats.canary.record(nanos: elapsed, error: code >= 500)
             } else {
                 loop.rolloutStats.stable.record(nanos: elapsed, error: code >= 500)
@@ -376,7 +351,7 @@ extension ClientConnection {
                 "client": .string(peerIP), "method": .string(exchange.head.method), "path": .string(exchange.head.path),
                 "route": .string(exchange.route.config.name), "upstream": .string(exchange.route.upstream.name),
                 "status": .stringConvertible(code), "duration_ms": .stringConvertible(Double(elapsed) / 1e6),
-                "retries": .stringConvertible(exchange.retries),
+                "retries": .stringConvertible(exchange.state.retries),
             ])
         }
         requests.recycle(exchange.head.fields)

@@ -126,23 +126,31 @@ extension ClientConnection {
         return out
     }
 
+    /// Answers a request `RequestAdmission` refused.
+    func refuse(_ refusal: RequestAdmission.Refusal) {
+        respondLocally(status: refusal.status, error: refusal.error, message: refusal.message, close: refusal.close,
+                       retryAfter: refusal.retryAfter)
+    }
+
     /// Answers the client from the proxy itself (errors, limits), ending any exchange in flight.
     func respondLocally(status: Int, error: String, message: String, close: Bool, retryAfter: Int? = nil) {
         guard let context, !closing else { return }
         var shouldClose = close || draining
         // Bytes of this request may still be on their way: a body not read to its end, or the
         // rest of a request whose head was refused.
-        let unread = !inputClosed && (exchange.map { !$0.requestComplete } ?? close)
+        let unread = !inputClosed && (exchange.map { !$0.state.requestComplete } ?? close)
         if let exchange {
-            if exchange.responseStarted {
+            switch exchange.state.answerLocally(close: shouldClose) {
+            case .cut:
                 // Too late for a clean answer.
-                finishExchange(exchange, code: exchange.status)
+                finishExchange(exchange, code: exchange.state.status)
                 closeNow()
                 return
+            case .respond(let close):
+                release(exchange, close: true)
+                shouldClose = close
+                finishExchange(exchange, code: status)
             }
-            release(exchange, close: true)
-            shouldClose = shouldClose || exchange.closeAfter || !exchange.requestComplete
-            finishExchange(exchange, code: status)
         } else {
             loop.requestCounter(listener: listenerName, route: nil, code: status).increment()
         }

@@ -2,40 +2,25 @@ import BallastConfig
 import Logging
 import NIOCore
 
-/// One request in flight on a client connection, from its head to the end of its response.
+/// One request in flight on a client connection, from its head to the end of its response:
+/// what it is (head, route, server, server connection) and how far it got (`state`).
 final class Exchange {
     var head: RequestHead
     /// Replaced when a canary request falls back to the stable config.
     var route: RouteRuntime
     let start: Int64
     var hashKey: UInt64?
-    // Request body (its framing is the connection's `RequestFraming`).
-    var requestComplete = false
-    /// Body bytes that arrived before a server connection was ready.
-    var pendingBody: [ByteBuffer] = []
-    var pendingBodyBytes = 0
-    var bodySent = false
-    // Server side.
     var upstream: UpstreamConnection?
     var server: ServerTarget?
-    var retries = 0
-    var tried: UInt64 = 0
-    var isRetry = false
-    var staleRetryUsed = false
-    /// Routed by the canary config of a staged rollout.
-    var isCanary = false
-    // Response.
-    var responseStarted = false
-    var responseComplete = false
-    var status = 0
-    var closeAfter = false
+    /// Request, response and attempts (`ExchangeState`).
+    var state: ExchangeState
 
-    init(head: RequestHead, route: RouteRuntime, start: Int64) {
+    init(head: RequestHead, route: RouteRuntime, start: Int64, state: ExchangeState) {
         self.head = head
         self.route = route
         self.start = start
+        self.state = state
     }
-
 }
 
 /// The client side of a proxied connection: parses requests, routes them, streams bodies to
@@ -119,7 +104,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
             // The client left mid-exchange: the server connection is in an unknown state.
             exchange.upstream?.leave(by: self)
             exchange.upstream = nil
-            if !exchange.responseComplete { finishExchange(exchange, code: 499) }
+            if !exchange.state.responseComplete { finishExchange(exchange, code: 499) }
         }
         self.context = nil
         context.fireChannelInactive()
@@ -132,7 +117,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
                 closeNow()  // the client sent everything; the answer is out
                 return
             }
-            if let exchange, !exchange.requestComplete {
+            if let exchange, !exchange.state.requestComplete {
                 // The body can never be completed: nothing sensible can reach the server.
                 abortRequest(exchange, status: 400, error: "bad_request", message: "the request body ended early")
             } else if exchange == nil {
@@ -235,10 +220,10 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     /// unregister and re-register the socket with epoll on every request (two syscalls).
     private var wantsInput: Bool {
         guard let exchange else { return lifecycle.wantsInput(.nextRequest) }
-        if exchange.requestComplete {
+        if exchange.state.requestComplete {
             return lifecycle.wantsInput(.response(buffered: requests.bufferedBytes, limit: requests.parser.maxHeadBytes))
         }
-        return lifecycle.wantsInput(.body(serverWritable: exchange.upstream?.isWritable, pending: exchange.pendingBodyBytes))
+        return lifecycle.wantsInput(.body(serverWritable: exchange.upstream?.isWritable, pending: exchange.state.heldBodyBytes))
     }
 
     func resumeReadingIfWanted() {
@@ -271,7 +256,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
         defer { inputProcessingActive = false }
         while !closing {
             if let exchange {
-                if !exchange.requestComplete { consumeBody(exchange) }
+                if !exchange.state.requestComplete { consumeBody(exchange) }
                 return
             }
             guard requests.hasInput else {
@@ -317,19 +302,12 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     }
 
     private func requestFinished(_ exchange: Exchange) {
-        exchange.requestComplete = true
-        if exchange.responseComplete { completeExchange(exchange) }
+        if exchange.state.requestEnded() { completeExchange(exchange) }
     }
 
     private func sendBody(_ slice: ByteBuffer, _ exchange: Exchange) {
         guard slice.readableBytes > 0 else { return }
-        if let upstream = exchange.upstream {
-            exchange.bodySent = true
-            upstream.write(slice)
-        } else if !exchange.responseStarted {
-            exchange.pendingBody.append(slice)
-            exchange.pendingBodyBytes += slice.readableBytes
-        }
+        if exchange.state.body(slice, serverAttached: exchange.upstream != nil) == .write { exchange.upstream?.write(slice) }
     }
 
     /// A request that cannot go on (bad body framing, too large): answer if nothing was sent yet,
@@ -337,10 +315,11 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     func abortRequest(_ exchange: Exchange, status: Int, error: String, message: String) {
         exchange.upstream?.close(by: self)
         exchange.upstream = nil
-        if exchange.responseStarted {
-            finishExchange(exchange, code: exchange.status)
+        switch exchange.state.answerLocally(close: true) {
+        case .cut:
+            finishExchange(exchange, code: exchange.state.status)
             closeNow()
-        } else {
+        case .respond:
             respondLocally(status: status, error: error, message: message, close: true)
         }
     }

@@ -3,15 +3,16 @@ import NIOCore
 
 /// The request side of a client connection without its sockets.
 ///
-/// It runs a byte stream through the parts `ClientConnection` uses (its `RequestFraming`, the
-/// routes and the balancers) and says what the balancer makes of it:
+/// It runs a byte stream through the parts `ClientConnection` uses (its `RequestFraming`,
+/// `RequestAdmission` for routes and refusals, `ExchangeState` for where an exchange ends and
+/// whether the connection closes after it, and the balancers) and says what the balancer makes of it:
 /// which requests it holds, where each one ends, where each would go, and what is refused.
 /// Where a request ends is what keeps a kept-alive server connection in step, so the fuzzer
 /// checks that this answer does not depend on how the bytes are split into reads.
 ///
 /// Unlike a connection it applies no rate limit, no timeout and no retry, and sends nothing.
-public struct RequestStream {
-    public enum Event: Sendable, Equatable, CustomStringConvertible {
+package struct RequestStream {
+    package enum Event: Sendable, Equatable, CustomStringConvertible {
         /// A request head accepted and forwarded as `head` (its raw bytes), with its framing
         /// ("none", "length N", "chunked"), and where it goes (nil without a runtime).
         case request(head: [UInt8], method: String, target: String, framing: String, close: Bool,
@@ -23,7 +24,7 @@ public struct RequestStream {
         /// Answered locally with this status; `close` when the connection ends with it.
         case refused(status: Int, reason: String, close: Bool)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .request(let head, let method, let target, let framing, let close, let route, let server):
                 "request \(method) \(target) (\(head.count) head bytes, \(framing)\(close ? ", close" : ""))"
@@ -35,23 +36,24 @@ public struct RequestStream {
         }
     }
 
-    public private(set) var events: [Event] = []
+    package private(set) var events: [Event] = []
     /// The connection is closed: nothing more is read.
-    public private(set) var closed = false
+    package private(set) var closed = false
     private var requests: RequestFraming
     private let listener: ListenerRuntime?
     private let peerIP: String
-    private var closeAfterBody = false
+    /// The request whose body is being read.
+    private var exchange: ExchangeState?
 
     /// A stream parsed with `limits` and routed nowhere.
-    public init(limits: Limits) {
+    package init(limits: Limits) {
         requests = RequestFraming(maxHeadBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
         listener = nil
         peerIP = "192.0.2.1"
     }
 
     /// A stream arriving on `listener` of `runtime`, routed and balanced as that listener does.
-    public init?(runtime: ProxyRuntime, listener name: String, peerIP: String = "192.0.2.1") {
+    package init?(runtime: ProxyRuntime, listener name: String, peerIP: String = "192.0.2.1") {
         guard let listener = runtime.listeners[name] else { return nil }
         let limits = listener.config.limits
         requests = RequestFraming(maxHeadBytes: limits.maxHeaderBytes, maxBodyBytes: limits.maxBodyBytes)
@@ -60,7 +62,7 @@ public struct RequestStream {
     }
 
     /// Reads `bytes` as the next read from the client.
-    public mutating func feed(_ bytes: some Collection<UInt8>) {
+    package mutating func feed(_ bytes: some Collection<UInt8>) {
         guard !closed, !bytes.isEmpty else { return }
         var buffer = ByteBuffer(bytes: Array(bytes))
         requests.append(&buffer)
@@ -91,12 +93,16 @@ public struct RequestStream {
         defer { requests.recycle(head.fields) }
         var routeName: String?
         var serverName: String?
+        var policy = ExchangeState.Policy(upstream: "", attempts: 0, retryOn: [], pipelineDepth: 1)
         if let listener {
-            guard let route = listener.route(method: head.method, path: head.path, host: head.host) else {
-                refuse(404, "no route matches \(head.method) \(head.path)", close: head.hasBody || head.wantsClose)
-                return
+            let route: RouteRuntime
+            switch RequestAdmission.route(method: head.method, path: head.path, host: head.host, hasBody: head.hasBody,
+                                          wantsClose: head.wantsClose, listener: listener, canary: nil) {
+            case .route(let found, _): route = found
+            case .refused(let refusal): return refuse(refusal.status, refusal.message, close: refusal.close)
             }
             routeName = route.config.name
+            policy = route.policy
             let upstream = route.upstream
             let key = upstream.config.balance == .consistentHash ? upstream.config.hashOn.flatMap { head.hashKey($0, peerIP: peerIP) } : nil
             serverName = upstream.balancers[0].value.pick(hashKey: key, now: 0)?.address.description
@@ -110,7 +116,8 @@ public struct RequestStream {
         let bytes = head.bytes.getBytes(at: head.bytes.readerIndex, length: head.bytes.readableBytes) ?? []
         events.append(.request(head: bytes, method: head.method, target: head.target, framing: framing, close: head.wantsClose,
                                route: routeName, server: serverName))
-        closeAfterBody = head.wantsClose
+        exchange = ExchangeState(policy: policy, idempotent: head.isIdempotent, hasBody: head.hasBody,
+                                 requestComplete: !requests.inBody, closeAfter: head.wantsClose, isCanary: false)
         if !requests.inBody { finishRequest() }
     }
 
@@ -125,7 +132,14 @@ public struct RequestStream {
 
     private mutating func finishRequest() {
         events.append(.end)
-        if closeAfterBody { closed = true }
+        guard var state = exchange else { return }
+        exchange = nil
+        // Answered at once, after the request: a kept-alive 200 from the server.
+        _ = state.requestEnded()
+        _ = state.responseHead(status: 200, shedsLoad: false, untilClose: false, needsRewrite: false, http10Client: false,
+                               budgetAllows: false)
+        _ = state.responseEnded()
+        if state.closeAfter { closed = true }
     }
 
     private mutating func refuse(_ status: Int, _ reason: String, close: Bool) {

@@ -4,8 +4,8 @@ import NIOCore
 /// `ResponseFraming` that `UpstreamConnection` runs, and what the balancer makes of it. Where a response ends is what keeps a kept-alive
 /// server connection in step with the next request, so the fuzzer checks that this does not
 /// depend on how the server's bytes are split into reads.
-public struct ResponseStream {
-    public enum Event: Sendable, Equatable, CustomStringConvertible {
+package struct ResponseStream {
+    package enum Event: Sendable, Equatable, CustomStringConvertible {
         /// A 1xx interim head (not 101), passed on; the final head follows.
         case interim(status: Int, headBytes: Int)
         /// The final head: its status, framing ("none", "length N", "chunked", "until close"),
@@ -18,7 +18,7 @@ public struct ResponseStream {
         /// The server broke HTTP: the exchange fails with 502 and the connection is closed.
         case failed(String)
 
-        public var description: String {
+        package var description: String {
             switch self {
             case .interim(let status, let bytes): "interim \(status) (\(bytes) bytes)"
             case .head(let status, let bytes, let framing, let sheds, let closes):
@@ -30,19 +30,19 @@ public struct ResponseStream {
         }
     }
 
-    public private(set) var events: [Event] = []
+    package private(set) var events: [Event] = []
     private var framing: ResponseFraming
     private var reusable = true
     private var finished = false
 
     /// A response to a request (a HEAD request's response has no body).
-    public init(requestIsHead: Bool = false, maxHeadBytes: Int = 65_536) {
+    package init(requestIsHead: Bool = false, maxHeadBytes: Int = 65_536) {
         framing = ResponseFraming(maxHeadBytes: maxHeadBytes)
         framing.expectResponse(toHead: requestIsHead)
     }
 
     /// Reads `bytes` as the next read from the server, as `UpstreamConnection` does.
-    public mutating func feed(_ bytes: some Collection<UInt8>) {
+    package mutating func feed(_ bytes: some Collection<UInt8>) {
         guard !finished, !bytes.isEmpty else {
             // Bytes after the end of a response: the server broke framing.
             if finished, !bytes.isEmpty, case .end(true)? = events.last { events[events.count - 1] = .end(reusable: false) }
@@ -72,7 +72,7 @@ public struct ResponseStream {
     }
 
     /// The server closed the connection.
-    public mutating func close() {
+    package mutating func close() {
         guard !finished else { return }
         switch framing.serverClosed() {
         case .end?: end(leftover: 0)  // never reusable: the head said the server closes

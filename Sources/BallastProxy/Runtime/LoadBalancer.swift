@@ -15,10 +15,10 @@ import Synchronization
 /// try await lb.apply(newConfig)     // validated, compiled, swapped atomically
 /// await lb.drain(timeout: .seconds(10))
 /// ```
-public actor LoadBalancer {
+package actor LoadBalancer {
     /// Why a config could not be started or applied; nothing changed.
-    public struct ApplyError: Error, CustomStringConvertible, Sendable {
-        public var description: String
+    package struct ApplyError: Error, CustomStringConvertible, Sendable {
+        package var description: String
     }
 
     private final class ListenerSlot: Sendable {
@@ -37,7 +37,7 @@ public actor LoadBalancer {
         }
     }
 
-    public nonisolated let group: MultiThreadedEventLoopGroup
+    package nonisolated let group: MultiThreadedEventLoopGroup
     private nonisolated let loops: [ObjectIdentifier: LoopLocal<LoopContext>]
     private nonisolated let loopList: [(any EventLoop, LoopLocal<LoopContext>)]
     private nonisolated let current: NIOLockedValueBox<ProxyRuntime>
@@ -52,10 +52,10 @@ public actor LoadBalancer {
     private nonisolated let serving = Synchronization.Atomic<Bool>(false)
 
     /// True from the moment every listener is bound until a drain begins: what `/readyz` says.
-    public nonisolated var isServing: Bool { serving.load(ordering: .relaxed) }
+    package nonisolated var isServing: Bool { serving.load(ordering: .relaxed) }
 
     /// Compiles `config` (resolving every server) but binds nothing until `start()`.
-    public init(config: Config, version: Int = 1, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
+    package init(config: Config, version: Int = 1, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
                 events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let eventLoops = Array(group.makeIterator())
@@ -87,18 +87,18 @@ public actor LoadBalancer {
     }
 
     /// The runtime serving new requests now.
-    public nonisolated var runtime: ProxyRuntime { current.withLockedValue { $0 } }
+    package nonisolated var runtime: ProxyRuntime { current.withLockedValue { $0 } }
 
     /// The version number of the config serving new requests.
-    public nonisolated var version: Int { runtime.version }
+    package nonisolated var version: Int { runtime.version }
 
     /// The addresses actually bound, by listener name (useful with port 0 in tests).
-    public func boundAddresses() -> [String: SocketAddress] {
+    package func boundAddresses() -> [String: SocketAddress] {
         slots.compactMapValues { $0.channel.localAddress }
     }
 
     /// Binds every listener and starts health checks; on failure nothing stays bound.
-    public func start() async throws {
+    package func start() async throws {
         let runtime = self.runtime
         slots = try await bind(runtime.config.listeners)
         for (loop, context) in loopList {
@@ -124,7 +124,7 @@ public actor LoadBalancer {
     /// then swaps the runtime on every loop at once. Requests in flight finish on the old one.
     /// `version` is the number shared state gave it; without one, the next local number.
     @discardableResult
-    public func apply(_ config: Config, version: Int? = nil) async throws -> ProxyRuntime {
+    package func apply(_ config: Config, version: Int? = nil) async throws -> ProxyRuntime {
         if canary != nil { await abortCanary() }
         let runtime = try compileNextVersion(config, version: version)
         try await install(runtime)
@@ -197,7 +197,7 @@ public actor LoadBalancer {
 
     /// Routes `percent`% of new requests by `config` on every loop, keeping the rest on the
     /// stable config; returns the canary's version. Its servers are health-checked at once.
-    public func startCanary(_ config: Config, percent: Double, version: Int? = nil) async throws -> Int {
+    package func startCanary(_ config: Config, percent: Double, version: Int? = nil) async throws -> Int {
         if canary != nil { await abortCanary() }
         let runtime = try compileNextVersion(config, version: version)
         canary = runtime
@@ -213,7 +213,7 @@ public actor LoadBalancer {
     }
 
     /// What canary and stable requests did since the canary started, summed over the loops.
-    public func rolloutStats() async -> RolloutStats {
+    package func rolloutStats() async -> RolloutStats {
         var total = RolloutStats()
         for (loop, context) in loopList {
             if let stats = try? await loop.submit({ context.value.rolloutStats }).get() {
@@ -226,7 +226,7 @@ public actor LoadBalancer {
 
     /// The share (0-100) of the canary's servers that are available, for the upstreams its
     /// routes use; 100 without a canary.
-    public func canaryHealthyPercent() -> Double {
+    package func canaryHealthyPercent() -> Double {
         guard let canary else { return 100 }
         let used = Set(canary.config.listeners.flatMap { $0.routes.map(\.upstream) })
         let now = Int64(NIODeadline.now().uptimeNanoseconds)
@@ -236,14 +236,14 @@ public actor LoadBalancer {
     }
 
     /// Makes the canary the config in force.
-    public func promoteCanary() async throws -> ProxyRuntime {
+    package func promoteCanary() async throws -> ProxyRuntime {
         guard let canary else { throw ApplyError(description: "no canary to promote") }
         try await install(canary)
         return canary
     }
 
     /// Drops the canary: every new request goes by the stable config again.
-    public func abortCanary() async {
+    package func abortCanary() async {
         canary = nil
         for (loop, context) in loopList {
             try? await loop.submit { context.value.canary = nil }.get()
@@ -350,7 +350,7 @@ public actor LoadBalancer {
     }()
 
     /// Stops accepting, lets requests in flight finish (up to `timeout`), then closes the rest.
-    public func drain(timeout: Duration = .seconds(10)) async {
+    package func drain(timeout: Duration = .seconds(10)) async {
         serving.store(false, ordering: .relaxed)
         for slot in slots.values { try? await slot.channel.close() }
         slots = [:]
@@ -377,7 +377,7 @@ public actor LoadBalancer {
     }
 
     /// Drains, then stops the event loops.
-    public func shutdown(drainFor timeout: Duration = .seconds(10)) async {
+    package func shutdown(drainFor timeout: Duration = .seconds(10)) async {
         await drain(timeout: timeout)
         for task in sweeps { task.cancel() }
         sweeps = []

@@ -7,7 +7,7 @@ import NIOCore
 import Synchronization
 
 /// Something the data plane noticed that the control plane records (timeline, alerts).
-public enum ProxyEvent: Sendable, Equatable {
+package enum ProxyEvent: Sendable, Equatable {
     case serverHealth(upstream: String, server: String, healthy: Bool, reason: String)
     case serverEjected(upstream: String, server: String, seconds: Double)
     /// A listener's certificate was loaded from its files: at start, or a renewal at a reload.
@@ -17,11 +17,11 @@ public enum ProxyEvent: Sendable, Equatable {
 /// A config compiled for the data plane: immutable but for the atomics of server state and
 /// the per-loop balancers. Requests keep the runtime they started on, so a reload never
 /// changes a request mid-flight.
-public final class ProxyRuntime: Sendable {
-    public let config: Config
-    public let version: Int
+package final class ProxyRuntime: Sendable {
+    package let config: Config
+    package let version: Int
     let listeners: [String: ListenerRuntime]
-    public let upstreams: [String: UpstreamRuntime]
+    package let upstreams: [String: UpstreamRuntime]
 
     init(config: Config, version: Int, listeners: [String: ListenerRuntime], upstreams: [String: UpstreamRuntime]) {
         self.config = config
@@ -56,6 +56,8 @@ final class RouteRuntime: Sendable {
     let responseTimeout: TimeAmount
     /// Statuses retried for idempotent requests; connect failures are always retryable.
     let retryStatuses: Set<Int>
+    /// How an exchange on this route retries and pipelines (`ExchangeState.Policy`).
+    let policy: ExchangeState.Policy
     let rateLimiter: RateLimiter?
     let durationTimer: Metrics.Timer
     /// `ballast_requests_total` handles by status code, one cache per event loop.
@@ -69,6 +71,8 @@ final class RouteRuntime: Sendable {
         connectTimeout = .milliseconds(config.timeouts.connect.milliseconds)
         responseTimeout = .milliseconds(config.timeouts.response.milliseconds)
         retryStatuses = Set(config.retries.on.compactMap { if case .status(let code) = $0 { code } else { nil } })
+        policy = ExchangeState.Policy(upstream: upstream.name, attempts: config.retries.attempts, retryOn: retryStatuses,
+                                      pipelineDepth: upstream.config.keepalive.pipelineDepth)
         rateLimiter = config.rateLimit.map(RateLimiter.init)
         durationTimer = Metrics.Timer(
             label: "ballast_request_duration_seconds",
@@ -92,9 +96,9 @@ final class RouteRuntime: Sendable {
 }
 
 /// One upstream of a runtime: its servers, their shared detector, and a balancer per loop.
-public final class UpstreamRuntime: Sendable {
-    public let config: Upstream
-    public let servers: [ServerTarget]
+package final class UpstreamRuntime: Sendable {
+    package let config: Upstream
+    package let servers: [ServerTarget]
     let balancers: [LoopLocal<Balancer>]
     /// Requests pipelined per event loop since its last sweep (which moves them to the loop's total).
     let pipelined: [LoopLocal<Int>]
@@ -121,7 +125,7 @@ public final class UpstreamRuntime: Sendable {
             maxEjectedPercent: config.outlier.maxEjectedPercent))
     }
 
-    public var name: String { config.name }
+    package var name: String { config.name }
 
     /// A request to `server` failed (connect error, reset, 5xx, timeout).
     func recordFailure(_ server: ServerTarget, now: Int64) {

@@ -1,16 +1,16 @@
 /// Requests, errors and latency of one side of a rollout (canary or stable), counted per
 /// event loop without locks and summed by the control plane.
-public struct WindowStats: Sendable, Equatable, Codable {
+package struct WindowStats: Sendable, Equatable, Codable {
     /// Upper bounds of the latency buckets, in milliseconds (the last one is open).
-    public static let bucketBounds: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, .infinity]
+    package static let bucketBounds: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, .infinity]
 
-    public var requests = 0
-    public var errors = 0
-    public var buckets = [Int](repeating: 0, count: WindowStats.bucketBounds.count)
+    package var requests = 0
+    package var errors = 0
+    package var buckets = [Int](repeating: 0, count: WindowStats.bucketBounds.count)
 
-    public init() {}
+    package init() {}
 
-    public mutating func record(nanos: Int64, error: Bool) {
+    package mutating func record(nanos: Int64, error: Bool) {
         requests += 1
         if error { errors += 1 }
         let ms = Double(nanos) / 1e6
@@ -18,7 +18,7 @@ public struct WindowStats: Sendable, Equatable, Codable {
         buckets[index] += 1
     }
 
-    public static func + (a: WindowStats, b: WindowStats) -> WindowStats {
+    package static func + (a: WindowStats, b: WindowStats) -> WindowStats {
         var sum = a
         sum.requests += b.requests
         sum.errors += b.errors
@@ -27,10 +27,10 @@ public struct WindowStats: Sendable, Equatable, Codable {
     }
 
     /// Errors as a percentage of requests (0 without requests).
-    public var errorRatePercent: Double { requests == 0 ? 0 : Double(errors) * 100 / Double(requests) }
+    package var errorRatePercent: Double { requests == 0 ? 0 : Double(errors) * 100 / Double(requests) }
 
     /// The upper bound of the bucket holding the 99th percentile, in milliseconds.
-    public var p99Milliseconds: Double {
+    package var p99Milliseconds: Double {
         guard requests > 0 else { return 0 }
         let target = Int((Double(requests) * 0.99).rounded(.up))
         var seen = 0
@@ -43,10 +43,10 @@ public struct WindowStats: Sendable, Equatable, Codable {
 }
 
 /// Both sides of a rollout, as one loop counted them.
-public struct RolloutStats: Sendable, Equatable {
-    public var canary = WindowStats()
-    public var stable = WindowStats()
-    public init() {}
+package struct RolloutStats: Sendable, Equatable {
+    package var canary = WindowStats()
+    package var stable = WindowStats()
+    package init() {}
 }
 
 /// The canary a loop routes a share of new requests to.

@@ -4,22 +4,22 @@ import NIOCore
 
 /// Compiles configs into runtimes, carrying each server's live state across reloads so a
 /// reload neither forgets that a server is down nor resets its ejection.
-public final class RuntimeCompiler: Sendable {
+package final class RuntimeCompiler: Sendable {
     private let states = NIOLockedValueBox<[String: ServerState]>([:])
     let loopCount: Int
     let events: @Sendable (ProxyEvent) -> Void
 
-    public init(loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) {
+    package init(loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) {
         self.loopCount = loopCount
         self.events = events
     }
 
-    public struct CompileError: Error, CustomStringConvertible, Sendable {
-        public var description: String
+    package struct CompileError: Error, CustomStringConvertible, Sendable {
+        package var description: String
     }
 
     /// Resolves every server address and builds the runtime; throws without side effects.
-    public func compile(_ config: Config, version: Int) throws -> ProxyRuntime {
+    package func compile(_ config: Config, version: Int) throws -> ProxyRuntime {
         var resolved: [Address: SocketAddress] = [:]
         for upstream in config.upstreams {
             for server in upstream.servers where resolved[server.address] == nil {

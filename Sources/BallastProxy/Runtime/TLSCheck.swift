@@ -3,11 +3,11 @@ import Foundation
 import NIOSSL
 
 /// Reads the TLS files a config names and checks them as the balancer will use them.
-public enum TLSCheck {
-    public static let warningWindow: TimeInterval = 14 * 86_400
+package enum TLSCheck {
+    package static let warningWindow: TimeInterval = 14 * 86_400
 
     /// Findings for every listener with `tls:` (BL036-BL039).
-    public static func check(_ config: Config, now: Date = Date()) -> [Finding] {
+    package static func check(_ config: Config, now: Date = Date()) -> [Finding] {
         var findings: [Finding] = []
         for (l, listener) in config.listeners.enumerated() {
             guard let tls = listener.tls else { continue }
