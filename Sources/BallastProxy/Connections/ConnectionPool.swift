@@ -11,6 +11,10 @@ final class ConnectionPool {
 
     init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
 
+    /// Opens a connection instead of a socket when set: tests put an `UpstreamConnection` on an
+    /// `EmbeddedChannel` here, so a whole proxied exchange runs without sockets.
+    var connector: ((ServerTarget, TimeAmount) -> EventLoopFuture<UpstreamConnection>)?
+
     /// Idle connections kept for `server` on this loop.
     func idleCount(_ server: ServerTarget) -> Int { idle[ObjectIdentifier(server.state)]?.count ?? 0 }
 
@@ -67,7 +71,8 @@ final class ConnectionPool {
 
     /// Opens a new connection to `server` on this loop.
     func connect(to server: ServerTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
-        ClientBootstrap(group: eventLoop)
+        if let connector { return connector(server, timeout) }
+        return ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
