@@ -311,7 +311,8 @@ extension ClientConnection {
             // Still answering pipelined requests of other clients: the last of them returns it.
             if connection.isBusy { return finishAndContinue(exchange) }
             let keepalive = exchange.route.upstream.config.keepalive
-            loop.pool.giveBack(connection, maxIdle: keepalive.maxIdlePerServer,
+            let inFlight = exchange.server.map { balancer(for: exchange).active[$0.index] } ?? 0
+            loop.pool.giveBack(connection, maxIdle: keepalive.maxIdlePerServer, inFlight: inFlight,
                                idleTimeoutNanos: keepalive.idleTimeout.milliseconds * 1_000_000, now: loop.now)
         }
         finishAndContinue(exchange)

@@ -5,7 +5,25 @@ import NIOPosix
 /// connection is an array push or pop, with no lock and no thread hop.
 final class ConnectionPool {
     let eventLoop: any EventLoop
-    private var idle: [ObjectIdentifier: [UpstreamConnection]] = [:]
+    /// Per server: its idle connections, coldest first, and how many it keeps (`IdleKeep`).
+    private var idle: [ObjectIdentifier: ServerIdle] = [:]
+
+    private struct ServerIdle {
+        var connections: [UpstreamConnection] = []
+        var keep: IdleKeep
+        /// The upstream's `max_idle_per_server`, as of the last connection given back.
+        var maxIdle = 0
+
+        init(now: Int64) { keep = IdleKeep(now: now) }
+
+        /// Keeps `connection` (true) or says to close it.
+        mutating func giveBack(_ connection: UpstreamConnection, maxIdle: Int, inFlight: Int) -> Bool {
+            self.maxIdle = maxIdle
+            guard keep.keepsReturned(idle: connections.count, inFlight: inFlight, maxIdle: maxIdle) else { return false }
+            connections.append(connection)
+            return true
+        }
+    }
     /// Per server, the connection taken this tick that later requests may pipeline onto.
     private var pipelining: [ObjectIdentifier: UpstreamConnection] = [:]
 
@@ -16,12 +34,12 @@ final class ConnectionPool {
     var connector: ((ServerTarget, TimeAmount) -> EventLoopFuture<UpstreamConnection>)?
 
     /// Idle connections kept for `server` on this loop.
-    func idleCount(_ server: ServerTarget) -> Int { idle[ObjectIdentifier(server.state)]?.count ?? 0 }
+    func idleCount(_ server: ServerTarget) -> Int { idle[ObjectIdentifier(server.state)]?.connections.count ?? 0 }
 
     /// The most recently used idle connection to `server` (warmest first), if any.
     func take(_ server: ServerTarget) -> UpstreamConnection? {
         let key = ObjectIdentifier(server.state)
-        while let connection = idle[key]?.popLast() {
+        while let connection = idle[key]?.connections.popLast() {
             if connection.isUsable { return connection }
         }
         return nil
@@ -42,29 +60,38 @@ final class ConnectionPool {
         pipelining[ObjectIdentifier(connection.server.state)] = connection
     }
 
-    func giveBack(_ connection: UpstreamConnection, maxIdle: Int, idleTimeoutNanos: Int64, now: Int64) {
-        let key = ObjectIdentifier(connection.server.state)
-        guard connection.isUsable, idle[key, default: []].count < maxIdle else {
-            connection.close()
-            return
-        }
+    /// A connection whose exchange ended, while `inFlight` requests (its own included) are under
+    /// way to its server on this loop: kept for the next request, or closed (`IdleKeep`).
+    func giveBack(_ connection: UpstreamConnection, maxIdle: Int, inFlight: Int, idleTimeoutNanos: Int64, now: Int64) {
+        guard connection.isUsable else { return connection.close() }
         connection.idleDeadline = now + idleTimeoutNanos
-        idle[key, default: []].append(connection)
+        let key = ObjectIdentifier(connection.server.state)
+        if !idle[key, default: ServerIdle(now: now)].giveBack(connection, maxIdle: maxIdle, inFlight: inFlight) {
+            connection.close()
+        }
     }
 
+    /// The loop's sweep: closes connections idle past their timeout or no longer usable, and the
+    /// coldest of those a past burst left over its server's limit.
     func closeIdle(now: Int64) {
         // Pipelining offers last one loop tick; clearing them also drops servers a reload removed.
         pipelining.removeAll(keepingCapacity: true)
-        for (key, connections) in idle {
-            let expired = connections.filter { $0.idleDeadline <= now || !$0.isUsable }
-            guard !expired.isEmpty else { continue }
-            idle[key] = connections.filter { $0.idleDeadline > now && $0.isUsable }
-            for connection in expired { connection.close() }
+        for key in Array(idle.keys) {
+            guard var entry = idle.removeValue(forKey: key) else { continue }
+            var closing = entry.connections.filter { $0.idleDeadline <= now || !$0.isUsable }
+            if !closing.isEmpty { entry.connections.removeAll { $0.idleDeadline <= now || !$0.isUsable } }
+            let surplus = entry.keep.sweep(now: now, idle: entry.connections.count, maxIdle: entry.maxIdle)
+            if surplus > 0 {
+                closing += entry.connections.prefix(surplus)
+                entry.connections.removeFirst(surplus)
+            }
+            idle[key] = entry
+            for connection in closing { connection.close() }
         }
     }
 
     func closeAll() {
-        for connections in idle.values { for connection in connections { connection.close() } }
+        for entry in idle.values { for connection in entry.connections { connection.close() } }
         idle.removeAll()
         pipelining.removeAll()
     }

@@ -35,16 +35,20 @@ package final class ProxyRuntime: Sendable {
 final class ListenerRuntime: Sendable {
     let config: Listener
     let routes: [RouteRuntime]
+    /// The routes compiled for lookup: the cost follows the path's length, not the route count.
+    let table: RouteTable
     let trusted: TrustedPeers
 
     init(config: Listener, routes: [RouteRuntime]) {
         self.config = config
         self.routes = routes
+        self.table = RouteTable(routes.map(\.config.match))
         self.trusted = TrustedPeers(config.trustedProxies)
     }
 
+    /// The first route, in config order, whose match the request meets.
     func route(method: String, path: String, host: String) -> RouteRuntime? {
-        routes.first { $0.matches(method: method, path: path, host: host) }
+        table.first(method: method, path: path, host: host).map { routes[$0] }
     }
 }
 
@@ -80,16 +84,14 @@ final class RouteRuntime: Sendable {
             preferredDisplayUnit: .seconds)
     }
 
+    /// Whether the request meets this route's match, on its own: what `RouteTable` answers for
+    /// a whole table, route by route (`RouteTableTests` compare the two). Paths are compared as
+    /// bytes, as they arrived; the host without its port and in any case.
     func matches(method: String, path: String, host: String) -> Bool {
         let m = config.match
-        if let wanted = m.host {
-            // Compare without the port, case-insensitively.
-            var h = Substring(host)
-            if let colon = h.lastIndex(of: ":"), !h.hasSuffix("]") { h = h[..<colon] }
-            guard h.lowercased() == wanted else { return false }
-        }
-        if let exact = m.path, path != exact { return false }
-        if let prefix = m.pathPrefix, !path.hasPrefix(prefix) { return false }
+        if let wanted = m.host, RouteTable.normalized(host) != wanted { return false }
+        if let exact = m.path, !path.utf8.elementsEqual(exact.utf8) { return false }
+        if let prefix = m.pathPrefix, !path.utf8.starts(with: prefix.utf8) { return false }
         if let methods = m.methods, !methods.contains(method) { return false }
         return true
     }
