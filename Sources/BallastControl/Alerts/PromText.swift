@@ -17,42 +17,60 @@ package struct MetricSample: Sendable, Hashable {
 package enum PromText {
     package static func parse(_ text: String, extraLabels: [String: String] = [:]) -> [MetricSample] {
         var samples: [MetricSample] = []
-        for line in text.split(separator: "\n", omittingEmptySubsequences: true) {
-            if line.first == "#" { continue }
-            if var sample = parseLine(Substring(line)) {
-                for (key, value) in extraLabels { sample.labels[key] = value }
-                samples.append(sample)
+        var text = text
+        text.withUTF8 { bytes in
+            // Byte by byte: the balancer's own registry is parsed every second, and behind
+            // thousands of routes it is tens of thousands of lines.
+            for line in bytes.split(separator: UInt8(ascii: "\n"), omittingEmptySubsequences: true) {
+                if line.first == UInt8(ascii: "#") { continue }
+                if var sample = parseLine(UnsafeBufferPointer(rebasing: line)) {
+                    for (key, value) in extraLabels { sample.labels[key] = value }
+                    samples.append(sample)
+                }
             }
         }
         return samples
     }
 
-    static func parseLine(_ line: Substring) -> MetricSample? {
-        var rest = line.drop { $0 == " " || $0 == "\t" }
-        let name = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" || $0 == ":" }
-        guard !name.isEmpty, !(name.first!.isNumber) else { return nil }
-        rest = rest.dropFirst(name.count)
+    /// One sample line: `name{label="value",...} value [timestamp]`; nil when it is not one.
+    static func parseLine(_ bytes: UnsafeBufferPointer<UInt8>) -> MetricSample? {
+        let space = UInt8(ascii: " "), tab = UInt8(ascii: "\t"), quote = UInt8(ascii: "\""), cr = UInt8(ascii: "\r")
+        let n = bytes.count
+        var i = 0
+        while i < n, bytes[i] == space || bytes[i] == tab { i += 1 }
+        let nameStart = i
+        while i < n, isNameByte(bytes[i]) { i += 1 }
+        guard i > nameStart, !(UInt8(ascii: "0")...UInt8(ascii: "9")).contains(bytes[nameStart]) else { return nil }
+        let name = String(decoding: UnsafeBufferPointer(rebasing: bytes[nameStart..<i]), as: UTF8.self)
         var labels: [String: String] = [:]
-        if rest.first == "{" {
-            rest = rest.dropFirst()
+        if i < n, bytes[i] == UInt8(ascii: "{") {
+            i += 1
             while true {
-                rest = rest.drop { $0 == " " || $0 == "," }
-                if rest.first == "}" { rest = rest.dropFirst(); break }
-                let key = rest.prefix { $0 != "=" && $0 != "}" }
-                rest = rest.dropFirst(key.count)
-                guard rest.first == "=" else { return nil }
-                rest = rest.dropFirst()
-                guard rest.first == "\"" else { return nil }
-                rest = rest.dropFirst()
-                var value = ""
+                while i < n, bytes[i] == space || bytes[i] == UInt8(ascii: ",") { i += 1 }
+                guard i < n else { return nil }
+                if bytes[i] == UInt8(ascii: "}") {
+                    i += 1
+                    break
+                }
+                var keyStart = i
+                while i < n, bytes[i] != UInt8(ascii: "="), bytes[i] != UInt8(ascii: "}") { i += 1 }
+                guard i < n, bytes[i] == UInt8(ascii: "=") else { return nil }
+                var keyEnd = i
+                while keyStart < keyEnd, bytes[keyStart] == space { keyStart += 1 }
+                while keyEnd > keyStart, bytes[keyEnd - 1] == space { keyEnd -= 1 }
+                i += 1
+                guard i < n, bytes[i] == quote else { return nil }
+                i += 1
+                var value: [UInt8] = []
                 var closed = false
-                while let c = rest.first {
-                    rest = rest.dropFirst()
-                    if c == "\\" {
-                        guard let escaped = rest.first else { return nil }
-                        rest = rest.dropFirst()
-                        value.append(escaped == "n" ? "\n" : escaped)
-                    } else if c == "\"" {
+                while i < n {
+                    let c = bytes[i]
+                    i += 1
+                    if c == UInt8(ascii: "\\") {
+                        guard i < n else { return nil }
+                        value.append(bytes[i] == UInt8(ascii: "n") ? UInt8(ascii: "\n") : bytes[i])
+                        i += 1
+                    } else if c == quote {
                         closed = true
                         break
                     } else {
@@ -60,12 +78,22 @@ package enum PromText {
                     }
                 }
                 guard closed else { return nil }
-                labels[key.trimmingCharacters(in: " ")] = value
+                labels[String(decoding: UnsafeBufferPointer(rebasing: bytes[keyStart..<keyEnd]), as: UTF8.self)] = String(decoding: value, as: UTF8.self)
             }
         }
-        let fields = rest.split(whereSeparator: { $0 == " " || $0 == "\t" })
-        guard let first = fields.first, let value = parseValue(first) else { return nil }
-        return MetricSample(name: String(name), labels: labels, value: value)
+        while i < n, bytes[i] == space || bytes[i] == tab { i += 1 }
+        let valueStart = i
+        while i < n, bytes[i] != space, bytes[i] != tab, bytes[i] != cr { i += 1 }
+        guard i > valueStart,
+              let value = parseValue(Substring(String(decoding: UnsafeBufferPointer(rebasing: bytes[valueStart..<i]), as: UTF8.self)))
+        else { return nil }
+        return MetricSample(name: name, labels: labels, value: value)
+    }
+
+    /// `[a-zA-Z0-9_:]`, as Prometheus names metrics.
+    private static func isNameByte(_ b: UInt8) -> Bool {
+        (b >= UInt8(ascii: "a") && b <= UInt8(ascii: "z")) || (b >= UInt8(ascii: "A") && b <= UInt8(ascii: "Z"))
+            || (b >= UInt8(ascii: "0") && b <= UInt8(ascii: "9")) || b == UInt8(ascii: "_") || b == UInt8(ascii: ":")
     }
 
     static func parseValue(_ text: Substring) -> Double? {
@@ -75,11 +103,5 @@ package enum PromText {
         case "NaN": .nan
         default: Double(text)
         }
-    }
-}
-
-extension Substring {
-    fileprivate func trimmingCharacters(in set: Character) -> String {
-        String(drop { $0 == set }.reversed().drop { $0 == set }.reversed())
     }
 }

@@ -4,16 +4,33 @@ struct Selector: Hashable, Sendable, CustomStringConvertible {
         case equals(String)
         case notEquals(String)
         case prefix(String)
-        case oneOf([String])
+        case oneOf(Choices)
 
         func matches(_ value: String?) -> Bool {
             switch self {
             case .equals(let wanted): value == wanted
             case .notEquals(let unwanted): value != unwanted
             case .prefix(let start): value?.hasPrefix(start) ?? false
-            case .oneOf(let values): value.map(values.contains) ?? false
+            case .oneOf(let choices): value.map(choices.set.contains) ?? false
             }
         }
+    }
+
+    /// Values a label may take (an upstream's routes): looked up in a set, since an upstream
+    /// behind thousands of routes made a linear search the whole cost of an evaluation; equal
+    /// and printed by their order, so a selector's description stays one key.
+    struct Choices: Hashable, Sendable, CustomStringConvertible {
+        let names: [String]
+        let set: Set<String>
+
+        init(_ names: [String]) {
+            self.names = names
+            set = Set(names)
+        }
+
+        static func == (a: Choices, b: Choices) -> Bool { a.names == b.names }
+        func hash(into hasher: inout Hasher) { hasher.combine(names) }
+        var description: String { names.description }
     }
 
     var name: String
@@ -157,21 +174,22 @@ struct HistogramTracker {
         self.capacity = capacity
     }
 
+    /// The samples are sorted into their buckets once, so each bucket's counter reads only its
+    /// own series (not every bucket of every route).
     mutating func observe(_ samples: [MetricSample], at time: Double) {
-        var bounds: Set<Double> = []
+        var byBound: [Double: [MetricSample]] = [:]
+        var texts: [Double: String] = [:]
         for sample in samples where selector.matches(sample) {
-            if let le = sample.labels["le"].flatMap({ PromText.parseValue($0[...]) }) { bounds.insert(le) }
+            guard let text = sample.labels["le"], let le = PromText.parseValue(text[...]) else { continue }
+            byBound[le, default: []].append(sample)
+            if texts[le] == nil { texts[le] = text }
         }
-        for bound in bounds where buckets[bound] == nil {
+        for (bound, text) in texts where buckets[bound] == nil {
             var matchers = selector.matchers
-            matchers["le"] = .equals(Self.text(bound, in: samples))
+            matchers["le"] = .equals(text)
             buckets[bound] = CounterTracker(selector: Selector(name: selector.name, matchers: matchers), capacity: capacity)
         }
-        for bound in buckets.keys { buckets[bound]!.observe(samples, at: time) }
-    }
-
-    private static func text(_ bound: Double, in samples: [MetricSample]) -> String {
-        samples.lazy.compactMap { $0.labels["le"] }.first { PromText.parseValue($0[...]) == bound } ?? String(bound)
+        for bound in buckets.keys { buckets[bound]!.observe(byBound[bound] ?? [], at: time) }
     }
 
     /// The `q` quantile of what was observed over the window, interpolated inside its bucket as
