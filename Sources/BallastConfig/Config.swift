@@ -224,6 +224,8 @@ package struct Upstream: Sendable {
     package var health: HealthCheck?
     package var outlier = OutlierPolicy()
     package var keepalive = Keepalive()
+    /// Envoy's circuit breakers: none by default.
+    package var limits = UpstreamLimits()
     package var panicThresholdPercent: Double = 50
 
     package init(name: String) { self.name = name }
@@ -264,6 +266,25 @@ package struct Keepalive: Sendable, Hashable {
     /// pipelining); 1 means never. Only bodiless idempotent requests that arrive together.
     package var pipelineDepth = 1
     package init() {}
+}
+
+/// Caps on what one upstream takes at once, all event loops together (Envoy's circuit
+/// breakers). A request beyond `maxConnections` (it needs a new connection) or
+/// `maxRequestsPerServer` (every server it may go to is at the cap) waits in a queue of
+/// `maxPending` requests for at most `queueTimeout`, or gets 503 at once when the queue is full.
+package struct UpstreamLimits: Sendable, Hashable {
+    /// Connections open or opening to the upstream's servers.
+    package var maxConnections: Int?
+    /// Requests under way to one server.
+    package var maxRequestsPerServer: Int?
+    /// Requests waiting for a connection or a server; 0: none wait.
+    package var maxPending = 1024
+    /// How long a request waits at most before 503.
+    package var queueTimeout: Duration = .seconds(1)
+    package init() {}
+
+    /// Whether any cap is set (otherwise nothing is counted on the request path).
+    package var isSet: Bool { maxConnections != nil || maxRequestsPerServer != nil }
 }
 
 package struct Rollout: Sendable, Hashable {

@@ -167,6 +167,15 @@ package struct ConfigDiff: Sendable {
             if oldUpstream.keepalive != newUpstream.keepalive {
                 add(subject, "keep-alive " + Self.keepaliveChanges(oldUpstream.keepalive, newUpstream.keepalive), impact: .low)
             }
+            if oldUpstream.limits != newUpstream.limits {
+                let old = oldUpstream.limits, new = newUpstream.limits
+                func cap(_ value: Int?) -> String { value.map(String.init) ?? "none" }
+                // A lower cap can turn traffic the upstream takes today into queueing and 503s.
+                let lowered = (new.maxConnections ?? .max) < (old.maxConnections ?? .max)
+                    || (new.maxRequestsPerServer ?? .max) < (old.maxRequestsPerServer ?? .max) || new.maxPending < old.maxPending
+                add(subject, "limits: max_connections \(cap(old.maxConnections)) → \(cap(new.maxConnections)), max_requests_per_server \(cap(old.maxRequestsPerServer)) → \(cap(new.maxRequestsPerServer)), max_pending \(old.maxPending) → \(new.maxPending), queue_timeout \(old.queueTimeout.configText) → \(new.queueTimeout.configText)",
+                    blast: lowered ? "requests beyond the new caps wait or get 503" : nil, impact: lowered ? .high : .low)
+            }
             if oldUpstream.panicThresholdPercent != newUpstream.panicThresholdPercent {
                 add(subject, "panic threshold \(Int(oldUpstream.panicThresholdPercent))% → \(Int(newUpstream.panicThresholdPercent))%", impact: .low)
             }

@@ -150,7 +150,7 @@ struct ConfigParser {
 
     private func upstream(_ node: YAMLNode, path: String) -> Upstream? {
         guard let f = reader.fields(node, path: path, what: "an upstream", allowed: [
-            "name", "balance", "hash_on", "servers", "health", "outlier", "keepalive", "panic_threshold_percent",
+            "name", "balance", "hash_on", "servers", "health", "outlier", "keepalive", "limits", "panic_threshold_percent",
         ]) else { return nil }
         guard let name = f.string("name", required: true) else { return nil }
         var upstream = Upstream(name: name)
@@ -218,6 +218,12 @@ struct ConfigParser {
             if let v = k.duration("idle_timeout") { upstream.keepalive.idleTimeout = v }
             if let v = k.duration("server_idle_timeout") { upstream.keepalive.serverIdleTimeout = v }
             if let v = k.int("pipeline_depth", in: 1...32) { upstream.keepalive.pipelineDepth = v }
+        }
+        if let l = f.mapping("limits", allowed: ["max_connections", "max_pending", "max_requests_per_server", "queue_timeout"]) {
+            if let v = l.int("max_connections", in: 1...1_000_000) { upstream.limits.maxConnections = v }
+            if let v = l.int("max_requests_per_server", in: 1...1_000_000) { upstream.limits.maxRequestsPerServer = v }
+            if let v = l.int("max_pending", in: 0...1_000_000) { upstream.limits.maxPending = v }
+            if let v = l.duration("queue_timeout") { upstream.limits.queueTimeout = v }
         }
         if let v = f.percent("panic_threshold_percent") { upstream.panicThresholdPercent = v }
         return upstream

@@ -49,6 +49,7 @@ extension RuleDocs {
     | `upstreams[].outlier` | ejecting all; on one server; over 20 failures in a row or under 1 s of ejection | BL023, BL024, BL052 |
     | `upstreams[].keepalive.idle_timeout` | not below the servers' keep-alive | BL027 |
     | `upstreams[].keepalive.max_idle_per_server`, `pipeline_depth` | performance settings: 0 idle connections costs a connect per request, never an error | no rule |
+    | `upstreams[].limits` | a queue deadline not below a route's response timeout; a connection cap under a tenth of the listeners' connections | BL065, BL066 |
     | `upstreams[].panic_threshold_percent` | crossed by one server down | BL059 |
     | `rollout.canary_percent`, `rollout.watch` | a canary over 25%; too little traffic in the watch for a verdict | BL055 |
     | `rollout.rollback_when` | thresholds traffic cannot cross | BL056 |
@@ -1879,6 +1880,80 @@ extension RuleDocs {
           severity: page
           summary: Requests fail
           runbook: builtin:error-rate-high.md
+    ```
+
+    ## BL065 — upstream queue deadline not below the route's response timeout
+
+    Severity: error. Points at: `upstreams[].limits.queue_timeout`. A request beyond an upstream's `limits` (Envoy's circuit breakers) waits in a queue for at most `queue_timeout`. When that is not below the response timeout of a route to the upstream, a queued request can be answered 504 by its route while it still waits, and one that waits the whole deadline has no time left for its server. Keep the queue deadline well below the route's response timeout.
+
+    Bad:
+
+    ```yaml BL065 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app, timeouts: { response: 2s } }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+        limits: { max_requests_per_server: 100, queue_timeout: 5s }
+    ```
+
+    Good:
+
+    ```yaml BL065 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app, timeouts: { response: 2s } }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+        limits: { max_requests_per_server: 100, queue_timeout: 500ms }
+    ```
+
+    ## BL066 — upstream connection cap far below its listeners' connections
+
+    Severity: warning. Points at: `upstreams[].limits.max_connections`. The upstream opens at most this many connections, all event loops together, but the listeners routing to it accept more than ten times as many clients: at a tenth of their load, requests queue for a connection and then get 503. Raise the cap, or leave it out (no cap, as by default).
+
+    Bad:
+
+    ```yaml BL066 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        limits: { max_connections: 5000 }
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+        limits: { max_connections: 50 }
+    ```
+
+    Good:
+
+    ```yaml BL066 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        limits: { max_connections: 5000 }
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+        limits: { max_connections: 1000 }
     ```
     """####
 }

@@ -26,13 +26,19 @@ import Testing
             let cookie = try #require(login.headers[.setCookie])
             #expect(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"))
             #expect(!cookie.contains("Secure"))  // plain HTTP from an untrusted peer: no TLS evidence
-            // Guessing: a thousand well-formed random tokens open nothing.
+            // Guessing: a thousand well-formed random tokens open nothing. On a loaded machine the
+            // database may miss its 3 s deadline for one of them (503: it opened nothing either);
+            // nearly all must be the plain 401.
+            var refused = 0
             for _ in 0..<1000 {
                 let guess = (0..<32).map { _ in UInt8.random(in: 0...255) }
                 let text = Data(guess).base64EncodedString().replacingOccurrences(of: "+", with: "-")
                     .replacingOccurrences(of: "/", with: "_").replacingOccurrences(of: "=", with: "")
-                #expect(try await client.execute(uri: "/auth/me", method: .get, headers: bearer(text)).status == .unauthorized)
+                let status = try await client.execute(uri: "/auth/me", method: .get, headers: bearer(text)).status
+                #expect(status == .unauthorized || status == .serviceUnavailable, "a guessed token got \(status)")
+                if status == .unauthorized { refused += 1 }
             }
+            #expect(refused >= 990, "\(1000 - refused) guesses were not answered 401")
             // The real token still works, and is not stored as itself.
             #expect(try await client.execute(uri: "/auth/me", method: .get, headers: bearer(token)).status == .ok)
             let sessions = try await service.store.sessions(userID: try #require(try await service.store.user(named: "ivan")).id)

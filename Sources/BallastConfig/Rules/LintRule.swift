@@ -33,6 +33,8 @@ package enum LintCatalogue {
         RollbackThresholdUnreachable.self, LimitRefusesNormalRequests.self, RateLimitShape.self,
         PanicDefeatsHealthChecks.self, HealthPassesFailingServer.self, AlertCannotFire.self, AlertTooSlow.self,
         RouteMatchesNothing.self, AlertsTellNobody.self,
+        // Upstream limits (circuit breakers) that cannot work as meant.
+        QueueOutlivesResponseTimeout.self, ConnectionCapFarBelowListeners.self,
     ]
 
     package static func check(_ config: Config) -> [Finding] {

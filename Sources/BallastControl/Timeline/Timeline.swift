@@ -75,6 +75,10 @@ extension TimelineEvent {
         case .serverEjected(let upstream, let server, let seconds):
             self.init(at: date, source: "outlier", kind: "server.ejected", subject: "\(upstream)/\(server)",
                       message: "server \(server) of upstream '\(upstream)' ejected for \(Int(seconds.rounded())) s after consecutive failures")
+        case .upstreamOverflow(let upstream, let limit, let count):
+            self.init(at: date, source: "proxy", kind: "upstream.overflow", subject: upstream,
+                      message: "upstream '\(upstream)' is at its \(limit): \(count) request\(count == 1 ? "" : "s") waited or got 503",
+                      details: ["limit": limit, "count": String(count)])
         case .certificateLoaded(let listener, let subject, let notAfter, let renewed):
             self.init(at: date, source: "tls", kind: renewed ? "tls.certificate_renewed" : "tls.certificate_loaded", subject: listener,
                       message: "listener '\(listener)' \(renewed ? "now serves a renewed" : "serves the") certificate \(subject), valid until \(ISOTime.format(notAfter))",

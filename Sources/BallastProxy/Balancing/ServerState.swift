@@ -11,6 +11,11 @@ package final class ServerState: Sendable {
     let ejectedUntil = Atomic<Int64>(0)
     /// Non-zero while the outlier detector has failures counted for this server.
     let hasFailures = Atomic<Bool>(false)
+    /// Connections open or opening to this server, every loop together (`UpstreamConnection`).
+    let connections = Atomic<Int>(0)
+    /// Requests under way to this server, every loop together; counted only while its upstream
+    /// has `limits` (`CircuitBreaker`).
+    let requests = Atomic<Int>(0)
 
     init(address: Address) { self.address = address }
 
@@ -45,5 +50,29 @@ package final class ServerTarget: Sendable {
         self.weight = weight
         self.state = state
         self.key = key
+    }
+}
+
+/// What the circuit breaker of one upstream counts across loops, kept across reloads with the
+/// upstream's name: requests waiting, and when an overflow last reached the timeline.
+package final class UpstreamCounters: Sendable {
+    let pending = Atomic<Int>(0)
+    /// Overflows since the last timeline event, and when that was (monotonic nanoseconds).
+    let overflows = Atomic<Int>(0)
+    let lastEvent = Atomic<Int64>(0)
+    /// The timeline hears of overflows at most this often per upstream.
+    static let eventEvery: Int64 = 10_000_000_000
+
+    init() {}
+
+    /// An overflow happened at `now`: true (with the count since the last) when it is time to
+    /// tell the timeline.
+    func overflowed(now: Int64) -> Int? {
+        let count = overflows.wrappingAdd(1, ordering: .relaxed).newValue
+        let last = lastEvent.load(ordering: .relaxed)
+        guard last == 0 || now - last >= Self.eventEvery,
+              lastEvent.compareExchange(expected: last, desired: now, ordering: .relaxed).exchanged else { return nil }
+        overflows.store(0, ordering: .relaxed)
+        return count
     }
 }

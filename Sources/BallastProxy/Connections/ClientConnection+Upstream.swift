@@ -3,6 +3,7 @@ import CoreMetrics
 import Logging
 import NIOCore
 import NIOPosix
+import Synchronization
 
 extension ClientConnection {
     // MARK: Starting an exchange
@@ -52,11 +53,21 @@ extension ClientConnection {
     /// one (always, when `fresh`).
     func selectServer(_ exchange: Exchange, now: Int64, fresh: Bool = false) {
         let balancer = balancer(for: exchange)
+        let upstream = exchange.route.upstream
+        // Servers at their `max_requests_per_server` are left out like tried ones.
+        let full = upstream.breaker.map { fullServers(upstream, $0) } ?? 0
         // A retry prefers servers not tried yet, but may go back to one when no other is left
         // (a reset on a one-server upstream is still worth a second try).
         let tried = exchange.state.tried
-        let picked = balancer.pick(hashKey: exchange.hashKey, excluded: tried, now: now)
-            ?? (tried != 0 ? balancer.pick(hashKey: exchange.hashKey, now: now) : nil)
+        let picked = balancer.pick(hashKey: exchange.hashKey, excluded: tried | full, now: now)
+            ?? (tried != 0 ? balancer.pick(hashKey: exchange.hashKey, excluded: full, now: now) : nil)
+        if let breaker = upstream.breaker {
+            let atCap = picked == nil && full != 0 && balancer.pick(hashKey: exchange.hashKey, now: now) != nil
+            let needsConnection = picked.map { fresh || loop.pool.idleCount($0) == 0 } ?? false
+            let admission = breaker.admit(serverFree: !atCap, needsConnection: needsConnection, connections: upstream.connectionCount,
+                                          pending: upstream.counters.pending.load(ordering: .relaxed), queued: exchange.waitingSince != nil)
+            guard admit(exchange, admission, upstream: upstream, now: now) else { return }
+        }
         guard let server = picked else {
             if fallBackToStable(exchange, now: now) { return }
             respondLocally(status: 503, error: "no_server", message: "upstream '\(exchange.route.upstream.name)' has no available server",
@@ -66,6 +77,10 @@ extension ClientConnection {
         exchange.state.picked(server: server.index)
         exchange.server = server
         balancer.requestStarted(server.index)
+        if upstream.breaker != nil {
+            server.state.requests.wrappingAdd(1, ordering: .relaxed)
+            exchange.countedOn = server.state
+        }
         // Bodiless idempotent requests to the same server in the same loop tick may share one
         // connection and one write (pipelining), when the upstream allows it; a retry goes
         // alone (it may have failed as part of a pipeline).
@@ -113,7 +128,7 @@ extension ClientConnection {
 
     private func connectFailed(_ exchange: Exchange, server: ServerTarget, timedOut: Bool) {
         let now = loop.now
-        balancer(for: exchange).requestFinished(server.index)
+        attemptEnded(exchange, server: server)
         exchange.route.upstream.recordFailure(server, now: now)
         exchange.server = nil
         recover(exchange, failed(exchange, .connectFailed(timedOut: timedOut)), now: now)
@@ -180,7 +195,7 @@ extension ClientConnection {
 
     /// Detaches the server side of `exchange` without a response (retry or failure).
     func release(_ exchange: Exchange, close: Bool) {
-        if let server = exchange.server { balancer(for: exchange).requestFinished(server.index) }
+        if let server = exchange.server { attemptEnded(exchange, server: server) }
         if close { exchange.upstream?.close(by: self) }
         exchange.upstream = nil
         exchange.server = nil
@@ -334,9 +349,10 @@ extension ClientConnection {
         guard self.exchange === exchange else { return }
         self.exchange = nil
         if let server = exchange.server {
-            balancer(for: exchange).requestFinished(server.index)
+            attemptEnded(exchange, server: server)
             exchange.server = nil
         }
+        leaveQueue(exchange, upstream: exchange.route.upstream)
         let elapsed = loop.now - exchange.start
         if loop.canary != nil {
             if exchange.state.isCanary {
@@ -356,5 +372,7 @@ extension ClientConnection {
             ])
         }
         requests.recycle(exchange.head.fields)
+        // What this exchange held (a request under way, a connection) may be what one waits for.
+        if !loop.waiting.isEmpty { loop.serveWaiting() }
     }
 }

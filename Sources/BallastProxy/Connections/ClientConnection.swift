@@ -12,6 +12,10 @@ final class Exchange {
     var hashKey: UInt64?
     var upstream: UpstreamConnection?
     var server: ServerTarget?
+    /// Counted in `server`'s requests under way (its upstream has `limits`).
+    var countedOn: ServerState?
+    /// Waiting for its upstream's capacity since then (`CircuitBreaker`).
+    var waitingSince: Int64?
     /// Request, response and attempts (`ExchangeState`).
     var state: ExchangeState
 

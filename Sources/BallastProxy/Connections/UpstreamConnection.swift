@@ -1,4 +1,5 @@
 import NIOCore
+import Synchronization
 
 /// Why an exchange with a server failed, which decides retry and status.
 enum UpstreamFailure: Error, Equatable {
@@ -100,7 +101,14 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
         return true
     }
 
-    func handlerAdded(context: ChannelHandlerContext) { self.context = context }
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+        server.state.connections.wrappingAdd(1, ordering: .relaxed)
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        server.state.connections.wrappingSubtract(1, ordering: .relaxed)
+    }
 
     // MARK: Exchange
 

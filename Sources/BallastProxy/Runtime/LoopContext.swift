@@ -17,6 +17,9 @@ final class LoopContext {
     var rng = Xoshiro()
     private var counters: [CounterKey: Counter] = [:]
     var clients: [ObjectIdentifier: ClientConnection] = [:]
+    /// Client connections whose request waits for its upstream's capacity (`CircuitBreaker`).
+    var waiting = PendingQueue<ClientConnection>()
+    private var servingWaiters = false
     /// Requests pipelined on this loop since it started, per upstream name.
     private var pipelinedTotals: [String: Int] = [:]
     /// What the last sweep counted, for the USE gauges (read by another thread once a second).
@@ -105,6 +108,15 @@ final class LoopContext {
     }
 
     /// Runs every 250 ms: enforces client timeouts and closes idle upstream connections.
+    /// Tries the waiting requests again, oldest first: after a request or connection of this
+    /// loop ended, and at each sweep (for what other loops freed, and queue deadlines).
+    func serveWaiting() {
+        guard !waiting.isEmpty, !servingWaiters else { return }
+        servingWaiters = true
+        defer { servingWaiters = false }
+        for client in waiting.takeAll() { client.retryWaiting() }
+    }
+
     func sweep() {
         let now = tick()
         var seen = LoopUsage()
@@ -113,6 +125,7 @@ final class LoopContext {
             seen.connections[client.listenerName, default: 0] += 1
         }
         pool.closeIdle(now: now)
+        serveWaiting()
         for upstream in runtime.upstreams.values {
             seen.inFlight[upstream.name] = upstream.balancers[index].value.active.reduce(0, +)
             seen.idle[upstream.name] = upstream.servers.reduce(0) { $0 + pool.idleCount($1) }

@@ -10,6 +10,8 @@ import Synchronization
 package enum ProxyEvent: Sendable, Equatable {
     case serverHealth(upstream: String, server: String, healthy: Bool, reason: String)
     case serverEjected(upstream: String, server: String, seconds: Double)
+    /// Requests went beyond an upstream's `limits`: `count` since the last such event.
+    case upstreamOverflow(upstream: String, limit: String, count: Int)
     /// A listener's certificate was loaded from its files: at start, or a renewal at a reload.
     case certificateLoaded(listener: String, subject: String, notAfter: Date, renewed: Bool)
 }
@@ -108,11 +110,22 @@ package final class UpstreamRuntime: Sendable {
     let retryBudgets: [LoopLocal<RetryBudget>]
     let outlier: NIOLockedValueBox<OutlierDetector>
     let events: @Sendable (ProxyEvent) -> Void
+    /// The upstream's `limits`, nil without any (nothing is counted then).
+    let breaker: CircuitBreaker?
+    let counters: UpstreamCounters
+    /// `ballast_upstream_overflow_total` by limit.
+    let overflowCounters: [CircuitBreaker.Limit: Counter]
 
-    init(config: Upstream, servers: [ServerTarget], loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void) {
+    init(config: Upstream, servers: [ServerTarget], loopCount: Int, counters: UpstreamCounters = UpstreamCounters(),
+         events: @escaping @Sendable (ProxyEvent) -> Void) {
         self.config = config
         self.servers = servers
         self.events = events
+        self.counters = counters
+        breaker = config.limits.isSet ? CircuitBreaker(config.limits) : nil
+        overflowCounters = breaker == nil ? [:] : Dictionary(uniqueKeysWithValues: CircuitBreaker.Limit.allCases.map { limit in
+            (limit, Counter(label: "ballast_upstream_overflow_total", dimensions: [("upstream", config.name), ("limit", limit.rawValue)]))
+        })
         let maglev = config.balance == .consistentHash
             ? MaglevTable(names: servers.map(\.key), weights: servers.map(\.weight)) : nil
         balancers = (0..<max(1, loopCount)).map { _ in
@@ -136,6 +149,17 @@ package final class UpstreamRuntime: Sendable {
         if let until {
             server.state.ejectedUntil.store(until, ordering: .relaxed)
             events(.serverEjected(upstream: name, server: server.key, seconds: Double(until - now) / 1e9))
+        }
+    }
+
+    /// Connections open or opening to the upstream, every loop together.
+    var connectionCount: Int { servers.reduce(0) { $0 + $1.state.connections.load(ordering: .relaxed) } }
+
+    /// A request went beyond `limit`: counted, and on the timeline at most every 10 s.
+    func overflowed(_ limit: CircuitBreaker.Limit, now: Int64) {
+        overflowCounters[limit]?.increment()
+        if let count = counters.overflowed(now: now) {
+            events(.upstreamOverflow(upstream: name, limit: limit.rawValue, count: count))
         }
     }
 

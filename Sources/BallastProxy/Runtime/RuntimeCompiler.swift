@@ -6,6 +6,8 @@ import NIOCore
 /// reload neither forgets that a server is down nor resets its ejection.
 package final class RuntimeCompiler: Sendable {
     private let states = NIOLockedValueBox<[String: ServerState]>([:])
+    /// Each upstream's circuit-breaker counts, by name, kept across reloads like server states.
+    private let counters = NIOLockedValueBox<[String: UpstreamCounters]>([:])
     let loopCount: Int
     let events: @Sendable (ProxyEvent) -> Void
 
@@ -43,7 +45,13 @@ package final class RuntimeCompiler: Sendable {
                     return ServerTarget(index: index, address: server.address, socketAddress: resolved[server.address]!,
                                         weight: server.weight, state: state, key: server.address.description)
                 }
-                upstreams[upstream.name] = UpstreamRuntime(config: upstream, servers: servers, loopCount: loopCount, events: events)
+                let counters = self.counters.withLockedValue { all in
+                    let kept = all[upstream.name] ?? UpstreamCounters()
+                    all[upstream.name] = kept
+                    return kept
+                }
+                upstreams[upstream.name] = UpstreamRuntime(config: upstream, servers: servers, loopCount: loopCount, counters: counters,
+                                                           events: events)
             }
             return upstreams
         }
@@ -66,6 +74,8 @@ package final class RuntimeCompiler: Sendable {
             }
         }
         states.withLockedValue { states in states = states.filter { keep.contains($0.key) } }
+        let names = Set(runtimes.flatMap(\.upstreams.keys))
+        counters.withLockedValue { counters in counters = counters.filter { names.contains($0.key) } }
     }
 
     /// A server's state is its health under one check: a config that probes another path or
