@@ -29,6 +29,21 @@ import Testing
         #expect(opened <= 8, "\(opened) connections opened for three more bursts of 48 with 48 kept from the first")
     }
 
+    @Test func aThousandConcurrentClientsAreAllAnswered() async throws {
+        let backend = try await TestBackend.start("a")
+        backend.slowForMilliseconds.store(200, ordering: .relaxed)
+        let proxy = try await ProxyHarness.start({
+            simpleConfig(port: $0, servers: ["127.0.0.1:\(backend.port)"],
+                         listenerExtra: "    limits: { max_connections: 4000, max_connections_per_client: 2000 }")
+        }, threads: 2)
+        defer { Task { await proxy.stop(); await backend.stop() } }
+        // Every client sends before any reads: all 1,000 are in flight at once.
+        let answers = try await Burst.send((0..<1000).map { i in Burst.Request(method: "GET", path: i % 2 == 0 ? "/slow" : "/") }, port: proxy.port)
+        let failed = answers.enumerated().filter { $0.element.status != 200 }
+        #expect(failed.isEmpty, "\(failed.count) of 1,000 not answered 200, e.g. \(failed.prefix(3).map { "\($0.offset): \($0.element.status) \($0.element.body)" })")
+        #expect(backend.requests.load(ordering: .relaxed) >= 1000)
+    }
+
     @Test func aCapOfZeroStillOpensAConnectionPerRequest() async throws {
         let backend = try await TestBackend.start("a")
         let proxy = try await ProxyHarness.start({
