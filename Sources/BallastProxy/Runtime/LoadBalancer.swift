@@ -267,6 +267,11 @@ package actor LoadBalancer {
         return bound
     }
 
+    /// The accept queue of `listener`: its `max_connections`, at least 1,024 and at most 65,535.
+    static func backlog(_ listener: Listener) -> Int32 {
+        Int32(min(65_535, max(1_024, listener.limits.maxConnections)))
+    }
+
     private func bind(_ listener: Listener) async throws -> ListenerSlot {
         let loops = self.loops
         let logger = self.logger
@@ -283,7 +288,13 @@ package actor LoadBalancer {
         let isTLS = loaded != nil
         do {
             let channel = try await ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
+                // As HAProxy's backlog follows maxconn: 2,000 clients connecting at once into a
+                // queue of 1,024 had their SYNs dropped and retried after 1 s (3 s at 8,000),
+                // which was the whole p999 at those counts. The kernel clamps it to somaxconn.
+                .serverChannelOption(.backlog, value: Self.backlog(listener))
+                // Up to 64 accepts per wake-up (HAProxy's tune.maxaccept), not NIO's 4: a burst
+                // of connections is taken in while the loop still serves reads between bursts.
+                .serverChannelOption(.maxMessagesPerRead, value: 64)
                 .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
                 .childChannelOption(.tcpOption(.tcp_nodelay), value: 1)
                 .childChannelOption(.maxMessagesPerRead, value: 16)
