@@ -69,20 +69,28 @@ struct CircuitBreaker: Equatable, Sendable {
 /// tries them again in this order).
 struct PendingQueue<Waiter: AnyObject> {
     private var waiters: [Waiter] = []
+    /// The waiters present, so an append is not a scan of a queue of up to `max_pending`.
+    private var present: Set<ObjectIdentifier> = []
 
     var isEmpty: Bool { waiters.isEmpty }
     var count: Int { waiters.count }
 
     mutating func append(_ waiter: Waiter) {
-        if !waiters.contains(where: { $0 === waiter }) { waiters.append(waiter) }
+        if present.insert(ObjectIdentifier(waiter)).inserted { waiters.append(waiter) }
     }
 
-    mutating func remove(_ waiter: Waiter) { waiters.removeAll { $0 === waiter } }
+    mutating func remove(_ waiter: Waiter) {
+        guard present.remove(ObjectIdentifier(waiter)) != nil else { return }
+        waiters.removeAll { $0 === waiter }
+    }
 
     /// Takes the waiters out, oldest first: each is tried and put back with `append` while it
     /// still waits (it keeps its place among those that follow).
     mutating func takeAll() -> [Waiter] {
-        defer { waiters.removeAll(keepingCapacity: true) }
+        defer {
+            waiters.removeAll(keepingCapacity: true)
+            present.removeAll(keepingCapacity: true)
+        }
         return waiters
     }
 }

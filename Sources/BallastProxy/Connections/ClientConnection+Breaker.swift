@@ -30,12 +30,16 @@ extension ClientConnection {
             return false
         case .refuse(let limit):
             if exchange.waitingSince == nil { upstream.overflowed(limit, now: now) }
-            leaveQueue(exchange, upstream: upstream)
-            respondLocally(status: 503, error: "upstream_overloaded",
-                           message: "upstream '\(upstream.name)' is at its \(limit.rawValue): try again shortly",
-                           close: !exchange.state.requestComplete, retryAfter: 1)
+            refuseOverloaded(exchange, upstream: upstream, because: "is at its \(limit.rawValue): try again shortly")
             return false
         }
+    }
+
+    /// 503 for a request the breaker turns away (queue full, or its wait over).
+    private func refuseOverloaded(_ exchange: Exchange, upstream: UpstreamRuntime, because reason: String) {
+        leaveQueue(exchange, upstream: upstream)
+        respondLocally(status: 503, error: "upstream_overloaded", message: "upstream '\(upstream.name)' \(reason)",
+                       close: !exchange.state.requestComplete, retryAfter: 1)
     }
 
     func leaveQueue(_ exchange: Exchange, upstream: UpstreamRuntime) {
@@ -50,10 +54,7 @@ extension ClientConnection {
         let now = loop.tick()
         let upstream = exchange.route.upstream
         if let breaker = upstream.breaker, breaker.expired(waitingSince: since, now: now) {
-            leaveQueue(exchange, upstream: upstream)
-            respondLocally(status: 503, error: "upstream_overloaded",
-                           message: "upstream '\(upstream.name)' had no capacity within its queue_timeout",
-                           close: !exchange.state.requestComplete, retryAfter: 1)
+            refuseOverloaded(exchange, upstream: upstream, because: "had no capacity within its queue_timeout")
             return
         }
         selectServer(exchange, now: now)

@@ -78,8 +78,12 @@ final class ConnectionPool {
         pipelining.removeAll(keepingCapacity: true)
         for key in Array(idle.keys) {
             guard var entry = idle.removeValue(forKey: key) else { continue }
-            var closing = entry.connections.filter { $0.idleDeadline <= now || !$0.isUsable }
-            if !closing.isEmpty { entry.connections.removeAll { $0.idleDeadline <= now || !$0.isUsable } }
+            var closing: [UpstreamConnection] = []
+            entry.connections.removeAll { connection in
+                guard connection.idleDeadline <= now || !connection.isUsable else { return false }
+                closing.append(connection)
+                return true
+            }
             let surplus = entry.keep.sweep(now: now, idle: entry.connections.count, maxIdle: entry.maxIdle)
             if surplus > 0 {
                 closing += entry.connections.prefix(surplus)

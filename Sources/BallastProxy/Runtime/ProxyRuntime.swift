@@ -60,8 +60,6 @@ final class RouteRuntime: Sendable {
     let upstream: UpstreamRuntime
     let connectTimeout: TimeAmount
     let responseTimeout: TimeAmount
-    /// Statuses retried for idempotent requests; connect failures are always retryable.
-    let retryStatuses: Set<Int>
     /// How an exchange on this route retries and pipelines (`ExchangeState.Policy`).
     let policy: ExchangeState.Policy
     let rateLimiter: RateLimiter?
@@ -76,7 +74,8 @@ final class RouteRuntime: Sendable {
         self.upstream = upstream
         connectTimeout = .milliseconds(config.timeouts.connect.milliseconds)
         responseTimeout = .milliseconds(config.timeouts.response.milliseconds)
-        retryStatuses = Set(config.retries.on.compactMap { if case .status(let code) = $0 { code } else { nil } })
+        // Statuses retried for idempotent requests; connect failures are always retryable.
+        let retryStatuses = Set(config.retries.on.compactMap { if case .status(let code) = $0 { code } else { nil } })
         policy = ExchangeState.Policy(upstream: upstream.name, attempts: config.retries.attempts, retryOn: retryStatuses,
                                       pipelineDepth: upstream.config.keepalive.pipelineDepth)
         rateLimiter = config.rateLimit.map(RateLimiter.init)
