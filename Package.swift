@@ -43,6 +43,7 @@ let package = Package(
             name: "BallastProxy",
             dependencies: [
                 "BallastConfig",
+                "CHeap",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -114,6 +115,8 @@ let package = Package(
             dependencies: ["BallastConfig", "BallastProxy", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(name: "CLibFuzzer"),
+        // glibc's allocator statistics and malloc_trim, for BallastProxy's HeapTrim.
+        .target(name: "CHeap"),
         .executableTarget(name: "ballast-fuzz", dependencies: ["BallastFuzz", "CLibFuzzer"]),
         .executableTarget(
             name: "ballast",

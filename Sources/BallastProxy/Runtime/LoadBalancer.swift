@@ -47,6 +47,7 @@ package actor LoadBalancer {
     private let health: HealthChecker
     private var slots: [String: ListenerSlot] = [:]
     private var sweeps: [RepeatedTask] = []
+    private let heapTrim = HeapTrim()
     private var nextVersion: Int
     private var ownsGroup: Bool
     private nonisolated let serving = Synchronization.Atomic<Bool>(false)
@@ -117,6 +118,7 @@ package actor LoadBalancer {
             usage.refresh(runtime, loops: contexts.map { $0.value.usage.withLockedValue { $0 } }, now: now)
         })
         health.run([runtime])
+        heapTrim.start()
         serving.store(true, ordering: .relaxed)
     }
 
@@ -391,6 +393,7 @@ package actor LoadBalancer {
     package func shutdown(drainFor timeout: Duration = .seconds(10)) async {
         await drain(timeout: timeout)
         for task in sweeps { task.cancel() }
+        heapTrim.stop()
         sweeps = []
         if ownsGroup {
             ownsGroup = false
