@@ -28,6 +28,31 @@ import Testing
         #expect(explicit.alerts.scrape.upstreams == ["auth"])
     }
 
+    /// Per-route request rules up to `perRouteRulesLimit` routes; above it, one set per upstream
+    /// that has routes, each watching all of that upstream's routes.
+    @Test func manyRoutesGetRulesPerUpstream() throws {
+        func config(routes: Int) throws -> Config {
+            var yaml = "version: 1\nlisteners:\n  - name: web\n    listen: 127.0.0.1:8080\n    routes:\n"
+            for i in 0..<routes {
+                yaml += "      - { name: r\(i), match: { path_prefix: /r\(i)/ }, upstream: \(i % 2 == 0 ? "even" : "odd") }\n"
+            }
+            yaml += "upstreams:\n  - { name: even, servers: [127.0.0.1:9001] }\n  - { name: odd, servers: [127.0.0.1:9002] }\n"
+            yaml += "  - { name: spare, servers: [127.0.0.1:9003] }\n"
+            return try ConfigLoader.load(text: yaml, file: "m.yaml").get().config
+        }
+        let atLimit = try config(routes: AlertsConfig.perRouteRulesLimit).alerts.rules
+        #expect(atLimit.count { $0.name == "ErrorRateHigh" } == AlertsConfig.perRouteRulesLimit)
+        #expect(atLimit.contains { $0.condition.scope == .route("r0") })
+
+        let above = try config(routes: AlertsConfig.perRouteRulesLimit + 1).alerts.rules
+        let request = above.filter { ["ErrorRateHigh", "ErrorBudgetBurn", "LatencyHigh"].contains($0.name) }
+        #expect(request.count == 6)
+        #expect(Set(request.map(\.condition.scope)) == [.upstream("even"), .upstream("odd")])
+        #expect(request.first { $0.name == "ErrorBudgetBurn" }?.summary == "Upstream 'even' burns its 99.9% error budget too fast")
+        // Health stays per upstream, the one without routes included.
+        #expect(above.count { $0.name == "UpstreamUnhealthy" } == 3)
+    }
+
     @Test func defaultRunbooksExist() throws {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let config = try ConfigLoader.load(text: Config.defaultStackYAML, file: "d.yaml").get().config

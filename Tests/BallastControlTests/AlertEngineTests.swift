@@ -261,4 +261,37 @@ extension AlertEngineTests {
         }
         #expect(resolved)
     }
+
+    /// Behind more than `perRouteRulesLimit` routes the default request rules watch each
+    /// upstream: errors on any one of its routes still page, naming the upstream.
+    @Test func manyRoutesAlertPerUpstream() async throws {
+        var yaml = "version: 1\nlisteners:\n  - name: public\n    listen: 127.0.0.1:8080\n    routes:\n"
+        for i in 0...AlertsConfig.perRouteRulesLimit {
+            yaml += "      - { name: r\(i), match: { path_prefix: /r\(i)/ }, upstream: auth }\n"
+        }
+        yaml += "upstreams:\n  - { name: auth, servers: [127.0.0.1:9101] }\n"
+        let config = try ConfigLoader.load(text: yaml, file: "m.yaml").get().config
+        let (engine, _) = engine(config)
+        var fired: [AlertStatus] = []
+        for t in 0..<8 {
+            let samples = requests(ok: Double(t) * 10, errors: 0, route: "r0")
+                + requests(ok: 0, errors: Double(t) * 10, route: "r\(AlertsConfig.perRouteRulesLimit)")
+            fired += await engine.evaluate(now: 1_000 + Double(t), samples: samples).fired
+        }
+        let errorRate = fired.first { $0.name == "ErrorRateHigh" }
+        #expect(errorRate?.labels["upstream"] == "auth")
+        #expect(errorRate?.labels["route"] == nil)
+        #expect(errorRate?.summary.contains("upstream 'auth'") == true)
+    }
+
+    /// An evaluation runs every second, and never takes more than a quarter of the time.
+    @Test func aSlowEvaluationSpacesTheNextOut() {
+        let start = ContinuousClock.now
+        #expect(AlertEngine.nextEvaluation(started: start, finished: start + .milliseconds(20)) == start + .seconds(1))
+        #expect(AlertEngine.nextEvaluation(started: start, finished: start + .milliseconds(250)) == start + .seconds(1))
+        #expect(AlertEngine.nextEvaluation(started: start, finished: start + .milliseconds(600))
+                    == start + .milliseconds(600) + .milliseconds(1800))
+        // A process stopped for a minute mid-evaluation is not silent for three more.
+        #expect(AlertEngine.nextEvaluation(started: start, finished: start + .seconds(60)) == start + .seconds(65))
+    }
 }

@@ -176,7 +176,7 @@ package actor AlertEngine {
                     }
                     let samples = self.local()
                     await self.evaluate(now: Date().timeIntervalSince1970, samples: samples + (await self.scrapedSamples()))
-                    try? await Task.sleep(until: started + .seconds(1), clock: .continuous)
+                    try? await Task.sleep(until: Self.nextEvaluation(started: started, finished: .now), clock: .continuous)
                 }
             }
             await group.waitForAll()
@@ -184,6 +184,17 @@ package actor AlertEngine {
     }
 
     private func scrapedSamples() -> [MetricSample] { scraped.values.flatMap { $0 } }
+
+    /// Every second; an evaluation that took long (a registry of thousands of series) is
+    /// followed by a pause three times its length, so the engine never holds more than a
+    /// quarter of a core that the data plane shares. The pause is at most `maxPause`: an
+    /// evaluation that looked long because the process was stopped (SIGSTOP, a suspended VM)
+    /// must not silence alerts for three times that.
+    static func nextEvaluation(started: ContinuousClock.Instant, finished: ContinuousClock.Instant) -> ContinuousClock.Instant {
+        max(started + .seconds(1), finished + min((finished - started) * 3, maxPause))
+    }
+
+    static let maxPause = Duration.seconds(5)
 
     private func scrapeLoop() async {
         while !Task.isCancelled {
