@@ -74,6 +74,40 @@ import Testing
         #expect(raw.status != 0)
     }
 
+    /// A route's latency histogram appears with its first request: behind thousands of routes,
+    /// those that never served one export nothing for the alert engine to read every second.
+    @Test func aRouteThatServedNothingExportsNoHistogram() async throws {
+        let backend = try await TestBackend.start("a")
+        let tag = UUID().uuidString.prefix(8).lowercased()
+        let proxy = try await ProxyHarness.start { port in
+            """
+            version: 1
+            listeners:
+              - name: web
+                listen: 127.0.0.1:\(port)
+                routes:
+                  - { name: served-\(tag), match: { path_prefix: /served }, upstream: app }
+                  - { name: idle-\(tag), match: { path_prefix: / }, upstream: app }
+            upstreams:
+              - name: app
+                servers: [127.0.0.1:\(backend.port)]
+            """
+        }
+        defer { Task { await proxy.stop(); await backend.stop() } }
+        #expect(!TestMetrics.text.contains("route=\"served-\(tag)\""))
+        let response = try await fetch(port: proxy.port, .GET, "/served/x")
+        #expect(response.status == 200)
+        // Recorded as the exchange ends, which may be just after the client has its answer.
+        func histogramLines() -> [Substring] {
+            TestMetrics.text.split(separator: "\n").filter {
+                $0.hasPrefix("ballast_request_duration_seconds_count{") && $0.contains("route=\"served-\(tag)\"")
+            }
+        }
+        for _ in 0..<50 where histogramLines().isEmpty { try await Task.sleep(for: .milliseconds(20)) }
+        #expect(histogramLines().count == 1)
+        #expect(!TestMetrics.text.contains("route=\"idle-\(tag)\""))
+    }
+
     @Test func exportedRulesPassPromtool() throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-rules-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)

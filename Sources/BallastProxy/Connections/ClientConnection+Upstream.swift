@@ -362,7 +362,7 @@ extension ClientConnection {
             }
         }
         loop.requestCounter(listener: listenerName, route: exchange.route, code: code).increment()
-        exchange.route.durationTimer.recordNanoseconds(elapsed)
+        loop.durationTimer(exchange.route).recordNanoseconds(elapsed)
         if listener.config.accessLog {
             logger.info("request", metadata: [
                 "client": .string(peerIP), "method": .string(exchange.head.method), "path": .string(exchange.head.path),

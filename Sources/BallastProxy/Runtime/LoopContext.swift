@@ -69,6 +69,17 @@ final class LoopContext {
         return counter
     }
 
+    /// The route's `ballast_request_duration_seconds` handle, created at its first request on this loop.
+    func durationTimer(_ route: RouteRuntime) -> Metrics.Timer {
+        let cache = route.timers[index]
+        if let timer = cache.value { return timer }
+        let timer = Metrics.Timer(label: "ballast_request_duration_seconds",
+                                  dimensions: [("listener", route.listenerName), ("route", route.config.name)],
+                                  preferredDisplayUnit: .seconds)
+        cache.value = timer
+        return timer
+    }
+
     // MARK: Deferred flushes
 
     private var flushQueue: [any DeferredFlush] = []
