@@ -135,6 +135,8 @@ package struct Route: Sendable {
     package var timeouts = RouteTimeouts()
     package var retries = Retries()
     package var rateLimit: RateLimit?
+    /// Protocols a request may switch to with `Upgrade` (lower-case); empty refuses every one.
+    package var upgrades: [String] = ["websocket"]
 
     package init(name: String, upstream: String) {
         self.name = name
@@ -154,6 +156,10 @@ package struct RouteTimeouts: Sendable, Hashable {
     package var connect: Duration = .seconds(1)
     /// From the request head sent upstream to the response head received: 504 after it.
     package var response: Duration = .seconds(15)
+    /// An upgraded connection (a WebSocket) with no byte either way for this long is closed.
+    package var tunnelIdle: Duration = .seconds(300)
+    /// An upgraded connection is closed after this long, busy or not.
+    package var tunnelMax: Duration = .seconds(24 * 3600)
     package init() {}
 }
 

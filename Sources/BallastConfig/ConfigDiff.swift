@@ -110,8 +110,16 @@ package struct ConfigDiff: Sendable {
                     blast: "requests it matched before may now go elsewhere or get 404", impact: .high)
             }
             if oldRoute.timeouts != newRoute.timeouts {
-                add(subject, "timeouts connect \(oldRoute.timeouts.connect.configText) → \(newRoute.timeouts.connect.configText), response \(oldRoute.timeouts.response.configText) → \(newRoute.timeouts.response.configText)",
-                    impact: newRoute.timeouts.response < oldRoute.timeouts.response ? .high : .low)
+                var text = "timeouts connect \(oldRoute.timeouts.connect.configText) → \(newRoute.timeouts.connect.configText), response \(oldRoute.timeouts.response.configText) → \(newRoute.timeouts.response.configText)"
+                if oldRoute.timeouts.tunnelIdle != newRoute.timeouts.tunnelIdle || oldRoute.timeouts.tunnelMax != newRoute.timeouts.tunnelMax {
+                    text += ", tunnel idle \(oldRoute.timeouts.tunnelIdle.configText) → \(newRoute.timeouts.tunnelIdle.configText), tunnel max \(oldRoute.timeouts.tunnelMax.configText) → \(newRoute.timeouts.tunnelMax.configText)"
+                }
+                add(subject, text, impact: newRoute.timeouts.response < oldRoute.timeouts.response ? .high : .low)
+            }
+            if oldRoute.upgrades != newRoute.upgrades {
+                add(subject, "upgrades [\(oldRoute.upgrades.joined(separator: ", "))] → [\(newRoute.upgrades.joined(separator: ", "))]",
+                    blast: "tunnels already open stay; new Upgrade requests follow the new list",
+                    impact: newRoute.upgrades.count < oldRoute.upgrades.count ? .high : .low)
             }
             if oldRoute.retries != newRoute.retries {
                 add(subject, "retries \(describe(oldRoute.retries)) → \(describe(newRoute.retries))", impact: .low)

@@ -84,7 +84,7 @@ struct ConfigParser {
 
     private func route(_ node: YAMLNode, path: String) -> Route? {
         guard let f = reader.fields(node, path: path, what: "a route", allowed: [
-            "name", "match", "upstream", "timeouts", "retries", "rate_limit",
+            "name", "match", "upstream", "timeouts", "retries", "rate_limit", "upgrades",
         ]) else { return nil }
         let name = f.string("name", required: true)
         let upstreamName = f.string("upstream", required: true)
@@ -109,9 +109,18 @@ struct ConfigParser {
                 route.match.methods = valid
             }
         }
-        if let t = f.mapping("timeouts", allowed: ["connect", "response"]) {
+        if let t = f.mapping("timeouts", allowed: ["connect", "response", "tunnel_idle", "tunnel_max"]) {
             if let v = t.duration("connect") { route.timeouts.connect = v }
             if let v = t.duration("response") { route.timeouts.response = v }
+            if let v = t.duration("tunnel_idle") { route.timeouts.tunnelIdle = v }
+            if let v = t.duration("tunnel_max") { route.timeouts.tunnelMax = v }
+        }
+        if let upgrades = f.stringList("upgrades") {
+            route.upgrades = upgrades.map { $0.lowercased() }
+            for protocolName in upgrades where protocolName.isEmpty || !protocolName.allSatisfy({ $0.isASCII && !$0.isWhitespace && $0 != "," }) {
+                reader.report(.badValue, "upgrade protocol '\(protocolName)' of route '\(name)' is not a protocol token",
+                              at: f.node("upgrades")?.location, fix: "write e.g. [websocket]")
+            }
         }
         if let r = f.mapping("retries", allowed: ["attempts", "on", "budget_percent"]) {
             if let v = r.int("attempts", in: 1...10) { route.retries.attempts = v }

@@ -66,6 +66,20 @@ func findings(_ text: String) -> [Finding] {
         #expect(config.rollout.errorRateAbove == 2)
     }
 
+    @Test func upgradesAndTunnelTimeoutsLoadWithTheirDefaults() throws {
+        let defaults = try #require(try load(goodConfig).get().config.listeners.first?.routes.first)
+        #expect(defaults.upgrades == ["websocket"])
+        #expect(defaults.timeouts.tunnelIdle == .seconds(300) && defaults.timeouts.tunnelMax == .seconds(86_400))
+        let text = goodConfig.replacingOccurrences(of: "        timeouts: { connect: 1s, response: 10s }",
+                                                   with: "        timeouts: { connect: 1s, response: 10s, tunnel_idle: 30s, tunnel_max: 1h }\n        upgrades: [WebSocket, h2c]")
+        let route = try #require(try load(text).get().config.listeners.first?.routes.first)
+        #expect(route.upgrades == ["websocket", "h2c"])
+        #expect(route.timeouts.tunnelIdle == .seconds(30) && route.timeouts.tunnelMax == .seconds(3600))
+        let bad = goodConfig.replacingOccurrences(of: "        timeouts: { connect: 1s, response: 10s }",
+                                                  with: "        upgrades: [\"web socket\"]")
+        #expect(findings(bad).contains { $0.ruleID == "BL010" && $0.message.contains("'web socket'") })
+    }
+
     @Test func unknownKeySuggestsTheClosestOne() {
         let text = goodConfig.replacingOccurrences(of: "    listen: 127.0.0.1:8080", with: "    listne: 127.0.0.1:8080")
         let all = findings(text)

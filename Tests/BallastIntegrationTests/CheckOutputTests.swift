@@ -50,22 +50,7 @@ import Testing
                            package: "python3-jsonschema")
     }
 
-    /// A python3 that has jsonschema: the first on PATH, or Debian's (`apt-get install python3-jsonschema`).
-    static func python() throws -> String {
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-        let candidates = path.split(separator: ":").map { "\($0)/python3" } + ["/usr/bin/python3"]
-        for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            let probe = Process()
-            probe.executableURL = URL(fileURLWithPath: candidate)
-            probe.arguments = ["-c", "import jsonschema"]
-            probe.standardOutput = FileHandle.nullDevice
-            probe.standardError = FileHandle.nullDevice
-            try probe.run()
-            probe.waitUntilExit()
-            if probe.terminationStatus == 0 { return candidate }
-        }
-        throw ToolError(description: "no python3 with jsonschema: `apt-get install python3-jsonschema` or `pip install jsonschema` (.ci/run does)")
-    }
+    static func python() throws -> String { try BallastIntegrationTests.python(with: "jsonschema", package: "python3-jsonschema") }
 
     /// A directory with a config of errors and warnings, one of warnings and a suppression in a
     /// folder whose name needs percent-encoding (a config with errors reports no suppressions:

@@ -24,8 +24,17 @@ extension ClientConnection {
             requests.recycle(head.fields)
             return refuse(refusal)
         }
+        let upgrade: Bool
+        switch RequestAdmission.upgrade(head.upgrade, route: route, hasBody: head.hasBody) {
+        case .none: upgrade = false
+        case .forward: upgrade = true
+        case .refused(let refusal):
+            requests.recycle(head.fields)
+            return refuse(refusal)
+        }
         let state = ExchangeState(policy: route.policy, idempotent: head.isIdempotent, hasBody: head.hasBody,
-                                  requestComplete: !requests.inBody, closeAfter: head.wantsClose || draining, isCanary: isCanary)
+                                  requestComplete: !requests.inBody, closeAfter: head.wantsClose || draining, isCanary: isCanary,
+                                  upgrade: upgrade)
         let exchange = Exchange(head: head, route: route, start: now, state: state)
         self.exchange = exchange
         if let refusal = RequestAdmission.rateLimit(route, client: peerIP, hasBody: head.hasBody, now: now) {
@@ -248,6 +257,20 @@ extension ClientConnection {
             return .abandoned
         }
         let now = loop.tick()
+        switch TunnelState.switching(status: head.status, asked: exchange.state.upgrade) {
+        case .none:
+            break
+        case .tunnel:
+            exchange.route.upstream.recordSuccess(server, now: now)
+            startTunnel(exchange, head: head, connection: connection)
+            return .tunnel
+        case .unasked:
+            exchange.route.upstream.recordFailure(server, now: now)
+            release(exchange, close: true)
+            respondLocally(status: 502, error: "bad_gateway", message: "the server switched protocols without being asked",
+                           close: true)
+            return .abandoned
+        }
         // From here the response streams; it must keep moving (`timeouts.stall`).
         enter(.streaming)
         switch ExchangeState.verdict(status: head.status, shedsLoad: head.shedsLoad) {

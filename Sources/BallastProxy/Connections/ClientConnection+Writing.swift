@@ -17,11 +17,13 @@ extension ClientConnection {
         var forwardedFor: String?
         var forwardedProto: String?
         var requestID: String?
+        let upgrade = exchange.state.upgrade
         head.bytes.withUnsafeReadableBytes { raw in
             var runStart = 0
             var runEnd = head.requestLineEnd
             for field in head.fields {
-                var drop = field.kind.isHopByHop || field.droppedByConnection
+                // An upgrade the route allows keeps its `Upgrade` (and says `Connection: upgrade` below).
+                var drop = (field.kind.isHopByHop || field.droppedByConnection) && !(upgrade && field.kind == .upgrade)
                 switch field.kind {
                 case .xForwardedFor:
                     if peerTrusted {
@@ -63,6 +65,8 @@ extension ClientConnection {
             // HTTP/1.0 clients get a connection of their own upstream, closed after the response.
             out.writeStaticString("Connection: close\r\n")
             exchange.upstream?.poison()
+        } else if upgrade {
+            out.writeStaticString("Connection: upgrade\r\n")
         }
         out.writeStaticString(Self.crlf)
         return out

@@ -6,6 +6,7 @@
 ///  ▲                                       │  ▲ retry                        │ response head
 ///  └────────────── exchange ends ◄─────────┴──┴────────── streaming ◄───────┘
 /// an early answer ──► lingering ──client EOF, quiet or cap──► closed
+/// a server's 101 ──► tunnel ──either side closes, idle, max duration──► closed
 /// ```
 /// Each phase has one deadline (`timeouts.idle`, `timeouts.client_header`, the route's response
 /// timeout, `timeouts.stall`, `LingeringClose`); `handling` has none of its own (a connect has
@@ -24,6 +25,8 @@ struct ConnectionLifecycle {
         case streaming
         /// An answer went out before the request was read to its end: the rest is read and dropped.
         case lingering
+        /// Upgraded (`TunnelState`): bytes flow both ways; the tunnel's own clock sets the deadline.
+        case tunnel
         case closed
     }
 
@@ -38,6 +41,8 @@ struct ConnectionLifecycle {
         case responseTimedOut
         /// The response stopped moving.
         case responseStalled
+        /// The tunnel's deadline passed: ask `TunnelState.expiry` whether it is over.
+        case tunnelDeadline
     }
 
     /// What the connection is waiting on when it decides whether to read more.
@@ -49,6 +54,8 @@ struct ConnectionLifecycle {
         case response(buffered: Int, limit: Int)
         /// Body bytes go to the server connection when it is writable, else wait (64 KiB at most).
         case body(serverWritable: Bool?, pending: Int)
+        /// A tunnel's bytes go to the server connection when it is writable.
+        case tunnel(serverWritable: Bool)
     }
 
     /// The durations of the listener in force, in nanoseconds.
@@ -79,8 +86,15 @@ struct ConnectionLifecycle {
         case .readingHead: deadline = now + timeouts.header
         case .awaitingResponse: deadline = now + responseTimeout
         case .streaming: deadline = now + timeouts.stall
-        case .handling, .lingering, .closed: deadline = .max
+        case .handling, .lingering, .tunnel, .closed: deadline = .max
         }
+    }
+
+    /// Becomes (or stays) a tunnel until `deadline` (`TunnelState.deadline`).
+    mutating func tunnel(until deadline: Int64) {
+        guard !isClosing else { return }
+        phase = .tunnel
+        self.deadline = deadline
     }
 
     /// A streaming response moved (bytes from the server, or the client read some): its stall
@@ -123,6 +137,7 @@ struct ConnectionLifecycle {
         case .readingHead: return .headTimedOut
         case .awaitingResponse: return .responseTimedOut
         case .streaming: return .responseStalled
+        case .tunnel: return .tunnelDeadline
         case .handling, .closed: return .none
         }
     }
@@ -136,6 +151,7 @@ struct ConnectionLifecycle {
         case .response(let buffered, let limit): return buffered <= limit
         case .body(let serverWritable?, _): return serverWritable
         case .body(nil, let pending): return pending < 65_536
+        case .tunnel(let serverWritable): return serverWritable
         }
     }
 }

@@ -62,11 +62,16 @@ struct ExchangeState: Equatable {
     let idempotent: Bool
     /// Neither a body nor a side effect: may share a server connection with others.
     private let bodilessIdempotent: Bool
+    /// The request asks to switch protocols and its route allows it: a 101 makes a tunnel.
+    let upgrade: Bool
 
-    init(policy: Policy, idempotent: Bool, hasBody: Bool, requestComplete: Bool, closeAfter: Bool, isCanary: Bool) {
+    init(policy: Policy, idempotent: Bool, hasBody: Bool, requestComplete: Bool, closeAfter: Bool, isCanary: Bool,
+         upgrade: Bool = false) {
         self.policy = policy
         self.idempotent = idempotent
-        self.bodilessIdempotent = idempotent && !hasBody
+        self.upgrade = upgrade
+        // An upgrade takes its server connection for itself: it never shares one.
+        self.bodilessIdempotent = idempotent && !hasBody && !upgrade
         self.request = requestComplete ? .complete : .body
         self.closeAfter = closeAfter
         self.isCanary = isCanary
@@ -115,6 +120,14 @@ struct ExchangeState: Equatable {
     /// Whether this attempt may share a server connection with requests ahead of it.
     var pipelinable: Bool {
         policy.pipelineDepth > 1 && requestComplete && bodilessIdempotent && !isRetry && !staleRetryUsed
+    }
+
+    /// The server switched protocols (`TunnelState.switching` said `.tunnel`): the response has
+    /// started with 101 and the connection ends with the tunnel.
+    mutating func switchedProtocols() {
+        response = .started
+        status = 101
+        closeAfter = true
     }
 
     /// A server connection was attached: the body that waited for it, to write after the head.

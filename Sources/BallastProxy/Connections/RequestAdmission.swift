@@ -1,3 +1,5 @@
+import BallastConfig
+
 /// Whether a parsed request goes on to a server, and by which route, or what the balancer
 /// answers in its place (`ClientConnection` and the request fuzz target's `RequestStream` both
 /// decide through it; `RequestAdmissionTests`).
@@ -33,6 +35,32 @@ enum RequestAdmission {
         // A body not read cannot be skipped safely; a client that asked to close gets its close.
         return .refused(Refusal(status: 404, error: "no_route", message: "no route matches \(method) \(path)",
                                 close: hasBody || wantsClose))
+    }
+
+    /// What becomes of a request's `Upgrade` on `route`.
+    enum Upgrade: Equatable {
+        /// No upgrade asked, or one the route does not list: an ordinary request (the
+        /// `Upgrade` header is dropped as hop-by-hop, as RFC 9110 §7.8 lets a server ignore it).
+        case none
+        /// Forwarded with its `Upgrade`; a 101 makes the connection a tunnel.
+        case forward
+        case refused(Refusal)
+    }
+
+    /// `upgrade` is the protocol the request asks for (`RequestHead.upgrade`).
+    static func upgrade(_ upgrade: String?, route: RouteRuntime, hasBody: Bool) -> Upgrade {
+        guard let upgrade else { return .none }
+        let allowed = route.config.upgrades
+        if allowed.isEmpty {
+            return .refused(Refusal(status: 400, error: "upgrade_refused",
+                                    message: "route '\(route.config.name)' does not allow protocol upgrades", close: true))
+        }
+        guard allowed.contains(upgrade) else { return .none }
+        // The tunnel starts right after the head: a body would be neither request nor tunnel.
+        if hasBody {
+            return .refused(Refusal(status: 400, error: "bad_request", message: "an upgrade request cannot have a body", close: true))
+        }
+        return .forward
     }
 
     /// 429 when the route's per-client rate limit has no token for `client` at `now`.

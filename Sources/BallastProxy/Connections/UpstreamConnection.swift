@@ -17,6 +17,8 @@ enum HeadDisposition {
     case written
     /// The head goes out as received; the server connection sends it with the body bytes.
     case verbatim
+    /// A 101 was written: from now on the connection's bytes go to the client as they come.
+    case tunnel
 }
 
 /// What a server connection tells the client side whose exchange it serves, in the order a
@@ -40,6 +42,15 @@ protocol UpstreamClient: AnyObject {
     func flushToClient()
     /// Whether the client takes more now (response back-pressure).
     var isClientWritable: Bool { get }
+    /// After a 101: bytes from the server, to pass on untouched.
+    func upstreamTunnel(_ bytes: ByteBuffer)
+    /// After a 101: the server closed the connection.
+    func upstreamTunnelClosed(from connection: UpstreamConnection)
+}
+
+extension UpstreamClient {
+    func upstreamTunnel(_ bytes: ByteBuffer) {}
+    func upstreamTunnelClosed(from connection: UpstreamConnection) {}
 }
 
 /// One connection to a server: reads its responses and hands them to the client connection
@@ -75,6 +86,8 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
     private var pendingRead = false
     var readsPaused = false
     private var reusable = true
+    /// After a 101: no more HTTP, the bytes go to the owner as they come (`TunnelState`).
+    private(set) var tunneling = false
 
     init(server: ServerTarget) { self.server = server }
 
@@ -135,6 +148,11 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     func flushNow() { context?.flush() }
 
+    /// A tunnel's client sent its EOF: the server gets it too, and may still answer.
+    func closeOutput() {
+        context?.close(mode: .output, promise: nil)
+    }
+
     /// Marks the connection as not to be pooled (the exchange ended abnormally).
     func poison() { reusable = false }
 
@@ -185,6 +203,10 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var buffer = unwrapInboundIn(data)
+        if tunneling {
+            owner?.upstreamTunnel(buffer)
+            return
+        }
         guard isBusy else {
             // A server talking while idle has broken framing: never reuse it.
             close()
@@ -218,6 +240,15 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
                 case .verbatim:
                     pendingHead = head.bytes
                     pendingWhole = whole
+                case .tunnel:
+                    // What followed the 101 in this read is already the new protocol's.
+                    tunneling = true
+                    reusable = false
+                    framing.close()
+                    failQueued()
+                    if buffer.readableBytes > 0 { owner?.upstreamTunnel(buffer) }
+                    buffer.moveReaderIndex(to: buffer.writerIndex)
+                    return false
                 }
             case .body(let slice):
                 emit(slice, to: owner)
@@ -298,6 +329,13 @@ final class UpstreamConnection: ChannelDuplexHandler, DeferredFlush {
 
     func channelInactive(context: ChannelHandlerContext) {
         reusable = false
+        if tunneling {
+            self.context = nil
+            let owner = self.owner
+            self.owner = nil
+            owner?.upstreamTunnelClosed(from: self)
+            return
+        }
         let sawResponseBytes = framing.sawResponseBytes
         switch framing.serverClosed() {
         case .end?:

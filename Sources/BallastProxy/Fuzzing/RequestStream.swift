@@ -101,6 +101,10 @@ package struct RequestStream {
             case .route(let found, _): route = found
             case .refused(let refusal): return refuse(refusal.status, refusal.message, close: refusal.close)
             }
+            // The same upgrade decision (the model server answers 200, never 101: no tunnel here).
+            if case .refused(let refusal) = RequestAdmission.upgrade(head.upgrade, route: route, hasBody: head.hasBody) {
+                return refuse(refusal.status, refusal.message, close: refusal.close)
+            }
             routeName = route.config.name
             policy = route.policy
             let upstream = route.upstream

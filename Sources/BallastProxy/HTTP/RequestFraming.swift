@@ -65,6 +65,12 @@ struct RequestFraming {
         }
     }
 
+    /// Everything buffered, taken (a tunnel starts: the bytes are no longer HTTP).
+    mutating func takeAll() -> ByteBuffer? {
+        defer { input = nil }
+        return input
+    }
+
     /// Forgets what is buffered (the connection answers, then closes).
     mutating func discardInput() { input = nil }
 

@@ -48,6 +48,9 @@ struct RequestHead {
     var hostEnd = 0
     /// The client asked to close after this exchange (or spoke HTTP/1.0 without keep-alive).
     var wantsClose = false
+    /// The protocol an HTTP/1.1 request asks to switch to (`Upgrade` named by `Connection`),
+    /// lower-case and without its version: "websocket".
+    var upgrade: String?
 
     var method: String { string(0, methodEnd) }
     var target: String { string(targetStart, targetEnd) }
@@ -192,6 +195,7 @@ struct RequestHeadParser {
         var hosts = 0
         var closeRequested = head.version == .http10
         var connectionTokens: [String] = []
+        var upgradeField: HeaderField?
         for field in head.fields {
             switch field.kind {
             case .contentLength:
@@ -218,6 +222,9 @@ struct RequestHeadParser {
                 if tokens.contains("close") { closeRequested = true }
                 if head.version == .http10, tokens.contains("keep-alive") { closeRequested = false }
                 connectionTokens.append(contentsOf: tokens)
+            case .upgrade:
+                // More than one Upgrade line is ambiguous: no upgrade at all.
+                upgradeField = upgradeField == nil ? field : HeaderField(lineStart: 0, nameEnd: 0, valueStart: 0, valueEnd: 0, lineEnd: 0, kind: .other)
             default:
                 break
             }
@@ -229,6 +236,11 @@ struct RequestHeadParser {
         if let contentLength, contentLength > maxBodyBytes { throw .bodyTooLarge }
         head.framing = chunked ? .chunked : contentLength.map { .contentLength($0) } ?? .none
         head.wantsClose = closeRequested
+        if head.version == .http11, !closeRequested, connectionTokens.contains("upgrade"), let field = upgradeField, field.kind == .upgrade {
+            // The first protocol offered, as "websocket" in "websocket" or "WebSocket/13".
+            head.upgrade = HeadScanner.tokens(raw, field.valueStart, field.valueEnd).first
+                .map { String($0.prefix { $0 != "/" }) }
+        }
         if !connectionTokens.isEmpty {
             for index in head.fields.indices {
                 let field = head.fields[index]

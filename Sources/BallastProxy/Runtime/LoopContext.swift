@@ -80,6 +80,14 @@ final class LoopContext {
         return timer
     }
 
+    func tunnelMetrics(_ route: RouteRuntime) -> TunnelMetrics {
+        let cache = route.tunnelMetrics[index]
+        if let metrics = cache.value { return metrics }
+        let metrics = TunnelMetrics(route: route.config.name)
+        cache.value = metrics
+        return metrics
+    }
+
     // MARK: Deferred flushes
 
     private var flushQueue: [any DeferredFlush] = []

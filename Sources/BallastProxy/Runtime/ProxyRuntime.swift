@@ -67,12 +67,15 @@ final class RouteRuntime: Sendable {
     /// route's first request: a route that never served one exports no histogram (at 10,000
     /// routes their empty buckets were 140,000 lines the alert engine read every second).
     let timers: [LoopLocal<Metrics.Timer?>]
+    /// This route's tunnel metrics, one per event loop, made at its first tunnel there.
+    let tunnelMetrics: [LoopLocal<TunnelMetrics?>]
     /// `ballast_requests_total` handles by status code, one cache per event loop.
     let counters: [LoopLocal<[Int: Counter]>]
 
     init(config: Route, listenerName: String, upstream: UpstreamRuntime, loopCount: Int) {
         counters = (0..<max(1, loopCount)).map { _ in LoopLocal([:]) }
         timers = (0..<max(1, loopCount)).map { _ in LoopLocal(nil) }
+        tunnelMetrics = (0..<max(1, loopCount)).map { _ in LoopLocal(nil) }
         self.config = config
         self.listenerName = listenerName
         self.upstream = upstream

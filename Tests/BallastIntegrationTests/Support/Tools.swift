@@ -36,3 +36,21 @@ func runTool(_ tool: String, _ arguments: [String], input: Data? = nil, package:
     process.waitUntilExit()
     return (process.terminationStatus, String(decoding: data, as: UTF8.self))
 }
+
+/// A python3 that can import `module`: the first on PATH, or Debian's `/usr/bin/python3` (where
+/// `apt-get install PACKAGE` puts it).
+func python(with module: String, package: String) throws -> String {
+    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
+    let candidates = path.split(separator: ":").map { "\($0)/python3" } + ["/usr/bin/python3"]
+    for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: candidate)
+        probe.arguments = ["-c", "import \(module)"]
+        probe.standardOutput = FileHandle.nullDevice
+        probe.standardError = FileHandle.nullDevice
+        try probe.run()
+        probe.waitUntilExit()
+        if probe.terminationStatus == 0 { return candidate }
+    }
+    throw ToolError(description: "no python3 with \(module): `apt-get install \(package)` (.ci/run and scripts/test do)")
+}
