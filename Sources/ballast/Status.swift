@@ -50,6 +50,9 @@ enum StatusText {
                 }
             }
         }
+        if let tunnels = status.tunnels, !tunnels.isEmpty {
+            lines.append("tunnels open: " + tunnels.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+        }
         for upstream in status.upstreams {
             let traffic = status.traffic[upstream.name]
             let healthy = upstream.servers.count { $0.healthy && !$0.ejected }

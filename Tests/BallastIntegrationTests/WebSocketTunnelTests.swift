@@ -196,11 +196,15 @@ final class WebSocketPeer: Sendable {
         defer { Task { await proxy.stop(); server.stop() } }
         async let held = WebSocketPeer.run("ws://127.0.0.1:\(proxy.port)/ws", "hold", "6")
         try await untilTunnelOpen("ws-\(tag)")
+        // `ballast status` shows it.
+        #expect(await proxy.balancer.openTunnels() == ["ws-\(tag)": 1])
         try await Task.sleep(for: .milliseconds(500))
         try await proxy.apply(config(proxy.port, server: server.port, tag: String(tag), route: ", timeouts: { tunnel_idle: 2m }"))
         let report = try await held
         #expect(report["echoed"] as? String == "6")
         #expect(report["closed"] as? String == "0")
+        try await Task.sleep(for: .milliseconds(200))
+        #expect(await proxy.balancer.openTunnels().isEmpty)
     }
 
     /// Shutdown drains: a tunnel never ends by itself, so it is closed when the drain period

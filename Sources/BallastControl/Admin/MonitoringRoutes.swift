@@ -26,6 +26,8 @@ package struct StatusReport: Codable, Sendable {
     package var history: [ConfigHistory.Entry]
     /// The shared state and every balancer on it (absent in reports from older balancers).
     package var state: StateMonitor.Report?
+    /// WebSocket and other upgraded connections open now, by route (absent from older balancers).
+    package var tunnels: [String: Int]?
 
     /// Balancers that run another version than the newest applied one, with what they run.
     package var disagreements: [BalancerInstance] {
@@ -94,7 +96,8 @@ extension AdminAPI {
             version: runtime.version, upstreams: UpstreamsReport(runtime: runtime).upstreams, traffic: latest?.traffic ?? [:],
             activeSessions: latest?.activeSessions ?? nil, alerts: await alerts?.alerts() ?? [],
             rollout: StatusReport.Rollout(canaryVersion: await rollouts.canaryVersion),
-            history: Array(((try? await history.all()) ?? []).suffix(10)), state: await state.report())
+            history: Array(((try? await history.all()) ?? []).suffix(10)), state: await state.report(),
+            tunnels: await balancer.openTunnels())
     }
 }
 

@@ -67,6 +67,7 @@ extension ClientConnection {
         tunnel = state
         lifecycle.tunnel(until: state.deadline)
         loop.tunnelMetrics(exchange.route).open.increment()
+        loop.openTunnels[exchange.route.config.name, default: 0] += 1
         // Bytes the client sent after its request head already belong to the new protocol.
         if let early = requests.takeAll(), early.readableBytes > 0 { tunnelFromClient(early) }
     }
@@ -121,6 +122,8 @@ extension ClientConnection {
         tunnel = nil
         let metrics = loop.tunnelMetrics(exchange.route)
         metrics.open.decrement()
+        let route = exchange.route.config.name
+        loop.openTunnels[route] = (loop.openTunnels[route] ?? 1) > 1 ? loop.openTunnels[route]! - 1 : nil
         metrics.closed(cause).increment()
         if let upstream = exchange.upstream {
             exchange.upstream = nil

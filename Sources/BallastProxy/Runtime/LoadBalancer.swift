@@ -93,6 +93,16 @@ package actor LoadBalancer {
     /// The version number of the config serving new requests.
     package nonisolated var version: Int { runtime.version }
 
+    /// Tunnels (upgraded connections) open now, by route, over every event loop.
+    package func openTunnels() async -> [String: Int] {
+        var total: [String: Int] = [:]
+        for (loop, context) in loopList {
+            let counts = (try? await loop.submit { context.value.openTunnels }.get()) ?? [:]
+            total.merge(counts, uniquingKeysWith: +)
+        }
+        return total
+    }
+
     /// The addresses actually bound, by listener name (useful with port 0 in tests).
     package func boundAddresses() -> [String: SocketAddress] {
         slots.compactMapValues { $0.channel.localAddress }
