@@ -48,13 +48,25 @@ extension ClientConnection {
         upstream.counters.pending.wrappingSubtract(1, ordering: .relaxed)
     }
 
+    /// The upstream this connection's request waits for, when it waits.
+    var waitingUpstream: UpstreamRuntime? {
+        guard let exchange, exchange.waitingSince != nil, !closing else { return nil }
+        return exchange.route.upstream
+    }
+
     /// The loop tries this connection's waiting request again (`LoopContext.serveWaiting`).
-    func retryWaiting() {
+    /// `attempt: false` only ends a wait that is over and otherwise keeps the request's place:
+    /// a request of an upstream that just turned one away would be turned away too.
+    func retryWaiting(attempt: Bool = true) {
         guard let exchange, let since = exchange.waitingSince, !closing else { return }
         let now = loop.tick()
         let upstream = exchange.route.upstream
         if let breaker = upstream.breaker, breaker.expired(waitingSince: since, now: now) {
             refuseOverloaded(exchange, upstream: upstream, because: "had no capacity within its queue_timeout")
+            return
+        }
+        guard attempt else {
+            loop.waiting.append(self)
             return
         }
         selectServer(exchange, now: now)

@@ -131,11 +131,26 @@ final class LoopContext {
     /// Runs every 250 ms: enforces client timeouts and closes idle upstream connections.
     /// Tries the waiting requests again, oldest first: after a request or connection of this
     /// loop ended, and at each sweep (for what other loops freed, and queue deadlines).
+    ///
+    /// Once a request of an upstream is turned away again, the later ones of that upstream only
+    /// have their deadlines checked: every request that ended used to retry the whole queue, so
+    /// an upstream at its cap with 1,000 waiting cost 1,000 attempts per request served. (Not for
+    /// consistent hashing, where each request may wait for a server of its own.)
     func serveWaiting() {
         guard !waiting.isEmpty, !servingWaiters else { return }
         servingWaiters = true
         defer { servingWaiters = false }
-        for client in waiting.takeAll() { client.retryWaiting() }
+        var stillFull: Set<ObjectIdentifier> = []
+        for client in waiting.takeAll() {
+            guard let upstream = client.waitingUpstream else { continue }
+            let key = ObjectIdentifier(upstream)
+            if stillFull.contains(key) {
+                client.retryWaiting(attempt: false)
+                continue
+            }
+            client.retryWaiting()
+            if client.waitingUpstream != nil, upstream.config.balance != .consistentHash { stillFull.insert(key) }
+        }
     }
 
     func sweep() {
