@@ -78,6 +78,12 @@ package struct Listener: Sendable {
     /// Terminate TLS with this certificate chain and key (PEM files).
     package var tls: TLSFiles?
     package var routes: [Route] = []
+    /// `protocols` as written: `h2` (ALPN on a TLS listener), `http1`; nil takes the default.
+    package var protocolsWritten: [String]?
+
+    /// What the listener speaks: `[h2, http1]` with TLS (the client picks by ALPN), `[http1]`
+    /// without, unless written.
+    package var protocols: [String] { protocolsWritten ?? (tls == nil ? ["http1"] : ["h2", "http1"]) }
 
     package init(name: String, listen: Address) {
         self.name = name

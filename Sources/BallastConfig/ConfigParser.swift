@@ -49,13 +49,24 @@ struct ConfigParser {
 
     private func listener(_ node: YAMLNode, path: String) -> Listener? {
         guard let f = reader.fields(node, path: path, what: "a listener", allowed: [
-            "name", "listen", "limits", "timeouts", "trusted_proxies", "access_log", "tls", "routes",
+            "name", "listen", "limits", "timeouts", "trusted_proxies", "access_log", "tls", "routes", "protocols",
         ]) else { return nil }
         let name = f.string("name", required: true)
         let listen = f.address("listen", required: true)
         guard let name, let listen else { return nil }
         var listener = Listener(name: name, listen: listen)
         let what = "listener '\(name)'"
+        if let protocols = f.stringList("protocols") {
+            listener.protocolsWritten = protocols.filter { ["h2", "http1"].contains($0) }
+            for unknown in protocols where !["h2", "http1"].contains(unknown) {
+                reader.report(.badValue, "protocol '\(unknown)' of \(what) is not one Ballast speaks",
+                              at: f.node("protocols")?.location,
+                              fix: unknown == "h2c" ? "HTTP/2 without TLS (h2c) is not supported yet: use h2 on a TLS listener" : "use h2 and http1")
+            }
+            if protocols.isEmpty || !protocols.contains("http1") && !protocols.contains("h2") {
+                reader.report(.badValue, "\(what) must speak http1 or h2", at: f.node("protocols")?.location, fix: "write [h2, http1]")
+            }
+        }
         if let limits = f.mapping("limits", allowed: ["max_header_bytes", "max_body_bytes", "max_connections", "max_connections_per_client"]) {
             if let v = limits.int("max_header_bytes", in: 1024...1_048_576) { listener.limits.maxHeaderBytes = v }
             if let v = limits.int("max_body_bytes", in: 0...(1 << 40)) { listener.limits.maxBodyBytes = v }
@@ -72,6 +83,10 @@ struct ConfigParser {
         if let tls = f.mapping("tls", allowed: ["cert", "key"]) {
             let cert = tls.string("cert", required: true), key = tls.string("key", required: true)
             if let cert, let key { listener.tls = TLSFiles(certificate: cert, key: key) }
+        }
+        if listener.tls == nil, listener.protocolsWritten?.contains("h2") == true {
+            reader.report(.badValue, "\(what) lists h2 but has no 'tls': browsers and curl reach HTTP/2 by TLS (ALPN)",
+                          at: f.node("protocols")?.location, fix: "add `tls: { cert, key }`, or write [http1]")
         }
         if let node = f.node("routes"), let items = reader.list(node, path: f.path("routes"), what: "'routes' of \(what)") {
             listener.routes = items.enumerated().compactMap { route($1, path: "\(path).routes[\($0)]") }

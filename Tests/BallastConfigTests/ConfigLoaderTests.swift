@@ -80,6 +80,22 @@ func findings(_ text: String) -> [Finding] {
         #expect(findings(bad).contains { $0.ruleID == "BL010" && $0.message.contains("'web socket'") })
     }
 
+    @Test func protocolsDefaultToH2WithTLSAndRefuseWhatCannotWork() throws {
+        let plain = try #require(try load(goodConfig).get().config.listeners.first)
+        #expect(plain.protocols == ["http1"])
+        var tls = plain
+        tls.tls = TLSFiles(certificate: "a.pem", key: "a.key")
+        #expect(tls.protocols == ["h2", "http1"])
+        let listen = "    listen: 127.0.0.1:8080"
+        let http1 = try #require(try load(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [http1]")).get()
+            .config.listeners.first)
+        #expect(http1.protocols == ["http1"])
+        let h2c = findings(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [h2c, http1]"))
+        #expect(h2c.contains { $0.ruleID == "BL010" && $0.message.contains("'h2c'") && $0.fix?.contains("not supported yet") == true })
+        let h2WithoutTLS = findings(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [h2]"))
+        #expect(h2WithoutTLS.contains { $0.ruleID == "BL010" && $0.message.contains("no 'tls'") })
+    }
+
     @Test func unknownKeySuggestsTheClosestOne() {
         let text = goodConfig.replacingOccurrences(of: "    listen: 127.0.0.1:8080", with: "    listne: 127.0.0.1:8080")
         let all = findings(text)

@@ -4,6 +4,7 @@ import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 import NIOSSL
+import NIOTLS
 import Synchronization
 
 /// The data plane: listeners on N event loops, routing and balancing every request to a
@@ -25,13 +26,17 @@ package actor LoadBalancer {
         let name: String
         let address: Address
         let tls: TLSFiles?
+        /// What it offers by ALPN; a change binds the listener anew.
+        let protocols: [String]
         /// The certificate new connections get; a reload swaps it without unbinding the port.
         let certificate: NIOLockedValueBox<TLSCheck.Loaded?>
         let channel: any Channel
-        init(name: String, address: Address, tls: TLSFiles?, certificate: NIOLockedValueBox<TLSCheck.Loaded?>, channel: any Channel) {
+        init(name: String, address: Address, tls: TLSFiles?, protocols: [String], certificate: NIOLockedValueBox<TLSCheck.Loaded?>,
+             channel: any Channel) {
             self.name = name
             self.address = address
             self.tls = tls
+            self.protocols = protocols
             self.certificate = certificate
             self.channel = channel
         }
@@ -164,14 +169,14 @@ package actor LoadBalancer {
         // paths, as ACME clients do, is served from now on). A renewal that does not load
         // refuses the whole change: the old certificate stays.
         let unchanged = slots.filter { name, slot in
-            config.listeners.contains { $0.name == name && $0.listen == slot.address && $0.tls == slot.tls }
+            config.listeners.contains { $0.name == name && $0.listen == slot.address && $0.tls == slot.tls && $0.protocols == slot.protocols }
         }
         var renewals: [(ListenerSlot, TLSCheck.Loaded)] = []
         for slot in unchanged.values {
             guard let files = slot.tls else { continue }
             let loaded: TLSCheck.Loaded
             do {
-                loaded = try TLSCheck.load(files)
+                loaded = try TLSCheck.load(files, protocols: slot.protocols)
             } catch {
                 throw ApplyError(description: "listener '\(slot.name)' cannot load its TLS certificate and key (\(files.certificatePath), \(files.keyPath)); it keeps the certificate it serves: \(error)")
             }
@@ -292,12 +297,13 @@ package actor LoadBalancer {
         let perClient = PerClientConnections()
         let loaded: TLSCheck.Loaded?
         do {
-            loaded = try listener.tls.map(TLSCheck.load)
+            loaded = try listener.tls.map { try TLSCheck.load($0, protocols: listener.protocols) }
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot load its TLS certificate and key: \(error)")
         }
         let certificate = NIOLockedValueBox(loaded)
         let isTLS = loaded != nil
+        let speaksH2 = listener.protocols.contains("h2")
         do {
             let channel = try await ServerBootstrap(group: group)
                 // As HAProxy's backlog follows maxconn: 2,000 clients connecting at once into a
@@ -345,6 +351,20 @@ package actor LoadBalancer {
                             channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
                             return
                         }
+                        if tls != nil, speaksH2 {
+                            // The client's ALPN choice decides: h2 streams, or HTTP/1.1 as before.
+                            try channel.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
+                                channel.eventLoop.makeCompletedFuture {
+                                    if case .negotiated("h2") = result {
+                                        try HTTP2Serving.configure(channel, loop: context, listener: runtimeListener, logger: logger)
+                                    } else {
+                                        try channel.pipeline.syncOperations.addHandler(
+                                            ClientConnection(loop: context, listener: runtimeListener, logger: logger))
+                                    }
+                                }
+                            })
+                            return
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             ClientConnection(loop: context, listener: runtimeListener, logger: logger))
                     }
@@ -354,7 +374,8 @@ package actor LoadBalancer {
             if let loaded {
                 events(.certificateLoaded(listener: name, subject: loaded.subject, notAfter: loaded.notAfter, renewed: false))
             }
-            return ListenerSlot(name: name, address: listener.listen, tls: listener.tls, certificate: certificate, channel: channel)
+            return ListenerSlot(name: name, address: listener.listen, tls: listener.tls, protocols: listener.protocols,
+                                certificate: certificate, channel: channel)
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot listen on \(listener.listen): \(error)")
         }

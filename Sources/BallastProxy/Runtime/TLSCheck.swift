@@ -67,7 +67,8 @@ package enum TLSCheck {
 
     /// The server context for a listener; fails when the key does not match the certificate.
     /// TLS 1.0 and 1.1 are refused (RFC 8996).
-    static func context(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey) throws -> NIOSSLContext {
+    /// `protocols` are the listener's: with `h2`, ALPN offers h2 before HTTP/1.1.
+    static func context(chain: [NIOSSLCertificate], key: NIOSSLPrivateKey, protocols: [String] = ["http1"]) throws -> NIOSSLContext {
         var configuration = TLSConfiguration.makeServerConfiguration(certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv12
         configuration.cipherSuites = tls12CipherSuites
@@ -77,6 +78,7 @@ package enum TLSCheck {
         // handshakes a second held 600 MiB of dead connections. HAProxy and nginx do not wait
         // at all; the response is already written when the connection closes.
         configuration.shutdownTimeout = shutdownTimeout
+        configuration.applicationProtocols = protocols.compactMap { $0 == "h2" ? "h2" : $0 == "http1" ? "http/1.1" : nil }
         return try NIOSSLContext(configuration: configuration)
     }
 
@@ -90,11 +92,11 @@ package enum TLSCheck {
         var notAfter: Date
     }
 
-    static func load(_ files: TLSFiles) throws -> Loaded {
+    static func load(_ files: TLSFiles, protocols: [String] = ["http1"]) throws -> Loaded {
         let chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
         guard let leaf = chain.first else { throw NIOSSLError.failedToLoadCertificate }
         let key = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
-        return Loaded(context: try context(chain: chain, key: key), fingerprint: try leaf.toDERBytes(),
+        return Loaded(context: try context(chain: chain, key: key, protocols: protocols), fingerprint: try leaf.toDERBytes(),
                       subject: subjectName(leaf), notAfter: Date(timeIntervalSince1970: TimeInterval(leaf.notValidAfter)))
     }
 
