@@ -78,7 +78,8 @@ package struct Listener: Sendable {
     /// Terminate TLS with this certificate chain and key (PEM files).
     package var tls: TLSFiles?
     package var routes: [Route] = []
-    /// `protocols` as written: `h2` (ALPN on a TLS listener), `http1`; nil takes the default.
+    /// `protocols` as written: `h2` (ALPN on a TLS listener), `h2c` (HTTP/2 with prior knowledge
+    /// on a cleartext one), `http1`; nil takes the default.
     package var protocolsWritten: [String]?
 
     /// What the listener speaks: `[h2, http1]` with TLS (the client picks by ALPN), `[http1]`

@@ -57,14 +57,14 @@ struct ConfigParser {
         var listener = Listener(name: name, listen: listen)
         let what = "listener '\(name)'"
         if let protocols = f.stringList("protocols") {
-            listener.protocolsWritten = protocols.filter { ["h2", "http1"].contains($0) }
-            for unknown in protocols where !["h2", "http1"].contains(unknown) {
+            let known = ["h2", "http1", "h2c"]
+            listener.protocolsWritten = protocols.filter { known.contains($0) }
+            for unknown in protocols where !known.contains(unknown) {
                 reader.report(.badValue, "protocol '\(unknown)' of \(what) is not one Ballast speaks",
-                              at: f.node("protocols")?.location,
-                              fix: unknown == "h2c" ? "HTTP/2 without TLS (h2c) is not supported yet: use h2 on a TLS listener" : "use h2 and http1")
+                              at: f.node("protocols")?.location, fix: "use h2 and http1 (with tls), h2c and http1 (without)")
             }
-            if protocols.isEmpty || !protocols.contains("http1") && !protocols.contains("h2") {
-                reader.report(.badValue, "\(what) must speak http1 or h2", at: f.node("protocols")?.location, fix: "write [h2, http1]")
+            if !protocols.contains("http1") && !protocols.contains("h2") && !protocols.contains("h2c") {
+                reader.report(.badValue, "\(what) must speak http1, h2 or h2c", at: f.node("protocols")?.location, fix: "write [h2, http1]")
             }
         }
         if let limits = f.mapping("limits", allowed: ["max_header_bytes", "max_body_bytes", "max_connections", "max_connections_per_client"]) {
@@ -86,7 +86,11 @@ struct ConfigParser {
         }
         if listener.tls == nil, listener.protocolsWritten?.contains("h2") == true {
             reader.report(.badValue, "\(what) lists h2 but has no 'tls': browsers and curl reach HTTP/2 by TLS (ALPN)",
-                          at: f.node("protocols")?.location, fix: "add `tls: { cert, key }`, or write [http1]")
+                          at: f.node("protocols")?.location, fix: "add `tls: { cert, key }`, or write h2c for HTTP/2 with prior knowledge")
+        }
+        if listener.tls != nil, listener.protocolsWritten?.contains("h2c") == true {
+            reader.report(.badValue, "\(what) lists h2c, HTTP/2 without TLS, but terminates TLS",
+                          at: f.node("protocols")?.location, fix: "write h2: TLS clients choose HTTP/2 by ALPN")
         }
         if let node = f.node("routes"), let items = reader.list(node, path: f.path("routes"), what: "'routes' of \(what)") {
             listener.routes = items.enumerated().compactMap { route($1, path: "\(path).routes[\($0)]") }

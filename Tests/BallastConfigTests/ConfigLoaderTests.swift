@@ -90,8 +90,11 @@ func findings(_ text: String) -> [Finding] {
         let http1 = try #require(try load(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [http1]")).get()
             .config.listeners.first)
         #expect(http1.protocols == ["http1"])
-        let h2c = findings(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [h2c, http1]"))
-        #expect(h2c.contains { $0.ruleID == "BL010" && $0.message.contains("'h2c'") && $0.fix?.contains("not supported yet") == true })
+        let h2c = try #require(try load(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [h2c, http1]")).get()
+            .config.listeners.first)
+        #expect(h2c.protocols == ["h2c", "http1"])
+        let unknown = findings(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [spdy]"))
+        #expect(unknown.contains { $0.ruleID == "BL010" && $0.message.contains("'spdy'") })
         let h2WithoutTLS = findings(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [h2]"))
         #expect(h2WithoutTLS.contains { $0.ruleID == "BL010" && $0.message.contains("no 'tls'") })
     }

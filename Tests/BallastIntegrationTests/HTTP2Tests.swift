@@ -78,6 +78,28 @@ import Testing
         #expect(version == "1.1")
     }
 
+    /// h2c: HTTP/2 with prior knowledge on a cleartext listener that lists it; HTTP/1.1 clients
+    /// on the same port are served as before, and a listener without it does not speak HTTP/2.
+    @Test func h2cWithPriorKnowledgeWhereListed() async throws {
+        let backend = try await TestBackend.start("h2c")
+        let proxy = try await ProxyHarness.start {
+            simpleConfig(port: $0, servers: [backend.address], listenerExtra: "    protocols: [h2c, http1]")
+        }
+        let plain = try await ProxyHarness.start { simpleConfig(port: $0, servers: [backend.address]) }
+        defer { Task { await proxy.stop(); await plain.stop(); await backend.stop() } }
+        let certs = try TestCertificates()
+        let h2 = try certs.run("/usr/bin/curl", ["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version} %{http_code}",
+                                                 "http://127.0.0.1:\(proxy.port)/"])
+        #expect(h2 == "2 200")
+        let forwarded = try certs.run("/usr/bin/curl", ["-s", "--http2-prior-knowledge", "http://127.0.0.1:\(proxy.port)/headers"])
+        #expect(forwarded.contains("x-forwarded-for: 127.0.0.1") && forwarded.contains("x-forwarded-proto: http"), "\(forwarded)")
+        let h1 = try certs.run("/usr/bin/curl", ["-s", "-o", "/dev/null", "-w", "%{http_version} %{http_code}", "http://127.0.0.1:\(proxy.port)/"])
+        #expect(h1 == "1.1 200")
+        let refused = try certs.run("/usr/bin/curl", ["-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_version}",
+                                                      "--max-time", "3", "http://127.0.0.1:\(plain.port)/"])
+        #expect(refused != "2", "\(refused)")
+    }
+
     static let flood = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .appendingPathComponent("Fixtures/http2/flood.py").path
 

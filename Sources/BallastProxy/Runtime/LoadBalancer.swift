@@ -304,6 +304,7 @@ package actor LoadBalancer {
         let certificate = NIOLockedValueBox(loaded)
         let isTLS = loaded != nil
         let speaksH2 = listener.protocols.contains("h2")
+        let speaksH2C = listener.protocols.contains("h2c")
         do {
             let channel = try await ServerBootstrap(group: group)
                 // As HAProxy's backlog follows maxconn: 2,000 clients connecting at once into a
@@ -361,6 +362,19 @@ package actor LoadBalancer {
                                         try channel.pipeline.syncOperations.addHandler(
                                             ClientConnection(loop: context, listener: runtimeListener, logger: logger))
                                     }
+                                }
+                            })
+                            return
+                        }
+                        if tls == nil, speaksH2C {
+                            // HTTP/2 with prior knowledge, or HTTP/1.1: the first bytes say which.
+                            try channel.pipeline.syncOperations.addHandler(PriorKnowledgeSniffer { http2, sniffer in
+                                if http2 {
+                                    try HTTP2Serving.configure(channel, loop: context, listener: runtimeListener, logger: logger)
+                                } else {
+                                    try channel.pipeline.syncOperations.addHandler(
+                                        ClientConnection(loop: context, listener: runtimeListener, logger: logger),
+                                        position: .after(sniffer.handler))
                                 }
                             })
                             return
