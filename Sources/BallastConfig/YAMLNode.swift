@@ -86,20 +86,21 @@ package struct YAMLNode: Sendable {
                 guard j > i + 1 else { break }
                 var k = j
                 while k < bytes.count, bytes[k] == 32 || bytes[k] == 9 { k += 1 }
-                // As a key: followed by ':' (then a space, a line end or a flow indicator), or after '?'.
+                // As a key: followed by ':', or after '?'. Any ':': inside [ ] or { } libyaml takes
+                // one right after an alias as the value indicator whatever follows (`[*big:80]`,
+                // found by fuzzing), and outside them `*big:x` is not valid YAML anyway.
                 var explicit = false
                 var p = i - 1
                 while p >= lineStart, bytes[p] == 32 || bytes[p] == 9 { p -= 1 }
                 if p >= lineStart, bytes[p] == 63 { explicit = true }
                 let colon = k < bytes.count && bytes[k] == 58
-                    && (k + 1 == bytes.count || [32, 9, 10, 13, 44, 93, 125].contains(bytes[k + 1]))
                 // Or the start of a longer key on its line (`[*big more: v]`, found by fuzzing:
                 // libyaml makes it a key, and Yams hashed all of *big to look for duplicates).
                 var longerKey = false
                 if !colon, k < bytes.count, ![10, 13, 44, 93, 125, 35].contains(bytes[k]) {
                     var q = k
                     while q < bytes.count, ![10, 13, 44, 93, 125].contains(bytes[q]) {
-                        if bytes[q] == 58, q + 1 == bytes.count || [32, 9, 10, 13].contains(bytes[q + 1]) { longerKey = true; break }
+                        if bytes[q] == 58 { longerKey = true; break }
                         q += 1
                     }
                 }
