@@ -30,34 +30,13 @@ final class TunnelMetrics {
 /// connections pass bytes to each other as they come, with back-pressure both ways (neither
 /// side is read while the other cannot take more), until one closes or a timeout ends it.
 extension ClientConnection {
-    /// The 101 for the client: the server's head without its hop-by-hop fields, its `Upgrade`
-    /// kept and `Connection: upgrade` said again.
-    func renderSwitchingHead(_ head: ResponseHead, allocator: ByteBufferAllocator) -> ByteBuffer {
-        var out = allocator.buffer(capacity: head.bytes.readableBytes + 24)
-        head.bytes.withUnsafeReadableBytes { raw in
-            var runStart = 0
-            var runEnd = head.statusLineEnd
-            for field in head.fields {
-                let drop = (field.kind.isHopByHop && field.kind != .upgrade) || field.kind == .contentLength
-                if drop {
-                    out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
-                    runStart = field.lineEnd
-                }
-                runEnd = field.lineEnd
-            }
-            out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
-        }
-        out.writeStaticString("Connection: upgrade\r\n\r\n")
-        return out
-    }
-
     /// The server answered the upgrade with 101: the exchange counts as answered (its latency
     /// is the handshake's), the server connection stays the exchange's until the tunnel ends.
     func startTunnel(_ exchange: Exchange, head: ResponseHead, connection: UpstreamConnection) {
         guard let context else { return }
         let now = loop.now
         exchange.state.switchedProtocols()
-        context.write(wrapOutboundOut(renderSwitchingHead(head, allocator: context.channel.allocator)), promise: nil)
+        context.write(wrapOutboundOut(renderResponseHead(head, close: false, switching: true, allocator: context.channel.allocator)), promise: nil)
         needsFlush = true
         loop.requestCounter(listener: listenerName, route: exchange.route, code: 101).increment()
         loop.durationTimer(exchange.route).recordNanoseconds(now - exchange.start)
@@ -123,7 +102,7 @@ extension ClientConnection {
         let metrics = loop.tunnelMetrics(exchange.route)
         metrics.open.decrement()
         let route = exchange.route.config.name
-        loop.openTunnels[route] = (loop.openTunnels[route] ?? 1) > 1 ? loop.openTunnels[route]! - 1 : nil
+        if let open = loop.openTunnels[route], open > 1 { loop.openTunnels[route] = open - 1 } else { loop.openTunnels[route] = nil }
         metrics.closed(cause).increment()
         if let upstream = exchange.upstream {
             exchange.upstream = nil

@@ -105,14 +105,17 @@ extension ClientConnection {
 
     /// The response head rewritten for the client: hop-by-hop fields dropped, `Connection:
     /// close` added when this exchange ends the connection. (A head with nothing to change is
-    /// not rendered at all: the server connection forwards its bytes as received.)
-    func renderResponseHead(_ head: ResponseHead, close: Bool, keepAlive: Bool = false, allocator: ByteBufferAllocator) -> ByteBuffer {
+    /// not rendered at all: the server connection forwards its bytes as received.) A 101 that
+    /// starts a tunnel (`switching`) keeps its `Upgrade` and says `Connection: upgrade` again.
+    func renderResponseHead(_ head: ResponseHead, close: Bool, keepAlive: Bool = false, switching: Bool = false,
+                            allocator: ByteBufferAllocator) -> ByteBuffer {
         var out = allocator.buffer(capacity: head.bytes.readableBytes + 24)
         head.bytes.withUnsafeReadableBytes { raw in
             var runStart = 0
             var runEnd = head.statusLineEnd
             for field in head.fields {
-                let drop = field.kind.isHopByHop || (field.kind == .contentLength && head.framing == .chunked)
+                let drop = (field.kind.isHopByHop && !(switching && field.kind == .upgrade))
+                    || (field.kind == .contentLength && (head.framing == .chunked || switching))
                 if drop {
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
                     runStart = field.lineEnd
@@ -121,7 +124,9 @@ extension ClientConnection {
             }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
         }
-        if close {
+        if switching {
+            out.writeStaticString("Connection: upgrade\r\n")
+        } else if close {
             out.writeStaticString("Connection: close\r\n")
         } else if keepAlive {
             out.writeStaticString("Connection: keep-alive\r\n")
