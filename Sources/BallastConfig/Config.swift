@@ -75,8 +75,8 @@ package struct Listener: Sendable {
     /// Peers whose `X-Forwarded-*` headers are kept; everyone else's are replaced.
     package var trustedProxies: [String] = []
     package var accessLog = false
-    /// Terminate TLS with this certificate chain and key (PEM files).
-    package var tls: TLSFiles?
+    /// Terminate TLS: certificates chosen by SNI, the minimum version, client certificates.
+    package var tls: ListenerTLS?
     package var routes: [Route] = []
     /// `protocols` as written: `h2` (ALPN on a TLS listener), `h2c` (HTTP/2 with prior knowledge
     /// on a cleartext one), `http1`; nil takes the default.
@@ -105,6 +105,36 @@ package struct TLSFiles: Sendable, Hashable {
         self.certificatePath = certificate
         self.keyPath = key
     }
+}
+
+/// A listener's `tls:`: `{ cert, key }` is the short form of one certificate.
+package struct ListenerTLS: Sendable, Hashable {
+    /// Chosen by the name the client asks for (SNI); the first is the default.
+    package var certificates: [TLSFiles]
+    package var minVersion: TLSMinimumVersion = .v1_2
+    /// Require client certificates signed by this CA (PEM), as written and as resolved.
+    package var clientCA: String?
+    package var clientCAPath: String?
+    package init(certificates: [TLSFiles]) { self.certificates = certificates }
+}
+
+/// The oldest TLS version a listener accepts. 1.0 and 1.1 are allowed only so that a config
+/// that needs them says so (BL071 warns): RFC 8996 deprecates both.
+package enum TLSMinimumVersion: String, Sendable, Hashable, CaseIterable {
+    case v1_0 = "1.0", v1_1 = "1.1", v1_2 = "1.2", v1_3 = "1.3"
+}
+
+/// An upstream's `tls:`: the server's certificate verified against `ca` (the system's roots
+/// without it) and `server_name`, an optional client certificate.
+package struct UpstreamTLS: Sendable, Hashable {
+    package var ca: String?
+    package var caPath: String?
+    /// The name sent by SNI and verified in the server's certificate; without it, the server's host.
+    package var serverName: String?
+    package var client: TLSFiles?
+    /// `verify: false` accepts any certificate (BL071 warns): encryption without knowing the peer.
+    package var verify = true
+    package init() {}
 }
 
 package struct Limits: Sendable, Hashable {
@@ -240,6 +270,8 @@ package struct Upstream: Sendable {
     /// Envoy's circuit breakers: none by default.
     package var limits = UpstreamLimits()
     package var panicThresholdPercent: Double = 50
+    /// Speak TLS to the servers (health checks and preflight too).
+    package var tls: UpstreamTLS?
 
     package init(name: String) { self.name = name }
 }

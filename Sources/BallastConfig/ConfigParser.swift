@@ -80,9 +80,8 @@ struct ConfigParser {
         }
         if let proxies = f.stringList("trusted_proxies") { listener.trustedProxies = proxies }
         if let log = f.bool("access_log") { listener.accessLog = log }
-        if let tls = f.mapping("tls", allowed: ["cert", "key"]) {
-            let cert = tls.string("cert", required: true), key = tls.string("key", required: true)
-            if let cert, let key { listener.tls = TLSFiles(certificate: cert, key: key) }
+        if let tls = f.mapping("tls", allowed: ["cert", "key", "certificates", "min_version", "client_ca"]) {
+            listener.tls = listenerTLS(tls, what: what)
         }
         if listener.tls == nil, listener.protocolsWritten?.contains("h2") == true {
             reader.report(.badValue, "\(what) lists h2 but has no 'tls': browsers and curl reach HTTP/2 by TLS (ALPN)",
@@ -178,7 +177,7 @@ struct ConfigParser {
 
     private func upstream(_ node: YAMLNode, path: String) -> Upstream? {
         guard let f = reader.fields(node, path: path, what: "an upstream", allowed: [
-            "name", "balance", "hash_on", "servers", "health", "outlier", "keepalive", "limits", "panic_threshold_percent",
+            "name", "balance", "hash_on", "servers", "health", "outlier", "keepalive", "limits", "panic_threshold_percent", "tls",
         ]) else { return nil }
         guard let name = f.string("name", required: true) else { return nil }
         var upstream = Upstream(name: name)
@@ -254,6 +253,62 @@ struct ConfigParser {
             if let v = l.duration("queue_timeout") { upstream.limits.queueTimeout = v }
         }
         if let v = f.percent("panic_threshold_percent") { upstream.panicThresholdPercent = v }
+        if let t = f.mapping("tls", allowed: ["ca", "server_name", "cert", "key", "verify"]) {
+            var tls = UpstreamTLS()
+            tls.ca = t.string("ca")
+            tls.serverName = t.string("server_name")
+            if let verify = t.bool("verify") { tls.verify = verify }
+            tls.client = certificatePair(t, what: "'tls' of \(what)", required: false)
+            upstream.tls = tls
+        }
         return upstream
+    }
+
+    /// `{ cert, key }`, or `certificates: [{ cert, key }, ...]` (the first is the default).
+    private func listenerTLS(_ f: Fields, what: String) -> ListenerTLS? {
+        var certificates: [TLSFiles] = []
+        if f.has("cert") || f.has("key") {
+            if f.has("certificates") {
+                reader.report(.badValue, "'tls' of \(what) has both 'cert' and 'certificates'", at: f.location,
+                              fix: "list every certificate under `certificates:`, the default first")
+            }
+            if let pair = certificatePair(f, what: "'tls' of \(what)", required: true) { certificates.append(pair) }
+        } else if let node = f.node("certificates"),
+                  let items = reader.list(node, path: f.path("certificates"), what: "'certificates' of \(what)") {
+            for (index, item) in items.enumerated() {
+                guard let c = reader.fields(item, path: "\(f.path("certificates"))[\(index)]", what: "a certificate of \(what)",
+                                            allowed: ["cert", "key"]) else { continue }
+                if let pair = certificatePair(c, what: "a certificate of \(what)", required: true) { certificates.append(pair) }
+            }
+            if items.isEmpty {
+                reader.report(.badValue, "'certificates' of \(what) is empty", at: node.location, fix: "list at least one `{ cert, key }`")
+            }
+        } else {
+            reader.report(.missingKey, "'tls' of \(what) names no certificate", at: f.location,
+                          fix: "write `tls: { cert: server.pem, key: server.key }`")
+        }
+        guard !certificates.isEmpty else { return nil }
+        var tls = ListenerTLS(certificates: certificates)
+        if let text = f.oneOf("min_version", TLSMinimumVersion.allCases.map(\.rawValue)), let version = TLSMinimumVersion(rawValue: text) {
+            tls.minVersion = version
+        }
+        tls.clientCA = f.string("client_ca")
+        return tls
+    }
+
+    /// A certificate and its key; one without the other is BL069.
+    private func certificatePair(_ f: Fields, what: String, required: Bool) -> TLSFiles? {
+        let cert = f.string("cert"), key = f.string("key")
+        switch (cert, key) {
+        case (let cert?, let key?):
+            return TLSFiles(certificate: cert, key: key)
+        case (_?, nil):
+            reader.report(.certificateWithoutKey, "\(what) names a certificate but not its key", at: f.node("cert")?.location ?? f.location)
+        case (nil, _?):
+            reader.report(.certificateWithoutKey, "\(what) names a key but not its certificate", at: f.node("key")?.location ?? f.location)
+        case (nil, nil):
+            if required { reader.report(.missingKey, "\(what) has no 'cert' and 'key'", at: f.location) }
+        }
+        return nil
     }
 }

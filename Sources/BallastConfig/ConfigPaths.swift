@@ -31,11 +31,23 @@ extension Config {
     /// Fills in the resolved paths of everything the config names on disk.
     mutating func resolvePaths() {
         let base = baseDirectory
+        func resolved(_ files: TLSFiles) -> TLSFiles {
+            var files = files
+            files.certificatePath = Self.resolve(files.certificate, against: base)
+            files.keyPath = Self.resolve(files.key, against: base)
+            return files
+        }
         for index in listeners.indices {
             guard var tls = listeners[index].tls else { continue }
-            tls.certificatePath = Self.resolve(tls.certificate, against: base)
-            tls.keyPath = Self.resolve(tls.key, against: base)
+            tls.certificates = tls.certificates.map(resolved)
+            tls.clientCAPath = tls.clientCA.map { Self.resolve($0, against: base) }
             listeners[index].tls = tls
+        }
+        for index in upstreams.indices {
+            guard var tls = upstreams[index].tls else { continue }
+            tls.client = tls.client.map(resolved)
+            tls.caPath = tls.ca.map { Self.resolve($0, against: base) }
+            upstreams[index].tls = tls
         }
     }
 

@@ -75,6 +75,15 @@ extension Rule {
     package static let tlsExpiringSoon = Rule(
         id: "BL038", severity: .warning, title: "TLS certificate expires within 14 days",
         fix: "renew the certificate")
+    package static let certificateCoversNoHost = Rule(
+        id: "BL067", severity: .warning, title: "TLS certificate that covers no host its listener routes",
+        fix: "add the routes' hosts to the certificate (subjectAltName), or list a certificate for them under `certificates:`")
+    package static let caFileNotCA = Rule(
+        id: "BL068", severity: .error, title: "CA file that holds no CA certificate",
+        fix: "point `client_ca` or `ca` at the certificate of the authority that signs the peers' certificates (basicConstraints CA:TRUE)")
+    package static let certificateWithoutKey = Rule(
+        id: "BL069", severity: .error, title: "TLS certificate without its key",
+        fix: "write `cert` and `key` together: the certificate's private key is needed to use it")
     package static let tlsExpired = Rule(
         id: "BL039", severity: .error, title: "TLS certificate expired or not yet valid",
         fix: "install a currently valid certificate")
@@ -115,7 +124,8 @@ extension Rule {
                                               .runbookNamesMissingTarget, .runbookReviewOverdue]
 
     /// Rules that read the TLS files a config names (run by `ballast check` and at start/apply).
-    package static let tlsRules: [Rule] = [.tlsFileUnusable, .tlsKeyMismatch, .tlsExpiringSoon, .tlsExpired]
+    package static let tlsRules: [Rule] = [.tlsFileUnusable, .tlsKeyMismatch, .tlsExpiringSoon, .tlsExpired,
+                                          .certificateCoversNoHost, .caFileNotCA]
 
     /// Rules that need the live servers (`ballast check --preflight`).
     package static let preflightRules: [Rule] = [.preflightServer, .preflightUpstream]
@@ -125,6 +135,6 @@ extension Rule {
         .yamlSyntax, .unknownKey, .wrongType, .badDuration, .badAddress, .duplicateName,
         .missingUpstream, .missingKey, .badVersion, .badValue, .duplicateListen,
         .emptyUpstream, .duplicateServer, .allWeightsZero, .hashKeyMismatch, .unreadableFile,
-        .alertTargetMissing, .configTooLarge,
+        .alertTargetMissing, .configTooLarge, .certificateWithoutKey,
     ]
 }

@@ -36,7 +36,8 @@ extension RuleDocs {
     | `listeners[].timeouts.client_header` | 0 (BL041); under 2 s: slow phones get 408 | BL041, BL057 |
     | `listeners[].timeouts.idle` | 0 (BL041); a short one only costs reconnects | BL041 |
     | `listeners[].trusted_proxies` | everyone | BL031 |
-    | `listeners[].tls` | missing, mismatched, expiring, expired | BL036–BL039 |
+    | `listeners[].tls` | missing, mismatched, expiring, expired; a certificate without its key; a certificate for none of the routes' hosts; a client CA that is not a CA; TLS 1.0 or 1.1 | BL036–BL039, BL067–BL069, BL071 |
+    | `upstreams[].tls` | CA or client certificate missing, not a CA, mismatched, expiring; servers by IP without `server_name`; `verify: false` | BL036–BL039, BL068–BL071 |
     | `listeners[].routes` | none for some paths; a shadowed route | BL019, BL018 |
     | `routes[].match` | `methods: []`, a host with a port or `*`, a path with `?` or `#` | BL063 |
     | `routes[].timeouts.response` | below the health timeout; 0 | BL026, BL041 |
@@ -1954,6 +1955,121 @@ extension RuleDocs {
         servers: [127.0.0.1:9101, 127.0.0.1:9102]
         health: { path: /healthz }
         limits: { max_connections: 1000 }
+    ```
+
+    ## BL067 — TLS certificate that covers no host its listener routes
+
+    Severity: warning. Points at: the route's `match.host` (the listener's `tls` when the route has no position). A route of a TLS listener matches a `host` that none of the listener's certificates names (subjectAltName DNS names, `*.example.com` covering one label): the clients of that route get the default certificate for another name and refuse the connection. Add the name to a certificate, or list one for it under `certificates:` (chosen by SNI). The check reads the certificate files, so there is no YAML fixture; `TLSEveryHopTests` makes real ones with openssl.
+
+    ## BL068 — CA file that holds no CA certificate
+
+    Severity: error. Points at: the listener's or the upstream's `tls`. `client_ca` (a listener) or `ca` (an upstream) names a file whose certificates may not sign others (no basicConstraints CA:TRUE), for example a server's own leaf certificate: no peer's certificate can be verified against it, so every client certificate (or every server) would be refused. Point it at the issuing authority's certificate.
+
+    ## BL069 — TLS certificate without its key
+
+    Severity: error. Points at: `tls.cert` (or `tls.key` when only the key is written). A certificate is usable only with its private key, and a key only with its certificate; one of the two is missing, in a listener's `tls`, one of its `certificates`, or an upstream's client certificate.
+
+    Bad:
+
+    ```yaml BL069 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8443
+        tls: { cert: /etc/ballast/public.crt }
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+    ```
+
+    Good:
+
+    ```yaml BL069 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [127.0.0.1:9101, 127.0.0.1:9102]
+        health: { path: /healthz }
+    ```
+
+    ## BL070 — TLS to servers addressed by IP without a server name
+
+    Severity: warning. Points at: `upstreams[].tls`. The upstream speaks TLS to servers written as IP addresses and names no `server_name`: nothing is sent by SNI, and each server's certificate is verified against its IP address, which few certificates name. Set `server_name` to the name the certificate was issued for.
+
+    Bad:
+
+    ```yaml BL070 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [10.0.0.11:8443, 10.0.0.12:8443]
+        health: { path: /healthz }
+        tls: { ca: /etc/ballast/internal-ca.pem }
+    ```
+
+    Good:
+
+    ```yaml BL070 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [10.0.0.11:8443, 10.0.0.12:8443]
+        health: { path: /healthz }
+        tls: { ca: /etc/ballast/internal-ca.pem, server_name: app.internal }
+    ```
+
+    ## BL071 — TLS policy weaker than the default
+
+    Severity: warning. Points at: `upstreams[].tls.verify` or `listeners[].tls.min_version`. The default accepts TLS 1.2 and 1.3 with forward-secret AEAD suites, and verifies every upstream's certificate. `min_version: "1.0"` or `"1.1"` accepts versions RFC 8996 deprecates; `verify: false` encrypts to a server nobody checked, so anyone on the path can be that server and read the passwords and session tokens that cross it.
+
+    Bad:
+
+    ```yaml BL071 bad
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [app-1.internal:8443, app-2.internal:8443]
+        health: { path: /healthz }
+        tls: { verify: false }
+    ```
+
+    Good:
+
+    ```yaml BL071 good
+    version: 1
+    listeners:
+      - name: public
+        listen: 127.0.0.1:8080
+        routes:
+          - { name: all, match: { path_prefix: / }, upstream: app }
+    upstreams:
+      - name: app
+        servers: [app-1.internal:8443, app-2.internal:8443]
+        health: { path: /healthz }
+        tls: { server_name: app.internal }
     ```
     """####
 }

@@ -8,6 +8,12 @@ package struct Address: Sendable, Hashable, CustomStringConvertible {
         self.port = port
     }
 
+    /// True when the host is an IPv4 or IPv6 address rather than a name.
+    package var isIPLiteral: Bool {
+        host.contains(":") || (host.split(separator: ".", omittingEmptySubsequences: false).count == 4
+                               && host.allSatisfy { $0.isNumber || $0 == "." })
+    }
+
     /// Parses `127.0.0.1:80`, `[::1]:80` or `backend.local:80`; the error says what is wrong.
     package static func parse(_ text: String) -> Result<Address, AddressError> {
         let host: Substring

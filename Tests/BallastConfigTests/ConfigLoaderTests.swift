@@ -84,7 +84,7 @@ func findings(_ text: String) -> [Finding] {
         let plain = try #require(try load(goodConfig).get().config.listeners.first)
         #expect(plain.protocols == ["http1"])
         var tls = plain
-        tls.tls = TLSFiles(certificate: "a.pem", key: "a.key")
+        tls.tls = ListenerTLS(certificates: [TLSFiles(certificate: "a.pem", key: "a.key")])
         #expect(tls.protocols == ["h2", "http1"])
         let listen = "    listen: 127.0.0.1:8080"
         let http1 = try #require(try load(goodConfig.replacingOccurrences(of: listen, with: listen + "\n    protocols: [http1]")).get()

@@ -35,6 +35,8 @@ package enum LintCatalogue {
         RouteMatchesNothing.self, AlertsTellNobody.self,
         // Upstream limits (circuit breakers) that cannot work as meant.
         QueueOutlivesResponseTimeout.self, ConnectionCapFarBelowListeners.self,
+        // TLS settings that leave a hop unverified or weaker than the default.
+        UpstreamTLSWithoutServerName.self, WeakTLSPolicy.self,
     ]
 
     package static func check(_ config: Config) -> [Finding] {

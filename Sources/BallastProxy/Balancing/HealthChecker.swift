@@ -4,6 +4,7 @@ import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Synchronization
 
 /// Probes every server of every upstream that has a `health:` block, the way HAProxy's
@@ -72,7 +73,7 @@ package final class HealthChecker: Sendable {
     }
 
     private func probe(_ server: ServerTarget, upstream: String, health: HealthCheck, canaryOnly: Bool) -> EventLoopFuture<Void> {
-        Self.check(server.socketAddress, host: server.address.description, health: health, on: eventLoop)
+        Self.check(server.socketAddress, host: server.address.description, health: health, tls: server.tls, on: eventLoop)
             .map { outcome in self.record(server, upstream: upstream, outcome: outcome, canaryOnly: canaryOnly) }
     }
 
@@ -135,6 +136,11 @@ package final class HealthChecker: Sendable {
 
     /// Probes `address` once, as the balancer's health check would (`ballast up`, preflight).
     package static func probe(_ address: Address, health: HealthCheck) async -> ProbeOutcome {
+        await probe(address, health: health, tls: nil)
+    }
+
+    /// The same over TLS when `tls` is set (preflight of an upstream with `tls:`).
+    static func probe(_ address: Address, health: HealthCheck, tls: UpstreamTLSContext?) async -> ProbeOutcome {
         let loop = MultiThreadedEventLoopGroup.singleton.any()
         let socketAddress: SocketAddress
         do {
@@ -142,11 +148,12 @@ package final class HealthChecker: Sendable {
         } catch {
             return .refused("cannot resolve \(address.host)")
         }
-        return (try? await check(socketAddress, host: address.description, health: health, on: loop).get()) ?? .timedOut
+        return (try? await check(socketAddress, host: address.description, health: health, tls: tls, on: loop).get()) ?? .timedOut
     }
 
     /// Probes one server once.
-    static func check(_ address: SocketAddress, host: String, health: HealthCheck, on eventLoop: any EventLoop) -> EventLoopFuture<ProbeOutcome> {
+    static func check(_ address: SocketAddress, host: String, health: HealthCheck, tls: UpstreamTLSContext? = nil,
+                      on eventLoop: any EventLoop) -> EventLoopFuture<ProbeOutcome> {
         let promise = eventLoop.makePromise(of: ProbeOutcome.self)
         let timeout = TimeAmount.milliseconds(max(1, health.timeout.milliseconds))
         let timer = eventLoop.scheduleTask(in: timeout) { promise.succeed(.timedOut) }
@@ -155,6 +162,11 @@ package final class HealthChecker: Sendable {
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if let tls {
+                        // The probe speaks TLS as requests do: a wrong CA or name fails it.
+                        let name = tls.name(forHost: String(host.prefix { $0 != ":" || host.hasPrefix("[") }))
+                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context, serverHostname: name))
+                    }
                     try channel.pipeline.syncOperations.addHandler(ProbeHandler(promise: promise, expected: health.expectStatus))
                 }
             }
@@ -202,7 +214,7 @@ private final class ProbeHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        promise.succeed(.refused("\(error)"))
+        promise.succeed(.refused(describeConnectError(error)))
         context.close(promise: nil)
     }
 }
@@ -221,5 +233,27 @@ func describeConnectError(_ error: any Error) -> String {
         }
     }
     if case ChannelError.connectTimeout = error { return "connect timed out" }
+    if let words = describeTLSError(error) { return words }
     return "\(error)"
+}
+
+/// A TLS failure toward a server in words that say which setting to check.
+func describeTLSError(_ error: any Error) -> String? {
+    if let error = error as? NIOSSLExtraError, error == .failedToValidateHostname {
+        return "TLS: the server's certificate does not name the server (\(error)); check `tls.server_name`"
+    }
+    if let error = error as? NIOSSLError {
+        let text = "\(error)"
+        if text.contains("CERTIFICATE_VERIFY_FAILED") {
+            return "TLS: the server's certificate is not signed by the CA the upstream trusts; check `tls.ca`"
+        }
+        if text.contains("WRONG_VERSION_NUMBER") || text.contains("HTTP_REQUEST") {
+            return "TLS: the server does not speak TLS on this port"
+        }
+        if text.contains("ALERT_CERTIFICATE_REQUIRED") || text.contains("SSLV3_ALERT_HANDSHAKE_FAILURE") || text.contains("ALERT_BAD_CERTIFICATE") || text.contains("ALERT_UNKNOWN_CA") {
+            return "TLS: the server refused the handshake (\(text)); it may require a client certificate (`tls.cert`, `tls.key`) it trusts"
+        }
+        return "TLS: \(text)"
+    }
+    return nil
 }

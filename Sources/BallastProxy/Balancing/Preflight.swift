@@ -9,9 +9,18 @@ package enum Preflight {
     package static func run(_ config: Config) async -> [Finding] {
         var findings: [Finding] = []
         for (u, upstream) in config.upstreams.enumerated() {
+            var tls: UpstreamTLSContext?
+            if let written = upstream.tls {
+                do {
+                    tls = try UpstreamTLSContext.load(written)
+                } catch {
+                    // The files themselves are TLSCheck's findings; nothing can be probed without them.
+                    continue
+                }
+            }
             let outcomes = await withTaskGroup(of: (Int, HealthChecker.ProbeOutcome).self) { group in
                 for (s, server) in upstream.servers.enumerated() {
-                    group.addTask { (s, await probe(server.address, health: upstream.health)) }
+                    group.addTask { [tls] in (s, await probe(server.address, health: upstream.health, tls: tls)) }
                 }
                 var outcomes: [Int: HealthChecker.ProbeOutcome] = [:]
                 for await (s, outcome) in group { outcomes[s] = outcome }
@@ -24,7 +33,7 @@ package enum Preflight {
                     if server.weight > 0 { healthy += 1 }
                     continue
                 }
-                let what = upstream.health.map { "GET \($0.path)" } ?? "connect"
+                let what = (upstream.health.map { "GET \($0.path)" } ?? "connect") + (upstream.tls == nil ? "" : " over TLS")
                 findings.append(Finding(rule: .preflightServer,
                                         message: "server \(server.address) of upstream '\(upstream.name)' fails \(what): \(outcome)",
                                         at: config.location(of: "upstreams[\(u)].servers[\(s)]")))
@@ -41,25 +50,36 @@ package enum Preflight {
     /// A server fails preflight as it would fail its health check: only after `unhealthy_after`
     /// failed probes in a row (spaced by the interval, at most 500 ms apart), so one probe that
     /// a busy machine answers late does not refuse a good change.
-    static func probe(_ address: Address, health: HealthCheck?) async -> HealthChecker.ProbeOutcome {
-        guard let health else { return await connectProbe(address) }
-        var outcome = await HealthChecker.probe(address, health: health)
+    static func probe(_ address: Address, health: HealthCheck?, tls: UpstreamTLSContext? = nil) async -> HealthChecker.ProbeOutcome {
+        guard let health else { return await connectProbe(address, tls: tls) }
+        var outcome = await HealthChecker.probe(address, health: health, tls: tls)
         var attempts = 1
         while !outcome.passed, attempts < health.unhealthyAfter {
             try? await Task.sleep(for: min(health.interval, .milliseconds(500)))
-            outcome = await HealthChecker.probe(address, health: health)
+            outcome = await HealthChecker.probe(address, health: health, tls: tls)
             attempts += 1
         }
         return outcome
     }
 
-    static func connectProbe(_ address: Address) async -> HealthChecker.ProbeOutcome {
-        // No health check configured: the balancer would only connect, so preflight does too.
+    static func connectProbe(_ address: Address, tls: UpstreamTLSContext? = nil) async -> HealthChecker.ProbeOutcome {
+        // No health check configured: the balancer would only connect (and shake hands), so preflight does too.
         do {
             let socketAddress = try RuntimeCompiler.resolve(address)
             let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
                 .connectTimeout(.seconds(1))
                 .connect(to: socketAddress).get()
+            if let tls {
+                let handshake = try await channel.eventLoop.submit { try tls.start(on: channel, host: address.host) }.get()
+                let deadline = channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
+                defer { deadline.cancel() }
+                do {
+                    try await handshake.get()
+                } catch {
+                    try? await channel.close()
+                    return .refused(describeConnectError(error))
+                }
+            }
             try? await channel.close()
             return .passed(status: 0)
         } catch {

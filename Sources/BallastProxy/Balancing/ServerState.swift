@@ -42,8 +42,12 @@ package final class ServerTarget: Sendable {
     package let state: ServerState
     /// `host:port` for labels and logs.
     package let key: String
+    /// The upstream's `tls:`, nil for cleartext.
+    let tls: UpstreamTLSContext?
 
-    init(index: Int, address: Address, socketAddress: SocketAddress, weight: Int, state: ServerState, key: String) {
+    init(index: Int, address: Address, socketAddress: SocketAddress, weight: Int, state: ServerState, key: String,
+         tls: UpstreamTLSContext? = nil) {
+        self.tls = tls
         self.index = index
         self.address = address
         self.socketAddress = socketAddress

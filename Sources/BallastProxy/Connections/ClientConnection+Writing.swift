@@ -1,6 +1,7 @@
 import CoreMetrics
 import Foundation
 import NIOCore
+import NIOSSL
 
 extension ClientConnection {
     private static let crlf: StaticString = "\r\n"
@@ -34,6 +35,9 @@ extension ClientConnection {
                 case .forwarded, .xRealIP:
                     // Another way to name the client: a client must not choose its own address.
                     drop = !peerTrusted
+                case .xClientCertSubject:
+                    // Only the listener that verified a certificate says whose it is.
+                    drop = true
                 case .xForwardedProto, .xRequestID, .xForwardedHost:
                     if peerTrusted {
                         let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.valueStart..<field.valueEnd]), as: UTF8.self)
@@ -61,6 +65,7 @@ extension ClientConnection {
         } else {
             writeTrustedForwarding(into: &out, forwardedFor: forwardedFor, forwardedProto: forwardedProto, requestID: requestID)
         }
+        if listener.requiresClientCertificate { writeClientSubject(into: &out) }
         if head.version == .http10 {
             // HTTP/1.0 clients get a connection of their own upstream, closed after the response.
             out.writeStaticString("Connection: close\r\n")
@@ -70,6 +75,20 @@ extension ClientConnection {
         }
         out.writeStaticString(Self.crlf)
         return out
+    }
+
+    /// `X-Client-Cert-Subject: DN` of the certificate the TLS handshake verified (looked up
+    /// once per connection; an HTTP/2 stream asks its connection).
+    private func writeClientSubject(into out: inout ByteBuffer) {
+        if clientSubject == nil, let context {
+            let channel = context.channel.parent ?? context.channel
+            let certificate = try? channel.pipeline.syncOperations.handler(type: NIOSSLServerHandler.self).peerCertificate
+            clientSubject = certificate.flatMap { try? LeafFacts($0).distinguishedName } ?? ""
+        }
+        guard let clientSubject, !clientSubject.isEmpty else { return }
+        out.writeStaticString("X-Client-Cert-Subject: ")
+        out.writeString(clientSubject)
+        out.writeStaticString(Self.crlf)
     }
 
     private func writeTrustedForwarding(into out: inout ByteBuffer, forwardedFor: String?, forwardedProto: String?, requestID: String?) {

@@ -54,6 +54,8 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
     /// `X-Forwarded-For: IP\r\nX-Forwarded-Proto: http\r\nX-Request-Id: `, built once per
     /// connection for untrusted peers, whose forwarding headers are always replaced.
     var forwardedPrefix = ByteBuffer()
+    /// The verified client certificate's subject on a listener with `client_ca` ("" when none).
+    var clientSubject: String?
     private var pendingRead = false
     /// The connection's phase, its deadline and when it reads (`ConnectionLifecycle`).
     var lifecycle = ConnectionLifecycle()

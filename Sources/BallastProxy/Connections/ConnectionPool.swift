@@ -1,3 +1,4 @@
+import BallastConfig
 import NIOCore
 import NIOPosix
 
@@ -103,7 +104,7 @@ final class ConnectionPool {
     /// Opens a new connection to `server` on this loop.
     func connect(to server: ServerTarget, timeout: TimeAmount) -> EventLoopFuture<UpstreamConnection> {
         if let connector { return connector(server, timeout) }
-        return ClientBootstrap(group: eventLoop)
+        let connected = ClientBootstrap(group: eventLoop)
             .connectTimeout(timeout)
             .channelOption(.tcpOption(.tcp_nodelay), value: 1)
             .channelInitializer { channel in
@@ -112,8 +113,28 @@ final class ConnectionPool {
                 }
             }
             .connect(to: server.socketAddress)
-            .flatMapThrowing { channel in
-                try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self)
+        guard let tls = server.tls else {
+            return connected.flatMapThrowing { channel in try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self) }
+        }
+        // TLS goes in front of the connection, which is ready once the handshake is done.
+        let eventLoop = self.eventLoop
+        return connected.flatMap { channel -> EventLoopFuture<any Channel> in
+            do {
+                let sync = channel.pipeline.syncOperations
+                let handshake = try tls.start(on: channel, host: server.address.host, before: try sync.handler(type: UpstreamConnection.self))
+                let deadline = eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+                return handshake.map { _ in
+                    deadline.cancel()
+                    return channel
+                }.flatMapErrorThrowing { error in
+                    deadline.cancel()
+                    channel.close(promise: nil)
+                    throw error
+                }
+            } catch {
+                channel.close(promise: nil)
+                return eventLoop.makeFailedFuture(error)
             }
+        }.flatMapThrowing { channel in try channel.pipeline.syncOperations.handler(type: UpstreamConnection.self) }
     }
 }

@@ -19,6 +19,8 @@ enum KnownHeader: UInt8, Sendable {
     /// kept only from trusted proxies.
     case forwarded
     case xRealIP
+    /// Ours alone: the subject of the client certificate a TLS listener verified.
+    case xClientCertSubject
 
     /// Headers that describe one connection only (RFC 9110 §7.6.1) and never cross the proxy.
     var isHopByHop: Bool {

@@ -118,6 +118,7 @@ enum HeadScanner {
         case 17:
             if equals("transfer-encoding") { return .transferEncoding }
             return equals("x-forwarded-proto") ? .xForwardedProto : .other
+        case 21: return equals("x-client-cert-subject") ? .xClientCertSubject : .other
         default: return .other
         }
     }

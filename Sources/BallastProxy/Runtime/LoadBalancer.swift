@@ -1,4 +1,5 @@
 import BallastConfig
+import CoreMetrics
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -22,26 +23,6 @@ package actor LoadBalancer {
         package var description: String
     }
 
-    private final class ListenerSlot: Sendable {
-        let name: String
-        let address: Address
-        let tls: TLSFiles?
-        /// What it offers by ALPN; a change binds the listener anew.
-        let protocols: [String]
-        /// The certificate new connections get; a reload swaps it without unbinding the port.
-        let certificate: NIOLockedValueBox<TLSCheck.Loaded?>
-        let channel: any Channel
-        init(name: String, address: Address, tls: TLSFiles?, protocols: [String], certificate: NIOLockedValueBox<TLSCheck.Loaded?>,
-             channel: any Channel) {
-            self.name = name
-            self.address = address
-            self.tls = tls
-            self.protocols = protocols
-            self.certificate = certificate
-            self.channel = channel
-        }
-    }
-
     package nonisolated let group: MultiThreadedEventLoopGroup
     private nonisolated let loops: [ObjectIdentifier: LoopLocal<LoopContext>]
     private nonisolated let loopList: [(any EventLoop, LoopLocal<LoopContext>)]
@@ -53,6 +34,7 @@ package actor LoadBalancer {
     private var slots: [String: ListenerSlot] = [:]
     private var sweeps: [RepeatedTask] = []
     private let heapTrim = HeapTrim()
+    private let expiry = CertificateExpiryGauges()
     private var nextVersion: Int
     private var ownsGroup: Bool
     private nonisolated let serving = Synchronization.Atomic<Bool>(false)
@@ -117,6 +99,8 @@ package actor LoadBalancer {
     package func start() async throws {
         let runtime = self.runtime
         slots = try await bind(runtime.config.listeners)
+        expiry.publish(listeners: slots.values.map { slot in (slot.name, slot.certificates.withLockedValue { $0?.served.map(\.leaf) ?? [] }) },
+                       upstreams: runtime.upstreams.values.compactMap { upstream in upstream.tls?.clientLeaf.map { (upstream.name, $0) } })
         for (loop, context) in loopList {
             sweeps.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
                 context.value.sweep()
@@ -171,23 +155,26 @@ package actor LoadBalancer {
         let unchanged = slots.filter { name, slot in
             config.listeners.contains { $0.name == name && $0.listen == slot.address && $0.tls == slot.tls && $0.protocols == slot.protocols }
         }
-        var renewals: [(ListenerSlot, TLSCheck.Loaded)] = []
+        var renewals: [(ListenerSlot, ListenerCertificates)] = []
         for slot in unchanged.values {
-            guard let files = slot.tls else { continue }
-            let loaded: TLSCheck.Loaded
+            guard let tls = slot.tls else { continue }
+            let loaded: ListenerCertificates
             do {
-                loaded = try TLSCheck.load(files, protocols: slot.protocols)
+                loaded = try ListenerCertificates.load(tls, protocols: slot.protocols)
             } catch {
-                throw ApplyError(description: "listener '\(slot.name)' cannot load its TLS certificate and key (\(files.certificatePath), \(files.keyPath)); it keeps the certificate it serves: \(error)")
+                throw ApplyError(description: "listener '\(slot.name)' cannot load its TLS files (\(Self.files(tls))); it keeps the certificates it serves: \(error)")
             }
-            if loaded.fingerprint != slot.certificate.withLockedValue({ $0?.fingerprint }) { renewals.append((slot, loaded)) }
+            if loaded.fingerprint != slot.certificates.withLockedValue({ $0?.fingerprint }) { renewals.append((slot, loaded)) }
         }
         let added = config.listeners.filter { unchanged[$0.name] == nil }
         let newSlots = try await bind(added)
         for (slot, loaded) in renewals {
-            slot.certificate.withLockedValue { $0 = loaded }
-            events(.certificateLoaded(listener: slot.name, subject: loaded.subject, notAfter: loaded.notAfter, renewed: true))
-            logger.info("TLS certificate renewed", metadata: ["listener": .string(slot.name), "subject": .string(loaded.subject)])
+            let before = Set(slot.certificates.withLockedValue { $0?.served.map(\.leaf.der) ?? [] })
+            slot.certificates.withLockedValue { $0 = loaded }
+            for served in loaded.served where !before.contains(served.leaf.der) {
+                events(.certificateLoaded(listener: slot.name, subject: served.leaf.subject, notAfter: served.leaf.notAfter, renewed: true))
+                logger.info("TLS certificate renewed", metadata: ["listener": .string(slot.name), "subject": .string(served.leaf.subject)])
+            }
         }
         current.withLockedValue { $0 = runtime }
         var swaps: [EventLoopFuture<Void>] = []
@@ -202,6 +189,8 @@ package actor LoadBalancer {
             try? await slot.channel.close()
         }
         slots = unchanged.merging(newSlots) { a, _ in a }
+        expiry.publish(listeners: slots.values.map { slot in (slot.name, slot.certificates.withLockedValue { $0?.served.map(\.leaf) ?? [] }) },
+                       upstreams: runtime.upstreams.values.compactMap { upstream in upstream.tls?.clientLeaf.map { (upstream.name, $0) } })
         canary = nil
         compiler.prune(keeping: [runtime])
         health.run([runtime])
@@ -290,21 +279,18 @@ package actor LoadBalancer {
     }
 
     private func bind(_ listener: Listener) async throws -> ListenerSlot {
-        let loops = self.loops
-        let logger = self.logger
         let name = listener.name
-        let connections = ConnectionCounter()
-        let perClient = PerClientConnections()
-        let loaded: TLSCheck.Loaded?
+        let loaded: ListenerCertificates?
         do {
-            loaded = try listener.tls.map { try TLSCheck.load($0, protocols: listener.protocols) }
+            loaded = try listener.tls.map { try ListenerCertificates.load($0, protocols: listener.protocols) }
         } catch {
-            throw ApplyError(description: "listener '\(name)' cannot load its TLS certificate and key: \(error)")
+            throw ApplyError(description: "listener '\(name)' cannot load its TLS files (\(listener.tls.map(Self.files) ?? "")): \(error)")
         }
-        let certificate = NIOLockedValueBox(loaded)
-        let isTLS = loaded != nil
-        let speaksH2 = listener.protocols.contains("h2")
-        let speaksH2C = listener.protocols.contains("h2c")
+        let certificates = NIOLockedValueBox(loaded)
+        let acceptor = ListenerAcceptor(name: name, loops: loops, logger: logger, connections: ConnectionCounter(),
+                                        perClient: PerClientConnections(), certificates: loaded == nil ? nil : certificates,
+                                        speaksH2: listener.protocols.contains("h2"), speaksH2C: listener.protocols.contains("h2c"),
+                                        unmatchedNames: Counter(label: "ballast_tls_sni_unmatched_total", dimensions: [("listener", name)]))
         do {
             let channel = try await ServerBootstrap(group: group)
                 // As HAProxy's backlog follows maxconn: 2,000 clients connecting at once into a
@@ -320,92 +306,24 @@ package actor LoadBalancer {
                 // A client that shuts its sending side still gets the answers to what it sent.
                 .childChannelOption(.allowRemoteHalfClosure, value: true)
                 .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        guard let context = loops[ObjectIdentifier(channel.eventLoop)]?.value,
-                              let runtimeListener = context.runtime.listeners[name] else {
-                            channel.close(promise: nil)
-                            return
-                        }
-                        let open = connections.increment()
-                        channel.closeFuture.whenComplete { _ in connections.decrement() }
-                        let limits = runtimeListener.config.limits
-                        // One client may not hold every slot (trusted proxies carry many clients).
-                        var refusal: String? = open > limits.maxConnections ? Self.overloaded : nil
-                        if refusal == nil, let key = PerClientConnections.ClientKey(channel.remoteAddress),
-                           runtimeListener.trusted.isEmpty || !runtimeListener.trusted.contains(channel.remoteAddress?.ipAddress ?? "") {
-                            if perClient.admit(key, limit: limits.maxConnectionsPerClient) {
-                                channel.closeFuture.whenComplete { _ in perClient.release(key) }
-                            } else {
-                                refusal = Self.tooManyFromClient
-                            }
-                        }
-                        // Only a TLS listener reads its (reloadable) certificate, once per connection.
-                        let tls = isTLS ? certificate.withLockedValue { $0?.context } : nil
-                        if refusal != nil, tls != nil {
-                            channel.close(promise: nil)
-                            return
-                        }
-                        if let tls {
-                            try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                        }
-                        if let refusal {
-                            channel.writeAndFlush(ByteBuffer(string: refusal)).whenComplete { _ in channel.close(promise: nil) }
-                            return
-                        }
-                        if tls != nil, speaksH2 {
-                            // The client's ALPN choice decides: h2 streams, or HTTP/1.1 as before.
-                            try channel.pipeline.syncOperations.addHandler(ApplicationProtocolNegotiationHandler { result, channel in
-                                channel.eventLoop.makeCompletedFuture {
-                                    if case .negotiated("h2") = result {
-                                        try HTTP2Serving.configure(channel, loop: context, listener: runtimeListener, logger: logger)
-                                    } else {
-                                        try channel.pipeline.syncOperations.addHandler(
-                                            ClientConnection(loop: context, listener: runtimeListener, logger: logger))
-                                    }
-                                }
-                            })
-                            return
-                        }
-                        if tls == nil, speaksH2C {
-                            // HTTP/2 with prior knowledge, or HTTP/1.1: the first bytes say which.
-                            try channel.pipeline.syncOperations.addHandler(PriorKnowledgeSniffer { http2, sniffer in
-                                if http2 {
-                                    try HTTP2Serving.configure(channel, loop: context, listener: runtimeListener, logger: logger)
-                                } else {
-                                    try channel.pipeline.syncOperations.addHandler(
-                                        ClientConnection(loop: context, listener: runtimeListener, logger: logger),
-                                        position: .after(sniffer.handler))
-                                }
-                            })
-                            return
-                        }
-                        try channel.pipeline.syncOperations.addHandler(
-                            ClientConnection(loop: context, listener: runtimeListener, logger: logger))
-                    }
+                    channel.eventLoop.makeCompletedFuture { try acceptor.initialize(channel) }
                 }
                 .bind(host: listener.listen.host, port: listener.listen.port)
                 .get()
-            if let loaded {
-                events(.certificateLoaded(listener: name, subject: loaded.subject, notAfter: loaded.notAfter, renewed: false))
+            for served in loaded?.served ?? [] {
+                events(.certificateLoaded(listener: name, subject: served.leaf.subject, notAfter: served.leaf.notAfter, renewed: false))
             }
             return ListenerSlot(name: name, address: listener.listen, tls: listener.tls, protocols: listener.protocols,
-                                certificate: certificate, channel: channel)
+                                certificates: certificates, channel: channel)
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot listen on \(listener.listen): \(error)")
         }
     }
 
-    /// The answer past `max_connections`.
-    static let overloaded: String = {
-        let body = #"{"error":"overloaded","message":"too many connections to this listener"}"#
-        return "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n" + body
-    }()
-
-    /// The answer past `max_connections_per_client`.
-    static let tooManyFromClient: String = {
-        let body = #"{"error":"too_many_connections","message":"too many connections from this client"}"#
-        return "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\nRetry-After: 1\r\nConnection: close\r\n\r\n" + body
-    }()
+    /// The files of a listener's `tls:`, for an error message.
+    static func files(_ tls: ListenerTLS) -> String {
+        (tls.certificates.flatMap { [$0.certificatePath, $0.keyPath] } + (tls.clientCAPath.map { [$0] } ?? [])).joined(separator: ", ")
+    }
 
     /// Stops accepting, lets requests in flight finish (up to `timeout`), then closes the rest.
     package func drain(timeout: Duration = .seconds(10)) async {

@@ -40,9 +40,12 @@ final class ListenerRuntime: Sendable {
     /// The routes compiled for lookup: the cost follows the path's length, not the route count.
     let table: RouteTable
     let trusted: TrustedPeers
+    /// `tls.client_ca` is set: upstreams get the verified subject in `X-Client-Cert-Subject`.
+    let requiresClientCertificate: Bool
 
     init(config: Listener, routes: [RouteRuntime]) {
         self.config = config
+        self.requiresClientCertificate = config.tls?.clientCA != nil
         self.routes = routes
         self.table = RouteTable(routes.map(\.config.match))
         self.trusted = TrustedPeers(config.trustedProxies)
@@ -117,10 +120,13 @@ package final class UpstreamRuntime: Sendable {
     let counters: UpstreamCounters
     /// `ballast_upstream_overflow_total` by limit.
     let overflowCounters: [CircuitBreaker.Limit: Counter]
+    /// The upstream's `tls:` as loaded, nil for cleartext.
+    let tls: UpstreamTLSContext?
 
     init(config: Upstream, servers: [ServerTarget], loopCount: Int, counters: UpstreamCounters = UpstreamCounters(),
-         events: @escaping @Sendable (ProxyEvent) -> Void) {
+         tls: UpstreamTLSContext? = nil, events: @escaping @Sendable (ProxyEvent) -> Void) {
         self.config = config
+        self.tls = tls
         self.servers = servers
         self.events = events
         self.counters = counters

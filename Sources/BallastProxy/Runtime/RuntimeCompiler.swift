@@ -33,17 +33,27 @@ package final class RuntimeCompiler: Sendable {
                 }
             }
         }
+        var contexts: [String: UpstreamTLSContext] = [:]
+        for upstream in config.upstreams {
+            guard let tls = upstream.tls else { continue }
+            do {
+                contexts[upstream.name] = try UpstreamTLSContext.load(tls)
+            } catch {
+                throw CompileError(description: "upstream '\(upstream.name)' cannot load its TLS files: \(error)")
+            }
+        }
         // Compiling only adds states: a compiled config may never be installed (a canary that is
         // rolled back), and the config in force must keep its servers' health meanwhile.
         let upstreams = states.withLockedValue { states in
             var upstreams: [String: UpstreamRuntime] = [:]
             for upstream in config.upstreams {
                 let servers = upstream.servers.enumerated().map { index, server in
-                    let key = Self.key(upstream.name, server.address, upstream.health)
+                    let key = Self.key(upstream, server.address)
                     let state = states[key] ?? ServerState(address: server.address)
                     states[key] = state
                     return ServerTarget(index: index, address: server.address, socketAddress: resolved[server.address]!,
-                                        weight: server.weight, state: state, key: server.address.description)
+                                        weight: server.weight, state: state, key: server.address.description,
+                                        tls: contexts[upstream.name])
                 }
                 let counters = self.counters.withLockedValue { all in
                     let kept = all[upstream.name] ?? UpstreamCounters()
@@ -51,7 +61,7 @@ package final class RuntimeCompiler: Sendable {
                     return kept
                 }
                 upstreams[upstream.name] = UpstreamRuntime(config: upstream, servers: servers, loopCount: loopCount, counters: counters,
-                                                           events: events)
+                                                           tls: contexts[upstream.name], events: events)
             }
             return upstreams
         }
@@ -70,7 +80,7 @@ package final class RuntimeCompiler: Sendable {
         var keep: Set<String> = []
         for runtime in runtimes {
             for upstream in runtime.upstreams.values {
-                for server in upstream.servers { keep.insert(Self.key(upstream.name, server.address, upstream.config.health)) }
+                for server in upstream.servers { keep.insert(Self.key(upstream.config, server.address)) }
             }
         }
         states.withLockedValue { states in states = states.filter { keep.contains($0.key) } }
@@ -80,9 +90,12 @@ package final class RuntimeCompiler: Sendable {
 
     /// A server's state is its health under one check: a config that probes another path or
     /// expects another status (a canary's) gets its own state, probed its own way, so a broken
-    /// check shows during the watch instead of after promotion.
-    private static func key(_ upstream: String, _ address: Address, _ health: HealthCheck?) -> String {
-        "\(upstream)/\(address)" + (health.map { " \($0.path) \($0.expectStatus)" } ?? "")
+    /// check shows during the watch instead of after promotion. TLS is part of the key: the
+    /// state also keys the pools, and a connection opened in clear (or to another CA or name)
+    /// must not carry a request of a config that says TLS.
+    private static func key(_ upstream: Upstream, _ address: Address) -> String {
+        "\(upstream.name)/\(address)" + (upstream.health.map { " \($0.path) \($0.expectStatus)" } ?? "")
+            + (upstream.tls.map { " tls \($0.caPath ?? "system") \($0.serverName ?? "-") \($0.client?.certificatePath ?? "-") \($0.verify)" } ?? "")
     }
 
     static func resolve(_ address: Address) throws -> SocketAddress {
