@@ -47,7 +47,7 @@ package final class SharedDatabase: Sendable {
 
     private static func makePool(url: PostgresURL, operationTimeout: Duration, logger: Logger) -> Pool {
         var configuration = PostgresClient.Configuration(host: url.host, port: url.port, username: url.username,
-                                                         password: url.password, database: url.database, tls: .disable)
+                                                         password: url.password, database: url.database, tls: url.clientTLS)
         configuration.options.connectTimeout = .seconds(2)
         configuration.options.maximumConnections = url.maximumConnections
         configuration.options.keepAliveBehavior = .init(frequency: .seconds(5))
@@ -156,7 +156,7 @@ package final class SharedDatabase: Sendable {
         let limit = probeTimeout
         let answered = try await race({
             var configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.username,
-                                                                 password: url.password, database: url.database, tls: .disable)
+                                                                 password: url.password, database: url.database, tls: try url.connectionTLS())
             configuration.options.connectTimeout = .init(limit)
             let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
             defer { Task { try? await connection.close() } }

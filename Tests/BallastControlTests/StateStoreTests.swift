@@ -165,7 +165,8 @@ enum StateKind: String, Sendable, CaseIterable, CustomTestStringConvertible {
         #expect(url.redacted == "postgres://ballast:***@db.example:6543/ballast?schema=team_a")
         #expect(StateStores.redact("postgres://u:hunter2@h/d") == "postgres://u:***@h:5432/d")
         for bad in ["postgres://h/d", "postgres://u@/d", "postgres://u@h", "postgres://u@h/d?schema=a;drop", "postgres://u@h/d?pool=0",
-                    "postgres://u@h/d?sslmode=require&x=1", "mysql://u@h/d"] {
+                    "postgres://u@h/d?sslmode=require&x=1", "mysql://u@h/d", "postgres://u@h/d?sslmode=allow",
+                    "postgres://u@h/d?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem", "postgres://u@h/d?sslmode=prefer&sslrootcert=/etc/hostname"] {
             #expect(throws: PostgresURL.Invalid.self, "\(bad)") { try PostgresURL(bad) }
         }
     }

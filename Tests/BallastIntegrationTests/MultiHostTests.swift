@@ -177,7 +177,9 @@ final class Netns: @unchecked Sendable {
         guard status == 0, let url = output.split(separator: "\n").last.map(String.init), url.hasPrefix("postgres://") else {
             throw ToolError(description: "PostgreSQL did not start: \(output)")
         }
-        return url
+        // Over TLS, verified: the server's certificate names its address and comes from the CA
+        // scripts/postgres made beside its data.
+        return url + "?sslmode=verify-full&sslrootcert=" + directory.appendingPathComponent("pg/tls-ca.crt").path
     }
 
     func stopPostgres() {
