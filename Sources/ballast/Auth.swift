@@ -2,10 +2,14 @@ import ArgumentParser
 import BallastAuth
 import BallastConfig
 import BallastControl
+import BallastProxy
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import Metrics
+import NIOSSL
 import Prometheus
 import ServiceLifecycle
 import UnixSignals
@@ -26,9 +30,13 @@ struct Auth: AsyncParsableCommand {
     @Flag(help: "Mark the session cookie Secure even without TLS evidence.") var secureCookies = false
     @Option(help: "Registrations allowed per client network (IPv4 address or IPv6 /64) an hour.") var registrationsPerHour: Int = 30
     @Option(help: "How long audit events are kept, e.g. 90d.") var auditRetention: String = "90d"
+    @Option(help: "PEM certificate chain: serve HTTPS, so passwords and tokens are encrypted between the balancer and this replica (with --tls-key).")
+    var tlsCert: String?
+    @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
     @Option(help: .hidden) var parentPid: Int32?
 
     func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be from 4 to 31") }
         if case .failure(let error) = Address.parse(listen) { throw ValidationError("--listen '\(listen)' \(error)") }
         guard Duration.parseConfig(idleTimeout) != nil else { throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration like 30m") }
@@ -70,15 +78,33 @@ struct Auth: AsyncParsableCommand {
         let service = try await AuthService(store: store, hasher: PasswordHasher(cost: UInt8(bcryptCost)), settings: settings, logger: logger)
         let api = AuthAPI(service: service, trustedProxies: Set(trustedProxy), secureCookies: secureCookies,
                           metricsText: { MetricCatalogue.withHelp(registry.emitToBuffer()) })
+        let server: HTTPServerBuilder
+        if let tlsCert, let tlsKey {
+            do {
+                // The listeners' policy: TLS 1.2 or 1.3, forward-secret AEAD suites only.
+                var tls = TLSConfiguration.makeServerConfiguration(
+                    certificateChain: try NIOSSLCertificate.fromPEMFile(tlsCert).map { .certificate($0) },
+                    privateKey: .privateKey(try NIOSSLPrivateKey(file: tlsKey, format: .pem)))
+                tls.minimumTLSVersion = .tlsv12
+                tls.cipherSuites = TLSPolicy.tls12CipherSuites
+                server = try .tls(.http1(), tlsConfiguration: tls)
+            } catch {
+                printError("error: --tls-cert \(tlsCert) / --tls-key \(tlsKey): \(error)")
+                throw ExitCode(2)
+            }
+        } else {
+            server = .http1()
+        }
         let app = Application(
             router: api.router(),
+            server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ballast-auth"),
             logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: app), .init(service: ReplicaHousekeeping(service: service, parentPID: parentPid, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        say("auth replica on http://\(address) (database \(StateStores.redact(database)))")
+        say("auth replica on \(tlsCert == nil ? "http" : "https")://\(address) (database \(StateStores.redact(database)))")
         try await group.run()
     }
 }

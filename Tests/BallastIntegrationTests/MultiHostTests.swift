@@ -21,6 +21,12 @@ struct MultiHostTests {
         }
 
         // 1. A session made through one balancer is valid through the other.
+        // The replicas answer HTTPS only, with a certificate their CA signed for auth.internal.
+        let replica = "\(net.address(11)):9101"
+        #expect(net.curl("https://auth.internal:9101/readyz", options: ["--resolve", "auth.internal:9101:\(net.address(11))",
+                                                                       "--cacert", net.pki.path("replicas.crt")]).status == 200)
+        #expect(net.curl("http://\(replica)/readyz").status != 200)
+
         let credentials = #"{"username":"alice","password":"correct horse battery"}"#
         #expect(net.curl("http://\(lb1):8080/auth/register", post: credentials).status == 201)
         let login = net.curl("http://\(lb1):8080/auth/login", post: credentials)
@@ -130,11 +136,18 @@ final class Netns: @unchecked Sendable {
     let subnet: Int
     let directory: URL
     let token = "multihost-admin-token"
+    /// The replicas' certificate (`auth.internal`, from a CA of their own): the balancer→replica
+    /// hop is TLS, verified against that CA and name.
+    let pki: TestPKI
+    let replicaCertificate: (cert: String, key: String)
     private var processes: [String: Process] = [:]
     private let names = ["pg": 10, "a1": 11, "a2": 12, "a3": 13, "lb1": 21, "lb2": 22]
 
     init() throws {
         guard installedTool("ip") != nil else { throw ToolError(description: "ip is not installed; apt-get install iproute2 (.ci/run does)") }
+        pki = try TestPKI()
+        try pki.authority("replicas")
+        replicaCertificate = try pki.issue("auth", subject: "/CN=auth.internal", names: ["DNS:auth.internal"], by: "replicas")
         prefix = "bl" + String(UUID().uuidString.prefix(4)).lowercased()
         subnet = Int.random(in: 100...250)
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-multihost-\(prefix)")
@@ -218,7 +231,8 @@ final class Netns: @unchecked Sendable {
 
     func startReplica(_ index: Int, database: String) throws {
         try spawn("a\(index)", ["auth", "--listen", "\(address(10 + index)):9101", "--database", database, "--bcrypt-cost", "4",
-                                "--trusted-proxy", address(21), "--trusted-proxy", address(22), "--parent-pid", String(getpid())])
+                                "--trusted-proxy", address(21), "--trusted-proxy", address(22), "--parent-pid", String(getpid()),
+                                "--tls-cert", replicaCertificate.cert, "--tls-key", replicaCertificate.key])
     }
 
     func startBalancer(_ index: Int, config: String, state: String) throws {
@@ -252,6 +266,7 @@ final class Netns: @unchecked Sendable {
                 servers:
             \(servers)
                 health: { path: /readyz, interval: 1s, timeout: 500ms, healthy_after: 1, unhealthy_after: 2, expect_status: 200 }
+                tls: { ca: \(pki.path("replicas.crt")), server_name: auth.internal }
             """
         let path = directory.appendingPathComponent("ballast.yaml").path
         try yaml.write(toFile: path, atomically: true, encoding: .utf8)
@@ -271,10 +286,10 @@ final class Netns: @unchecked Sendable {
 
     /// One HTTP request with curl from the root namespace (a client on the bridge).
     func curl(_ url: String, post body: String? = nil, headers: [String] = [], admin: Bool = false,
-              contentType: String = "application/json") -> Reply {
+              contentType: String = "application/json", options: [String] = []) -> Reply {
         let headerFile = directory.appendingPathComponent("headers-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: headerFile) }
-        var arguments = ["-s", "-m", "10", "-D", headerFile, "-w", "\n%{http_code}", url]
+        var arguments = ["-s", "-m", "10", "-D", headerFile, "-w", "\n%{http_code}"] + options + [url]
         for header in headers { arguments += ["-H", header] }
         if admin { arguments += ["-H", "Authorization: Bearer \(token)"] }
         if body != nil { arguments += ["-X", "POST", "-H", "Content-Type: \(contentType)", "--data-binary", "@-"] }

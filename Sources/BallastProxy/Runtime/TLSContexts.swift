@@ -78,10 +78,10 @@ struct LeafFacts: Sendable {
 
 /// The TLS policy every listener context shares: TLS 1.2 or newer with forward-secret AEAD
 /// suites only, as Mozilla's "intermediate" profile.
-enum TLSPolicy {
+package enum TLSPolicy {
     /// No static RSA key exchange, no CBC (Lucky13, POODLE-style padding oracles), no 3DES or
     /// RC4. TLS 1.3 suites are all AEAD and stay as BoringSSL offers them.
-    static let tls12CipherSuites = [
+    package static let tls12CipherSuites = [
         "ECDHE-ECDSA-AES128-GCM-SHA256", "ECDHE-RSA-AES128-GCM-SHA256",
         "ECDHE-ECDSA-AES256-GCM-SHA384", "ECDHE-RSA-AES256-GCM-SHA384",
         "ECDHE-ECDSA-CHACHA20-POLY1305", "ECDHE-RSA-CHACHA20-POLY1305",
