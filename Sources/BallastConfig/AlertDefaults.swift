@@ -2,6 +2,10 @@ extension AlertsConfig {
     /// Up to this many routes the request rules are per route; above it, per upstream.
     package static let perRouteRulesLimit = 200
 
+    /// Default alerts that only some configs raise: `CertificateExpiresSoon` needs a TLS
+    /// certificate, the auth service's alerts an upstream named `auth`.
+    package static let conditionalDefaults: Set<String> = ["CertificateExpiresSoon", "ActiveSessionsDrop", "LoginFailuresRising"]
+
     /// The rules a config gets when it has no `alerts:` section (and that the default stack
     /// spells out): for every upstream, health; for every route, errors, error budget and
     /// latency (for every upstream instead, above `perRouteRulesLimit` routes); and, when an
@@ -32,6 +36,14 @@ extension AlertsConfig {
             for upstream in config.upstreams where routes.contains(where: { $0.upstream == upstream.name }) {
                 alerts.rules += requestRules(scope: .upstream(upstream.name), naming: "upstream '\(upstream.name)'", config: config)
             }
+        }
+        if config.listeners.contains(where: { $0.tls != nil }) || config.upstreams.contains(where: { $0.tls?.client != nil }) {
+            // Clients refuse an expired certificate: a week is time to renew by hand when the
+            // automatic renewal failed.
+            alerts.rules.append(AlertRule(
+                name: "CertificateExpiresSoon", summary: "A TLS certificate in use expires within 7 days",
+                runbook: ShippedRunbooks.reference("certificate-expiring.md"), forDuration: .seconds(1),
+                condition: .threshold(Signal(.certificateExpiry), .below, 7 * 86_400)))
         }
         if config.upstream(named: "auth") != nil {
             alerts.scrape.upstreams = ["auth"]

@@ -179,6 +179,9 @@ package struct Signal: Sendable, Hashable {
         case loginFailureRatio = "login_failure_ratio"
         /// Sessions alive in the auth database (scraped from the replicas).
         case activeSessions = "active_sessions"
+        /// Seconds until the first TLS certificate in use expires (listeners and upstream
+        /// client certificates, `ballast_tls_certificate_expiry_seconds`); written as a duration.
+        case certificateExpiry = "certificate_expiry"
 
         /// Signals whose value is a share, written as `5%` or `0.05`.
         package var isRatio: Bool { [.healthyShare, .errorRatio, .loginFailureRatio].contains(self) }
@@ -208,6 +211,8 @@ package struct Signal: Sendable, Hashable {
         case .requestRate: return String(format: "%.1f req/s", value)
         case .latencyP99: return value < 1 ? "\(Int((value * 1000).rounded()))ms" : String(format: "%.2fs", value)
         case .activeSessions: return String(Int(value.rounded()))
+        case .certificateExpiry:
+            return value >= 86_400 ? String(format: "%.1f days", value / 86_400) : String(format: "%.1f hours", value / 3600)
         }
     }
 }

@@ -151,9 +151,10 @@ extension ConfigParser {
                               fix: "add `upstream: NAME`")
                 return nil
             }
-        case .loginFailureRatio, .activeSessions:
+        case .loginFailureRatio, .activeSessions, .certificateExpiry:
             if scope != .all {
-                reader.report(.badValue, "\(what) watches \(kind.rawValue), which comes from the scraped replicas, not a route",
+                let source = kind == .certificateExpiry ? "covers every certificate in use" : "comes from the scraped replicas"
+                reader.report(.badValue, "\(what) watches \(kind.rawValue), which \(source), not a route",
                               at: (r.node("route") ?? r.node("upstream"))?.location, fix: "remove 'route'/'upstream'")
             }
         default: break
@@ -208,10 +209,10 @@ extension ConfigParser {
             return nil
         }
         switch kind {
-        case .latencyP99:
+        case .latencyP99, .certificateExpiry:
             guard let d = Duration.parseConfig(text) else {
                 reader.report(.badDuration, "'\(key)' of \(f.what) is '\(text)', which is not a duration", at: node.location,
-                              fix: "latency thresholds are durations, e.g. 500ms")
+                              fix: kind == .latencyP99 ? "latency thresholds are durations, e.g. 500ms" : "write how long before expiry, e.g. 7d")
                 return nil
             }
             return Double(d.milliseconds) / 1000

@@ -35,6 +35,43 @@ extension ShippedRunbooks {
         replicas back to the previous build. The alert resolves when the count returns to within 20% of
         the baseline.
         """####,
+        "certificate-expiring.md": ####"""
+        ---
+        alerts: [CertificateExpiresSoon]
+        owner: auth-oncall
+        reviewed: 2026-12-07
+        ---
+        # Runbook: CertificateExpiresSoon
+
+        **CertificateExpiresSoon fires when** a TLS certificate the balancer serves (a listener's) or
+        presents (an upstream's client certificate) expires within 7 days (signal `certificate_expiry`,
+        from `ballast_tls_certificate_expiry_seconds`). Severity: page: once it expires, every client
+        refuses the connection, or the upstream refuses the balancer.
+
+        ## What it means
+        The automatic renewal (certbot, another ACME client, the internal PKI's job) has not written a
+        new certificate over the file the config names, or wrote it somewhere else, or the balancer has
+        not been reloaded since.
+
+        ## First three things to look at
+        1. `curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9900/metrics | grep
+           ballast_tls_certificate_expiry_seconds`: which listener (or `upstream:NAME`) and subject, and
+           when (a Unix time).
+        2. `openssl x509 -noout -subject -enddate -in FILE` on the file the config names: is the file on
+           disk already renewed? Then only a reload is missing.
+        3. `ballast events --since 30d`: the last `tls.certificate_renewed` event says when the balancer
+           last picked up a new file.
+
+        ## Mitigate
+        - The file on disk is renewed: reload (`kill -HUP` the balancer, or `ballast apply` the same
+          config). The new certificate is served to new connections without unbinding the port.
+        - The renewal failed: renew by hand with the CA or ACME client, write the new files over the
+          same paths, then reload. `ballast check FILE` says whether the files load and match.
+
+        ## Roll back
+        A renewal that does not load (wrong key, unreadable file) is refused by the reload and the old
+        certificate stays: fix the files, do not roll back the config.
+        """####,
         "error-budget-burn.md": ####"""
         ---
         alerts: [ErrorBudgetBurn]

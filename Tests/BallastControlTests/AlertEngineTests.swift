@@ -104,6 +104,50 @@ import Testing
         #expect(kinds == ["alert.firing", "incident.opened", "alert.resolved", "incident.closed"])
     }
 
+    /// The earliest certificate in use counts (a listener's and an upstream's client
+    /// certificate), measured from the evaluation's clock; a written rule takes a duration.
+    @Test func aCertificateNearItsExpiryFiresAndARenewalResolvesIt() async throws {
+        let (engine, _) = engine(try config("""
+            alerts:
+              rules:
+                - { name: Expiry, signal: certificate_expiry, below: 7d, runbook: r.md }
+            """))
+        let now = 2_000_000_000.0
+        func expiry(_ days: [Double]) -> [MetricSample] {
+            days.enumerated().map { i, d in
+                MetricSample(name: "ballast_tls_certificate_expiry_seconds", labels: ["listener": "l\(i)", "subject": "CN=\(i)"], value: now + d * 86_400)
+            }
+        }
+        #expect(await engine.evaluate(now: now, samples: expiry([90, 30])).fired.isEmpty)
+        let fired = await engine.evaluate(now: now + 1, samples: expiry([90, 6.5])).fired
+        #expect(fired.map(\.name) == ["Expiry"])
+        #expect(await engine.alerts()[0].value == "6.5 days")
+        #expect(await engine.evaluate(now: now + 2, samples: expiry([90, 90])).resolved.map(\.name) == ["Expiry"])
+        // No certificate at all is no data, not an alert.
+        await engine.evaluate(now: now + 3, samples: [])
+        #expect(await engine.alerts()[0].value == "no data")
+        #expect(findingIDs("- { name: E, signal: certificate_expiry, below: 7, runbook: r.md }").contains("BL004"))
+        #expect(findingIDs("- { name: E, signal: certificate_expiry, route: auth, below: 7d, runbook: r.md }").contains("BL010"))
+    }
+
+    func findingIDs(_ rule: String) -> [String] {
+        switch ConfigLoader.load(text: Self.base + "alerts:\n  rules:\n    " + rule + "\n", file: "t.yaml") {
+        case .success(let loaded): loaded.warnings.map(\.ruleID)
+        case .failure(let error): error.findings.map(\.ruleID)
+        }
+    }
+
+    @Test func configsWithCertificatesGetTheDefaultExpiryAlert() throws {
+        let plain = try config("")
+        #expect(!plain.alerts.rules.contains { $0.name == "CertificateExpiresSoon" })
+        let tls = try ConfigLoader.load(text: Self.base.replacingOccurrences(of: "listen: 127.0.0.1:8080", with: "listen: 127.0.0.1:8080\n    tls: { cert: a.pem, key: a.key }"),
+                                        file: "t.yaml").get().config
+        let rule = try #require(tls.alerts.rules.first { $0.name == "CertificateExpiresSoon" })
+        #expect(rule.severity == .page)
+        guard case .threshold(let signal, .below, let seconds) = rule.condition else { Issue.record("\(rule.condition)"); return }
+        #expect(signal.kind == .certificateExpiry && seconds == 7 * 86_400)
+    }
+
     @Test func noTrafficIsNoDataNotAnAlert() async throws {
         let (engine, _) = engine(try config("""
             alerts:

@@ -100,6 +100,8 @@ package enum PrometheusRules {
                 return "(sum(rate(ballast_auth_logins_total{result!=\"success\"}[\(window)])) / sum(rate(ballast_auth_logins_total[\(window)])))"
             case .activeSessions:
                 return "max(ballast_auth_active_sessions)"
+            case .certificateExpiry:
+                return "(min(ballast_tls_certificate_expiry_seconds) - time())"
             }
         }
 

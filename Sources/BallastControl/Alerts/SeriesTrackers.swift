@@ -139,7 +139,7 @@ struct CounterTracker {
 
 /// A gauge aggregated over every series its selector matches.
 struct GaugeTracker {
-    enum Aggregation: String { case sum, max, avg }
+    enum Aggregation: String { case sum, max, min, avg }
     let selector: Selector
     let aggregation: Aggregation
     private(set) var current = Double.nan
@@ -158,6 +158,7 @@ struct GaugeTracker {
         switch aggregation {
         case .sum: current = values.reduce(0, +)
         case .max: current = values.max()!
+        case .min: current = values.min()!
         case .avg: current = values.reduce(0, +) / Double(values.count)
         }
     }

@@ -8,6 +8,9 @@ struct SignalBook {
     private var histograms: [String: HistogramTracker] = [:]
     /// Routes of each upstream (histograms are labelled by route only).
     private var routesOfUpstream: [String: [String]] = [:]
+    /// The Unix time of the last observation (certificate expiry is counted from it).
+    private var now: Double = 0
+    private static let expirySelector = Selector(name: "ballast_tls_certificate_expiry_seconds")
 
     /// Registers what `signals` need; history of series still needed is kept.
     mutating func prepare(_ signals: [Signal], config: Config) {
@@ -38,6 +41,9 @@ struct SignalBook {
             case .activeSessions:
                 let selector = Selector(name: "ballast_auth_active_sessions")
                 wantedGauges[selector.description] = (selector, .max)
+            case .certificateExpiry:
+                let selector = Self.expirySelector
+                wantedGauges[selector.description] = (selector, .min)
             }
         }
         counters = wantedCounters.reduce(into: [:]) { result, entry in
@@ -59,6 +65,7 @@ struct SignalBook {
     /// rules keep a few trackers per route, and each of them scanning every route's series every
     /// second held a whole core with no traffic at all behind 1,000 routes.
     mutating func observe(_ samples: [MetricSample], at time: Double) {
+        now = time
         var index = SampleIndex(samples)
         for key in counters.keys { counters[key]!.observe(index.candidates(counters[key]!.selector), at: time) }
         for key in gauges.keys { gauges[key]!.observe(index.candidates(gauges[key]!.selector)) }
@@ -85,6 +92,10 @@ struct SignalBook {
             return gauges[healthSelector(signal.scope).description]?.current ?? .nan
         case .activeSessions:
             return gauges[Selector(name: "ballast_auth_active_sessions").description]?.current ?? .nan
+        case .certificateExpiry:
+            // The gauge is the Unix time of expiry; what is left is that minus now.
+            guard let first = gauges[Self.expirySelector.description]?.current, first.isFinite else { return .nan }
+            return first - now
         }
     }
 
