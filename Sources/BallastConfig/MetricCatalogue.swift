@@ -17,6 +17,8 @@ package enum MetricCatalogue {
         "ballast_tunnels_open": "Upgraded connections (WebSocket tunnels) open on the route.",
         "ballast_tunnel_bytes_total": "Bytes passed through the route's tunnels, by direction (from_client, from_server).",
         "ballast_tunnels_closed_total": "Tunnels ended, by cause (client, server, idle, max_duration, shutdown, error).",
+        "ballast_tls_certificate_expiry_seconds": "Unix time at which a certificate in use expires (listener certificates; upstream client certificates as listener=\"upstream:NAME\").",
+        "ballast_tls_sni_unmatched_total": "TLS handshakes that asked (SNI) for a name no certificate of the listener covers; they got the default certificate.",
         "ballast_listener_connections": "Client connections open on the listener.",
         "ballast_listener_connections_limit": "The listener's max_connections.",
         "ballast_config_version": "Version of the config in force.",

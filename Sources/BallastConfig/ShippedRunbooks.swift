@@ -54,8 +54,8 @@ extension ShippedRunbooks {
         not been reloaded since.
 
         ## First three things to look at
-        1. `curl -s -H "Authorization: Bearer $TOKEN" http://127.0.0.1:9900/metrics | grep
-           ballast_tls_certificate_expiry_seconds`: which listener (or `upstream:NAME`) and subject, and
+        1. `curl -s -H "Authorization: Bearer $TOKEN" $ADMIN/metrics | grep
+           ballast_tls_certificate_expiry_seconds` ($ADMIN: the balancer's admin address): which listener (or `upstream:NAME`) and subject, and
            when (a Unix time).
         2. `openssl x509 -noout -subject -enddate -in FILE` on the file the config names: is the file on
            disk already renewed? Then only a reload is missing.

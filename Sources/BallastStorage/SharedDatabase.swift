@@ -112,7 +112,11 @@ package final class SharedDatabase: Sendable {
                 var failure = Reachability.Failure.timeout
                 do { try await self.probe() } catch {
                     answered = false
-                    if let error = error as? PSQLError {
+                    if let words = self.url.describeTLSFailure(error) {
+                        // The certificate, the name or the server's TLS: a setting to fix, not an outage.
+                        reason = words
+                        failure = .connection
+                    } else if let error = error as? PSQLError {
                         reason = "\(error.code)"
                         failure = (Self.mapped(error, url: self.url) as? StorageUnavailable)?.failure ?? .timeout
                     } else if let error = error as? StorageUnavailable {
@@ -155,10 +159,7 @@ package final class SharedDatabase: Sendable {
         let url = self.url, logger = self.logger
         let limit = probeTimeout
         let answered = try await race({
-            var configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.username,
-                                                                 password: url.password, database: url.database, tls: try url.connectionTLS())
-            configuration.options.connectTimeout = .init(limit)
-            let connection = try await PostgresConnection.connect(configuration: configuration, id: 0, logger: logger)
+            let connection = try await url.connectOnce(timeout: limit, logger: logger)
             defer { Task { try? await connection.close() } }
             for try await _ in try await connection.query("SELECT 1", logger: logger) {}
             return true
