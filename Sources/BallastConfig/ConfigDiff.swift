@@ -73,6 +73,15 @@ package struct ConfigDiff: Sendable {
             if oldListener.trustedProxies != newListener.trustedProxies {
                 add(subject, "trusted proxies \(oldListener.trustedProxies) → \(newListener.trustedProxies)", impact: .low)
             }
+            if oldListener.tls != newListener.tls {
+                compareTLS(oldListener.tls, newListener.tls, subject: subject, at: newListener.listen)
+            }
+            if oldListener.protocols != newListener.protocols {
+                let dropped = oldListener.protocols.filter { !newListener.protocols.contains($0) }
+                add(subject, "protocols \(oldListener.protocols.joined(separator: ", ")) → \(newListener.protocols.joined(separator: ", "))",
+                    blast: dropped.isEmpty ? nil : "clients that speak only \(dropped.joined(separator: " or ")) fall back or fail",
+                    impact: dropped.contains("http1") ? .high : .low)
+            }
             compareRoutes(oldListener, newListener, old: old, new: new)
         }
     }
@@ -184,10 +193,46 @@ package struct ConfigDiff: Sendable {
                 add(subject, "limits: max_connections \(cap(old.maxConnections)) → \(cap(new.maxConnections)), max_requests_per_server \(cap(old.maxRequestsPerServer)) → \(cap(new.maxRequestsPerServer)), max_pending \(old.maxPending) → \(new.maxPending), queue_timeout \(old.queueTimeout.configText) → \(new.queueTimeout.configText)",
                     blast: lowered ? "requests beyond the new caps wait or get 503" : nil, impact: lowered ? .high : .low)
             }
+            if oldUpstream.tls != newUpstream.tls {
+                let (o, n) = (oldUpstream.tls, newUpstream.tls)
+                let onlyClientCertificate = o != nil && n != nil && o?.ca == n?.ca && o?.serverName == n?.serverName && o?.verify == n?.verify
+                add(subject, "TLS to the servers \(Self.describe(o)) → \(Self.describe(n))",
+                    blast: onlyClientCertificate ? nil : "every request and health check fails unless the servers speak this (`ballast check --preflight` tries it)",
+                    impact: onlyClientCertificate ? .low : .high)
+            }
             if oldUpstream.panicThresholdPercent != newUpstream.panicThresholdPercent {
                 add(subject, "panic threshold \(Int(oldUpstream.panicThresholdPercent))% → \(Int(newUpstream.panicThresholdPercent))%", impact: .low)
             }
         }
+    }
+
+    private mutating func compareTLS(_ old: ListenerTLS?, _ new: ListenerTLS?, subject: String, at listen: Address) {
+        switch (old, new) {
+        case (nil, _?):
+            add(subject, "starts TLS on \(listen)", blast: "clients of http://\(listen) can no longer connect", impact: .high)
+        case (_?, nil):
+            add(subject, "stops TLS on \(listen)", blast: "clients of https://\(listen) can no longer connect", impact: .high)
+        case (let old?, let new?):
+            if old.certificates.map(\.certificate) != new.certificates.map(\.certificate) {
+                add(subject, "certificates \(old.certificates.map(\.certificate)) → \(new.certificates.map(\.certificate))", impact: .low)
+            }
+            if old.minVersion != new.minVersion {
+                let raised = old.minVersion.rawValue < new.minVersion.rawValue
+                add(subject, "TLS min_version \(old.minVersion.rawValue) → \(new.minVersion.rawValue)",
+                    blast: raised ? "clients that speak only TLS below \(new.minVersion.rawValue) can no longer connect" : nil, impact: raised ? .high : .low)
+            }
+            if old.clientCA != new.clientCA {
+                add(subject, "client certificates \(old.clientCA.map { "signed by \($0)" } ?? "not asked") → \(new.clientCA.map { "signed by \($0)" } ?? "not asked")",
+                    blast: new.clientCA == nil ? nil : "clients without a certificate from \(new.clientCA!) can no longer connect", impact: new.clientCA == nil ? .low : .high)
+            }
+        case (nil, nil):
+            break
+        }
+    }
+
+    private static func describe(_ tls: UpstreamTLS?) -> String {
+        guard let tls else { return "off" }
+        return "on (CA \(tls.ca ?? "system"), name \(tls.serverName ?? "the server's host")\(tls.client == nil ? "" : ", client certificate \(tls.client!.certificate)")\(tls.verify ? "" : ", unverified"))"
     }
 
     private func describe(_ health: HealthCheck?) -> String {

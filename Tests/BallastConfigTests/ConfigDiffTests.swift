@@ -24,6 +24,23 @@ import Testing
         #expect(change.blastRadius == "routes auth-credentials, auth (upstream auth) keeps none of its 3 server(s): 100% of its traffic moves to servers that never served it")
     }
 
+    /// TLS and protocol changes: what clients and servers that do not follow lose.
+    @Test func tlsChangesSayWhoCanNoLongerConnect() throws {
+        let listen = "    listen: 127.0.0.1:8080"
+        let started = try diff { $0.replacingOccurrences(of: listen, with: listen + "\n    tls: { cert: a.pem, key: a.key }") }
+        let start = try #require(started.changes.first { $0.description.hasPrefix("starts TLS") })
+        #expect(start.blastRadius == "clients of http://127.0.0.1:8080 can no longer connect" && started.impact == .high)
+        // h2 comes with TLS by default: the protocol line says so, low (HTTP/1.1 stays).
+        #expect(started.changes.contains { $0.description == "protocols http1 → h2, http1" && $0.impact == .low })
+        let withTLS = Config.defaultStackYAML.replacingOccurrences(of: listen, with: listen + "\n    tls: { cert: a.pem, key: a.key }")
+        let stricter = try ConfigDiff(old: config(withTLS), new: config(withTLS.replacingOccurrences(of: "key: a.key }", with: "key: a.key, min_version: \"1.3\", client_ca: ca.pem }")))
+        #expect(stricter.changes.contains { $0.description == "TLS min_version 1.2 → 1.3" && $0.impact == .high })
+        #expect(stricter.changes.contains { $0.description.hasPrefix("client certificates not asked → signed by ca.pem") && $0.impact == .high })
+        let upstream = try diff { $0.replacingOccurrences(of: "    panic_threshold_percent: 50", with: "    panic_threshold_percent: 50\n    tls: { ca: ca.pem, server_name: auth.internal }") }
+        let change = try #require(upstream.changes.first { $0.description.hasPrefix("TLS to the servers") })
+        #expect(change.description == "TLS to the servers off → on (CA ca.pem, name auth.internal)" && change.impact == .high)
+    }
+
     @Test func losingServersShowsLostCapacity() throws {
         let d = try diff { $0.replacingOccurrences(of: "      - { address: 127.0.0.1:9103, weight: 1 }\n", with: "") }
         #expect(d.changes.first?.blastRadius == "routes auth-credentials, auth (upstream auth) loses 1 of 3 server(s): capacity -33%")

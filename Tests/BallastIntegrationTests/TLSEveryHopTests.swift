@@ -85,6 +85,29 @@ import Testing
         await backend.stop()
     }
 
+    /// A returning client resumes its session (an abbreviated handshake, a ticket the listener
+    /// issued) instead of paying a full one; with two certificates too (the SNI path).
+    @Test func aReturningClientResumesItsSession() async throws {
+        let pki = try TestPKI()
+        try pki.authority("ca")
+        let a = try pki.issue("a", subject: "/CN=a.test", names: ["DNS:a.test"], by: "ca")
+        let b = try pki.issue("b", subject: "/CN=b.test", names: ["DNS:b.test"], by: "ca")
+        let backend = try await TestBackend.start("app")
+        let port = try await freePort()
+        let balancer = try LoadBalancer(config: try load(simpleConfig(port: port, servers: [backend.address], listenerExtra: """
+                tls:
+                  certificates: [ { cert: \(a.cert), key: \(a.key) }, { cert: \(b.cert), key: \(b.key) } ]
+            """)), threads: 1)
+        try await balancer.start()
+        let session = pki.path("session.pem")
+        let first = try handshake(port: port, ["-tls1_2", "-servername", "b.test", "-sess_out", session])
+        #expect(first.contains("New, TLSv1.2"), "\(first)")
+        let again = try handshake(port: port, ["-tls1_2", "-servername", "b.test", "-sess_in", session])
+        #expect(again.contains("Reused, TLSv1.2"), "\(again)")
+        await balancer.shutdown(drainFor: .seconds(1))
+        await backend.stop()
+    }
+
     @Test func clientCertificatesAreRequiredAndTheirSubjectReachesTheUpstreamUnforged() async throws {
         let pki = try TestPKI()
         try pki.authority("clients")
