@@ -102,7 +102,8 @@ package enum TLSCheck {
             certificates = try NIOSSLCertificate.fromPEMFile(path)
             guard !certificates.isEmpty else { throw NIOSSLError.failedToLoadCertificate }
         } catch {
-            findings.append(Finding(rule: .tlsFileUnusable, message: "\(owner): \(key) \(config.describePath(written)) \(reason(path))", at: at))
+            findings.append(Finding(rule: .tlsFileUnusable, message: "\(owner): \(key) \(config.describePath(written)) \(reason(path))", at: at,
+                                    fix: "point `\(key)` at a readable PEM file of CA certificates"))
             return
         }
         let facts = certificates.compactMap { try? LeafFacts($0) }
