@@ -74,7 +74,8 @@ package struct Listener: Sendable {
     package var timeouts = ListenerTimeouts()
     /// Peers whose `X-Forwarded-*` headers are kept; everyone else's are replaced.
     package var trustedProxies: [String] = []
-    package var accessLog = false
+    /// One line per request and per tunnel; nil: none.
+    package var accessLog: AccessLog?
     /// Terminate TLS: certificates chosen by SNI, the minimum version, client certificates.
     package var tls: ListenerTLS?
     package var routes: [Route] = []
@@ -105,6 +106,17 @@ package struct TLSFiles: Sendable, Hashable {
         self.certificatePath = certificate
         self.keyPath = key
     }
+}
+
+/// A listener's `access_log`: `true` is text through the process log (stderr), as before;
+/// `{ format: text|json, path: FILE }` writes lines to a file of their own (stderr without a path).
+package struct AccessLog: Sendable, Hashable {
+    package enum Format: String, Sendable, Hashable, CaseIterable { case text, json }
+    package var format: Format = .text
+    /// As written, and resolved against the config's directory.
+    package var path: String?
+    package var resolvedPath: String?
+    package init() {}
 }
 
 /// A listener's `tls:`: `{ cert, key }` is the short form of one certificate.

@@ -79,7 +79,18 @@ struct ConfigParser {
             if let v = t.duration("stall") { listener.timeouts.stall = v }
         }
         if let proxies = f.stringList("trusted_proxies") { listener.trustedProxies = proxies }
-        if let log = f.bool("access_log") { listener.accessLog = log }
+        if let node = f.node("access_log") {
+            if case .scalar = node.kind {
+                if let on = f.bool("access_log"), on { listener.accessLog = AccessLog() }
+            } else if let log = f.mapping("access_log", allowed: ["format", "path"]) {
+                var accessLog = AccessLog()
+                if let text = log.oneOf("format", AccessLog.Format.allCases.map(\.rawValue)), let format = AccessLog.Format(rawValue: text) {
+                    accessLog.format = format
+                }
+                accessLog.path = log.string("path")
+                listener.accessLog = accessLog
+            }
+        }
         if let tls = f.mapping("tls", allowed: ["cert", "key", "certificates", "min_version", "client_ca"]) {
             listener.tls = listenerTLS(tls, what: what)
         }

@@ -38,6 +38,10 @@ extension Config {
             return files
         }
         for index in listeners.indices {
+            if var log = listeners[index].accessLog, let path = log.path {
+                log.resolvedPath = Self.resolve(path, against: base)
+                listeners[index].accessLog = log
+            }
             guard var tls = listeners[index].tls else { continue }
             tls.certificates = tls.certificates.map(resolved)
             tls.clientCAPath = tls.clientCA.map { Self.resolve($0, against: base) }

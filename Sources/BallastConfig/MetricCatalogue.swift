@@ -19,6 +19,7 @@ package enum MetricCatalogue {
         "ballast_tunnels_closed_total": "Tunnels ended, by cause (client, server, idle, max_duration, shutdown, error).",
         "ballast_tls_certificate_expiry_seconds": "Unix time at which a certificate in use expires (listener certificates; upstream client certificates as listener=\"upstream:NAME\").",
         "ballast_tls_sni_unmatched_total": "TLS handshakes that asked (SNI) for a name no certificate of the listener covers; they got the default certificate.",
+        "ballast_access_log_dropped_total": "Access log lines dropped because the writer could not keep up (a full disk, a pipe nobody reads).",
         "ballast_listener_connections": "Client connections open on the listener.",
         "ballast_listener_connections_limit": "The listener's max_connections.",
         "ballast_config_version": "Version of the config in force.",

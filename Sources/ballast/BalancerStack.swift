@@ -88,6 +88,8 @@ struct BalancerStack {
         let app = AdminServer.application(api: api, admin: loaded.config.admin, credentials: credentials, logger: logger)
         let reloader = SignalReloader(file: configPath, api: api, logger: logger).install()
         defer { reloader.cancel() }
+        let reopener = SignalLogReopener(balancer: balancer, logger: logger).install()
+        defer { reopener.cancel() }
         let addresses = await balancer.boundAddresses()
         for listener in loaded.config.listeners {
             let port = addresses[listener.name]?.port ?? listener.listen.port

@@ -85,3 +85,20 @@ struct SignalReloader {
         return source
     }
 }
+
+/// SIGUSR1 opens the access log files again, as nginx does: logrotate's `postrotate`.
+struct SignalLogReopener {
+    let balancer: LoadBalancer
+    let logger: Logger
+
+    func install() -> any DispatchSourceSignal {
+        signal(SIGUSR1, SIG_IGN)
+        let source = DispatchSource.makeSignalSource(signal: SIGUSR1)
+        source.setEventHandler { [balancer, logger] in
+            balancer.reopenAccessLogs()
+            logger.info("SIGUSR1: access logs reopened")
+        }
+        source.resume()
+        return source
+    }
+}

@@ -66,12 +66,13 @@ final class WebSocketPeer: Sendable {
         _ = TestMetrics.registry
     }
 
-    func config(_ port: Int, server: Int, tag: String, route: String = "") -> String {
+    func config(_ port: Int, server: Int, tag: String, route: String = "", accessLog: String? = nil) -> String {
         """
         version: 1
         listeners:
           - name: web
             listen: 127.0.0.1:\(port)
+            \(accessLog.map { "access_log: { format: json, path: \($0) }" } ?? "")
             limits: { max_connections: 4000, max_connections_per_client: 4000 }
             routes:
               - { name: ws-\(tag), match: { path_prefix: /ws }, upstream: app\(route) }
@@ -101,7 +102,8 @@ final class WebSocketPeer: Sendable {
     @Test func textBinaryAndALargeMessageEchoThroughATunnel() async throws {
         let server = try await WebSocketPeer.start()
         let tag = UUID().uuidString.prefix(8).lowercased()
-        let proxy = try await ProxyHarness.start { self.config($0, server: server.port, tag: String(tag)) }
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-ws-\(tag).json").path
+        let proxy = try await ProxyHarness.start { self.config($0, server: server.port, tag: String(tag), accessLog: log) }
         defer { Task { await proxy.stop(); server.stop() } }
         let report = try await WebSocketPeer.run("ws://127.0.0.1:\(proxy.port)/ws", "echo")
         #expect(report["text"] as? String == "hello")
@@ -116,6 +118,13 @@ final class WebSocketPeer: Sendable {
         #expect((metric("ballast_tunnel_bytes_total", "route=\"ws-\(tag)\"", "direction=\"from_server\"") ?? 0) > 1_048_576)
         #expect(metric("ballast_tunnels_closed_total", "route=\"ws-\(tag)\"") == 1)
         #expect(metric("ballast_tunnels_open", "route=\"ws-\(tag)\"") == 0)
+        // One access log line for the whole tunnel, with its bytes both ways.
+        proxy.balancer.flushAccessLogs()
+        try await Task.sleep(for: .milliseconds(300))
+        let lines = try String(contentsOfFile: log, encoding: .utf8).split(separator: "\n")
+        let line = try #require(lines.first.flatMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }, "\(lines)")
+        #expect(lines.count == 1 && line["tunnel"] as? Bool == true && line["status"] as? Int == 101, "\(line)")
+        #expect((line["bytes_in"] as? Int ?? 0) > 1_048_576 && (line["bytes_out"] as? Int ?? 0) > 1_048_576, "\(line)")
     }
 
     @Test func aThousandConcurrentTunnelsLoseNoMessage() async throws {

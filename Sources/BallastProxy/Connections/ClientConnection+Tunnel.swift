@@ -36,7 +36,9 @@ extension ClientConnection {
         guard let context else { return }
         let now = loop.now
         exchange.state.switchedProtocols()
-        context.write(wrapOutboundOut(renderResponseHead(head, close: false, switching: true, allocator: context.channel.allocator)), promise: nil)
+        let rendered = renderResponseHead(head, close: false, switching: true, allocator: context.channel.allocator)
+        exchange.bytesOut &+= rendered.readableBytes
+        context.write(wrapOutboundOut(rendered), promise: nil)
         needsFlush = true
         loop.requestCounter(listener: listenerName, route: exchange.route, code: 101).increment()
         loop.durationTimer(exchange.route).recordNanoseconds(now - exchange.start)
@@ -55,6 +57,7 @@ extension ClientConnection {
     func tunnelFromClient(_ buffer: ByteBuffer) {
         guard let exchange, let upstream = exchange.upstream else { return }
         tunnel?.fromClient(buffer.readableBytes, now: loop.now)
+        exchange.bodyBytesIn &+= buffer.readableBytes
         loop.tunnelMetrics(exchange.route).fromClient.increment(by: Int64(buffer.readableBytes))
         upstream.write(buffer)
         loop.flushSoon(upstream)
@@ -63,6 +66,7 @@ extension ClientConnection {
     func upstreamTunnel(_ bytes: ByteBuffer) {
         guard let exchange, let context, tunnel != nil else { return }
         tunnel?.fromServer(bytes.readableBytes, now: loop.tick())
+        exchange.bytesOut &+= bytes.readableBytes
         loop.tunnelMetrics(exchange.route).fromServer.increment(by: Int64(bytes.readableBytes))
         context.write(wrapOutboundOut(bytes), promise: nil)
         needsFlush = true
@@ -104,6 +108,8 @@ extension ClientConnection {
         let route = exchange.route.config.name
         if let open = loop.openTunnels[route], open > 1 { loop.openTunnels[route] = open - 1 } else { loop.openTunnels[route] = nil }
         metrics.closed(cause).increment()
+        // The tunnel's access log line: the whole exchange, its bytes both ways, its lifetime.
+        if let accessLog = listener.accessLog { writeAccessLog(accessLog, exchange, code: 101, elapsed: loop.now - exchange.start) }
         if let upstream = exchange.upstream {
             exchange.upstream = nil
             upstream.close(by: self)

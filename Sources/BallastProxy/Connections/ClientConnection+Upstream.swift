@@ -85,6 +85,7 @@ extension ClientConnection {
         }
         exchange.state.picked(server: server.index)
         exchange.server = server
+        exchange.answeredBy = server
         balancer.requestStarted(server.index)
         if upstream.breaker != nil {
             server.state.requests.wrappingAdd(1, ordering: .relaxed)
@@ -291,8 +292,9 @@ extension ClientConnection {
         case .verbatim:
             return .verbatim
         case .rewrite(let close, let keepAlive):
-            context.write(wrapOutboundOut(renderResponseHead(head, close: close, keepAlive: keepAlive, allocator: context.channel.allocator)),
-                          promise: nil)
+            let rendered = renderResponseHead(head, close: close, keepAlive: keepAlive, allocator: context.channel.allocator)
+            exchange.bytesOut &+= rendered.readableBytes
+            context.write(wrapOutboundOut(rendered), promise: nil)
             needsFlush = true
             return .written
         }
@@ -300,6 +302,7 @@ extension ClientConnection {
 
     func upstreamBody(_ slice: ByteBuffer) {
         guard let context, slice.readableBytes > 0 else { return }
+        exchange?.bytesOut &+= slice.readableBytes
         responseProgressed()
         context.write(wrapOutboundOut(slice), promise: nil)
         needsFlush = true
@@ -386,14 +389,7 @@ extension ClientConnection {
         }
         loop.requestCounter(listener: listenerName, route: exchange.route, code: code).increment()
         loop.durationTimer(exchange.route).recordNanoseconds(elapsed)
-        if listener.config.accessLog {
-            logger.info("request", metadata: [
-                "client": .string(peerIP), "method": .string(exchange.head.method), "path": .string(exchange.head.path),
-                "route": .string(exchange.route.config.name), "upstream": .string(exchange.route.upstream.name),
-                "status": .stringConvertible(code), "duration_ms": .stringConvertible(Double(elapsed) / 1e6),
-                "retries": .stringConvertible(exchange.state.retries),
-            ])
-        }
+        if let accessLog = listener.accessLog { writeAccessLog(accessLog, exchange, code: code, elapsed: elapsed) }
         requests.recycle(exchange.head.fields)
         // What this exchange held (a request under way, a connection) may be what one waits for.
         if !loop.waiting.isEmpty { loop.serveWaiting() }

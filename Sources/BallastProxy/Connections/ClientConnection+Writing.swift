@@ -60,10 +60,11 @@ extension ClientConnection {
         }
         if !peerTrusted {
             out.writeImmutableBuffer(forwardedPrefix)
-            writeRandomID(into: &out)
+            writeRandomID(into: &out, exchange: exchange)
             out.writeStaticString(Self.crlf)
         } else {
-            writeTrustedForwarding(into: &out, forwardedFor: forwardedFor, forwardedProto: forwardedProto, requestID: requestID)
+            exchange.requestIDText = requestID
+            writeTrustedForwarding(into: &out, forwardedFor: forwardedFor, forwardedProto: forwardedProto, requestID: requestID, exchange: exchange)
         }
         if listener.requiresClientCertificate { writeClientSubject(into: &out) }
         if head.version == .http10 {
@@ -91,7 +92,8 @@ extension ClientConnection {
         out.writeStaticString(Self.crlf)
     }
 
-    private func writeTrustedForwarding(into out: inout ByteBuffer, forwardedFor: String?, forwardedProto: String?, requestID: String?) {
+    private func writeTrustedForwarding(into out: inout ByteBuffer, forwardedFor: String?, forwardedProto: String?, requestID: String?,
+                                        exchange: Exchange) {
         out.writeStaticString("X-Forwarded-For: ")
         if let forwardedFor {
             out.writeString(forwardedFor)
@@ -104,14 +106,16 @@ extension ClientConnection {
         if let requestID {
             out.writeString(requestID)
         } else {
-            writeRandomID(into: &out)
+            writeRandomID(into: &out, exchange: exchange)
         }
         out.writeStaticString(Self.crlf)
     }
 
-    private func writeRandomID(into out: inout ByteBuffer) {
+    private func writeRandomID(into out: inout ByteBuffer, exchange: Exchange) {
         let digits: StaticString = "0123456789abcdef"
-        let a = loop.rng.next(), b = loop.rng.next()
+        // One id per request: a retry carries the id of its first attempt.
+        if exchange.requestID == (0, 0) { exchange.requestID = (loop.rng.next(), loop.rng.next()) }
+        let (a, b) = exchange.requestID
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { target in
             let d = digits.utf8Start
             for i in 0..<16 {
@@ -154,6 +158,23 @@ extension ClientConnection {
         return out
     }
 
+    /// A response from the proxy itself: a JSON body saying what and why.
+    private func localResponse(status: Int, error: String, message: String, close: Bool, retryAfter: Int?,
+                               allocator: ByteBufferAllocator) -> ByteBuffer {
+        let body = #"{"error":"\#(error)","message":"\#(jsonEscaped(message))"}"#
+        var out = allocator.buffer(capacity: 160 + body.utf8.count)
+        out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
+        if let retryAfter { out.writeString("Retry-After: \(retryAfter)\r\n") }
+        if close {
+            out.writeStaticString("Connection: close\r\n")
+        } else if answersHTTP10 {
+            out.writeStaticString("Connection: keep-alive\r\n")
+        }
+        out.writeStaticString(Self.crlf)
+        out.writeString(body)
+        return out
+    }
+
     /// Answers a request `RequestAdmission` refused.
     func refuse(_ refusal: RequestAdmission.Refusal) {
         respondLocally(status: refusal.status, error: refusal.error, message: refusal.message, close: refusal.close,
@@ -167,6 +188,7 @@ extension ClientConnection {
         // Bytes of this request may still be on their way: a body not read to its end, or the
         // rest of a request whose head was refused.
         let unread = !inputClosed && (exchange.map { !$0.state.requestComplete } ?? close)
+        let out: ByteBuffer
         if let exchange {
             switch exchange.state.answerLocally(close: shouldClose) {
             case .cut:
@@ -177,22 +199,17 @@ extension ClientConnection {
             case .respond(let close):
                 release(exchange, close: true)
                 shouldClose = close
+                out = localResponse(status: status, error: error, message: message, close: shouldClose, retryAfter: retryAfter,
+                                    allocator: context.channel.allocator)
+                exchange.bytesOut &+= out.readableBytes
                 finishExchange(exchange, code: status)
             }
         } else {
             loop.requestCounter(listener: listenerName, route: nil, code: status).increment()
+            out = localResponse(status: status, error: error, message: message, close: shouldClose, retryAfter: retryAfter,
+                                allocator: context.channel.allocator)
+            if let accessLog = listener.accessLog { writeAccessLog(accessLog, refused: status, bytesOut: out.readableBytes) }
         }
-        let body = #"{"error":"\#(error)","message":"\#(jsonEscaped(message))"}"#
-        var out = context.channel.allocator.buffer(capacity: 160 + body.utf8.count)
-        out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
-        if let retryAfter { out.writeString("Retry-After: \(retryAfter)\r\n") }
-        if shouldClose {
-            out.writeStaticString("Connection: close\r\n")
-        } else if answersHTTP10 {
-            out.writeStaticString("Connection: keep-alive\r\n")
-        }
-        out.writeStaticString(Self.crlf)
-        out.writeString(body)
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
         if shouldClose {
             if unread { lingerThenClose() } else { closeNow() }

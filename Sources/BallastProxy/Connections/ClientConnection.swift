@@ -18,6 +18,14 @@ final class Exchange {
     var waitingSince: Int64?
     /// Request, response and attempts (`ExchangeState`).
     var state: ExchangeState
+    /// `X-Request-Id` as sent upstream: 128 random bits, or a trusted proxy's text.
+    var requestID: (UInt64, UInt64) = (0, 0)
+    var requestIDText: String?
+    /// Body bytes read from the client; bytes written to it (head and body).
+    var bodyBytesIn = 0
+    var bytesOut = 0
+    /// The last server that was asked, for the access log (`server` is cleared as attempts end).
+    var answeredBy: ServerTarget?
 
     init(head: RequestHead, route: RouteRuntime, start: Int64, state: ExchangeState) {
         self.head = head
@@ -334,6 +342,7 @@ final class ClientConnection: ChannelDuplexHandler, DeferredFlush, UpstreamClien
 
     private func sendBody(_ slice: ByteBuffer, _ exchange: Exchange) {
         guard slice.readableBytes > 0 else { return }
+        exchange.bodyBytesIn &+= slice.readableBytes
         if exchange.state.body(slice, serverAttached: exchange.upstream != nil) == .write { exchange.upstream?.write(slice) }
     }
 

@@ -74,6 +74,12 @@ package actor LoadBalancer {
         self.ownsGroup = true
     }
 
+    /// Opens every access log file again (SIGUSR1: logrotate moved them).
+    package nonisolated func reopenAccessLogs() { compiler.accessLogs.reopenAll() }
+
+    /// Writes the access log lines waiting now (tests; shutdown).
+    package nonisolated func flushAccessLogs() { compiler.accessLogs.flushAll() }
+
     /// The runtime serving new requests now.
     package nonisolated var runtime: ProxyRuntime { current.withLockedValue { $0 } }
 
@@ -189,6 +195,8 @@ package actor LoadBalancer {
             try? await slot.channel.close()
         }
         slots = unchanged.merging(newSlots) { a, _ in a }
+        // A reload is also logrotate's signal: access log files are opened again.
+        compiler.accessLogs.reopenAll()
         expiry.publish(listeners: slots.values.map { slot in (slot.name, slot.certificates.withLockedValue { $0?.served.map(\.leaf) ?? [] }) },
                        upstreams: runtime.upstreams.values.compactMap { upstream in upstream.tls?.clientLeaf.map { (upstream.name, $0) } })
         canary = nil
@@ -355,6 +363,7 @@ package actor LoadBalancer {
     /// Drains, then stops the event loops.
     package func shutdown(drainFor timeout: Duration = .seconds(10)) async {
         await drain(timeout: timeout)
+        compiler.accessLogs.flushAll()
         for task in sweeps { task.cancel() }
         heapTrim.stop()
         sweeps = []

@@ -42,9 +42,12 @@ final class ListenerRuntime: Sendable {
     let trusted: TrustedPeers
     /// `tls.client_ca` is set: upstreams get the verified subject in `X-Client-Cert-Subject`.
     let requiresClientCertificate: Bool
+    /// Nil without `access_log`.
+    let accessLog: AccessLogWriter?
 
-    init(config: Listener, routes: [RouteRuntime]) {
+    init(config: Listener, routes: [RouteRuntime], accessLog: AccessLogWriter? = nil) {
         self.config = config
+        self.accessLog = accessLog
         self.requiresClientCertificate = config.tls?.clientCA != nil
         self.routes = routes
         self.table = RouteTable(routes.map(\.config.match))

@@ -1,4 +1,5 @@
 import BallastConfig
+import CoreMetrics
 import NIOConcurrencyHelpers
 import NIOCore
 
@@ -10,6 +11,8 @@ package final class RuntimeCompiler: Sendable {
     private let counters = NIOLockedValueBox<[String: UpstreamCounters]>([:])
     let loopCount: Int
     let events: @Sendable (ProxyEvent) -> Void
+    /// Open access log files, kept across reloads.
+    let accessLogs = AccessLogSinks()
 
     package init(loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) {
         self.loopCount = loopCount
@@ -70,7 +73,20 @@ package final class RuntimeCompiler: Sendable {
             let routes = listener.routes.compactMap { route in
                 upstreams[route.upstream].map { RouteRuntime(config: route, listenerName: listener.name, upstream: $0, loopCount: loopCount) }
             }
-            listeners[listener.name] = ListenerRuntime(config: listener, routes: routes)
+            var accessLog: AccessLogWriter?
+            if let log = listener.accessLog {
+                var sink: AccessLogSink?
+                if log.format == .json || log.resolvedPath != nil {
+                    do {
+                        sink = try accessLogs.sink(log.resolvedPath)
+                    } catch {
+                        throw CompileError(description: "listener '\(listener.name)': \(error)")
+                    }
+                }
+                accessLog = AccessLogWriter(format: log.format, sink: sink,
+                                            dropped: Counter(label: "ballast_access_log_dropped_total", dimensions: [("listener", listener.name)]))
+            }
+            listeners[listener.name] = ListenerRuntime(config: listener, routes: routes, accessLog: accessLog)
         }
         return ProxyRuntime(config: config, version: version, listeners: listeners, upstreams: upstreams)
     }
@@ -84,6 +100,11 @@ package final class RuntimeCompiler: Sendable {
             }
         }
         states.withLockedValue { states in states = states.filter { keep.contains($0.key) } }
+        let logs = runtimes.flatMap { $0.config.listeners.compactMap { listener -> String? in
+            guard let log = listener.accessLog, log.format == .json || log.resolvedPath != nil else { return nil }
+            return log.resolvedPath ?? ""
+        } }
+        accessLogs.prune(keeping: Set(logs))
         let names = Set(runtimes.flatMap(\.upstreams.keys))
         counters.withLockedValue { counters in counters = counters.filter { names.contains($0.key) } }
     }

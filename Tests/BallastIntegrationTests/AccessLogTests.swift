@@ -1,0 +1,130 @@
+import BallastConfig
+import BallastProxy
+import Foundation
+import NIOCore
+import NIOHTTP1
+import Testing
+
+/// The access log through a real balancer to a real server (issue 24, part 1): JSON lines read
+/// back field by field, the request id the same in the log and at the server, logrotate's
+/// move followed on a reopen, and text lines that a client's path cannot split.
+@Suite struct AccessLogTests {
+    func directory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("ballast-log-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+
+    func lines(_ path: String) throws -> [[String: Any]] {
+        try String(contentsOfFile: path, encoding: .utf8).split(separator: "\n").map {
+            try #require(try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any], "not JSON: \($0)")
+        }
+    }
+
+    @Test func jsonLinesCarryEveryFieldAndTheRequestIdTheServerSaw() async throws {
+        let dir = try directory()
+        let backend = try await TestBackend.start("a")
+        let port = try await freePort()
+        // A relative path: next to the config file.
+        let yaml = simpleConfig(port: port, servers: [backend.address], listenerExtra: "    access_log: { format: json, path: logs-access.json }")
+        let config = try ConfigLoader.load(text: yaml, file: dir.appendingPathComponent("ballast.yaml").path,
+                                           baseDirectory: dir.path).get().config
+        let balancer = try LoadBalancer(config: config, threads: 1)
+        try await balancer.start()
+        let echoed = try await fetch(port: port, .GET, "/headers")
+        let seenID = try #require(echoed.text.split(separator: "\n").first { $0.hasPrefix("x-request-id: ") }).dropFirst(14)
+        var body = ByteBuffer()
+        body.writeBytes([UInt8](repeating: 7, count: 5000))
+        let uploaded = try await fetch(port: port, .POST, "/upload", body: body)
+        #expect(uploaded.status == 200)
+        #expect(try await fetch(port: port, .GET, "/status/503").status == 503)
+        balancer.flushAccessLogs()
+        let path = dir.appendingPathComponent("logs-access.json").path
+        let records = try lines(path)
+        #expect(records.count == 3, "\(records)")
+        let first = try #require(records.first)
+        for key in ["time", "listener", "route", "upstream", "server", "method", "path", "status", "bytes_in", "bytes_out",
+                    "duration_ms", "request_id", "trace_id", "client", "retries"] {
+            #expect(first.keys.contains(key), "no \(key) in \(first)")
+        }
+        #expect(first["listener"] as? String == "public" && first["route"] as? String == "all" && first["upstream"] as? String == "app")
+        #expect(first["server"] as? String == backend.address)
+        #expect(first["method"] as? String == "GET" && first["path"] as? String == "/headers" && first["status"] as? Int == 200)
+        #expect(first["client"] as? String == "127.0.0.1" && first["retries"] as? Int == 0)
+        #expect(first["request_id"] as? String == String(seenID), "log \(first["request_id"] ?? "") vs server \(seenID)")
+        #expect((first["bytes_out"] as? Int ?? 0) > echoed.text.utf8.count)
+        #expect((first["duration_ms"] as? Double ?? -1) >= 0)
+        #expect(ISO8601DateFormatter().date(from: (first["time"] as? String ?? "").replacingOccurrences(of: #"\.\d{3}Z"#, with: "Z", options: .regularExpression)) != nil)
+        let upload = records[1]
+        #expect(upload["method"] as? String == "POST" && (upload["bytes_in"] as? Int ?? 0) >= 5000, "\(upload)")
+        #expect(records[2]["status"] as? Int == 503)
+        await balancer.shutdown(drainFor: .seconds(1))
+        await backend.stop()
+    }
+
+    @Test func aReopenFollowsLogrotateAndAReloadReopensToo() async throws {
+        let dir = try directory()
+        let backend = try await TestBackend.start("a")
+        let port = try await freePort()
+        let path = dir.appendingPathComponent("access.log").path
+        let yaml = simpleConfig(port: port, servers: [backend.address], listenerExtra: "    access_log: { format: text, path: \(path) }")
+        let config = try ConfigLoader.load(text: yaml, file: "t.yaml").get().config
+        let balancer = try LoadBalancer(config: config, threads: 1)
+        try await balancer.start()
+        _ = try await fetch(port: port, .GET, "/before")
+        balancer.flushAccessLogs()
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
+        balancer.reopenAccessLogs()  // what SIGUSR1 does
+        _ = try await fetch(port: port, .GET, "/after")
+        balancer.flushAccessLogs()
+        try await Task.sleep(for: .milliseconds(300))
+        let rotated = try String(contentsOfFile: path + ".1", encoding: .utf8)
+        let fresh = try String(contentsOfFile: path, encoding: .utf8)
+        #expect(rotated.contains("\"GET /before\"") && !rotated.contains("/after"), "\(rotated)")
+        #expect(fresh.contains("\"GET /after\" 404") || fresh.contains("\"GET /after\""), "\(fresh)")
+        // A reload reopens as well.
+        try FileManager.default.moveItem(atPath: path, toPath: path + ".2")
+        try await balancer.apply(config)
+        _ = try await fetch(port: port, .GET, "/reloaded")
+        balancer.flushAccessLogs()
+        try await Task.sleep(for: .milliseconds(300))
+        #expect(try String(contentsOfFile: path, encoding: .utf8).contains("/reloaded"))
+        await balancer.shutdown(drainFor: .seconds(1))
+        await backend.stop()
+    }
+
+    @Test func aClientsPathCannotSplitALineOrForgeAField() async throws {
+        let dir = try directory()
+        let backend = try await TestBackend.start("a")
+        let port = try await freePort()
+        let text = dir.appendingPathComponent("access.log").path
+        let yaml = simpleConfig(port: port, servers: [backend.address], listenerExtra: "    access_log: { format: text, path: \(text) }")
+        let balancer = try LoadBalancer(config: try ConfigLoader.load(text: yaml, file: "t.yaml").get().config, threads: 1)
+        try await balancer.start()
+        let socket = try RawSocket(port: port)
+        socket.send("GET /x\"%20status=200\u{7f}y HTTP/1.1\r\nHost: a\r\n\r\n")
+        _ = socket.read(upTo: 4096)
+        socket.close()
+        balancer.flushAccessLogs()
+        try await Task.sleep(for: .milliseconds(300))
+        let logged = try String(contentsOfFile: text, encoding: .utf8).split(separator: "\n")
+        #expect(logged.count == 1, "\(logged)")
+        #expect(!(logged.first ?? "").contains("\"GET /x\""), "a quote from the path closed the request field: \(logged)")
+        await balancer.shutdown(drainFor: .seconds(1))
+        await backend.stop()
+    }
+
+    @Test func aLogThatCannotBeOpenedRefusesTheConfigAndSaysWhy() async throws {
+        let backend = try await TestBackend.start("a")
+        let yaml = simpleConfig(port: try await freePort(), servers: [backend.address],
+                                listenerExtra: "    access_log: { format: json, path: /nonexistent-dir/access.log }")
+        let config = try ConfigLoader.load(text: yaml, file: "t.yaml").get().config
+        do {
+            _ = try LoadBalancer(config: config, threads: 1)
+            Issue.record("a log in a missing directory was accepted")
+        } catch {
+            #expect("\(error)".contains("/nonexistent-dir/access.log") && "\(error)".contains("No such file"), "\(error)")
+        }
+        await backend.stop()
+    }
+}
