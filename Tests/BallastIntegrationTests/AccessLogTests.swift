@@ -62,6 +62,40 @@ import Testing
         await backend.stop()
     }
 
+    /// W3C Trace Context through the balancer: the client's trace id kept with a new span and
+    /// its tracestate; a trace started when the client sent none (or an invalid one); the
+    /// access log's trace_id is the trace the server saw.
+    @Test func traceparentIsContinuedOrStartedAndLogged() async throws {
+        let dir = try directory()
+        let backend = try await TestBackend.start("a")
+        let port = try await freePort()
+        let yaml = simpleConfig(port: port, servers: [backend.address], listenerExtra: "    access_log: { format: json, path: \(dir.path)/a.json }")
+        let balancer = try LoadBalancer(config: try ConfigLoader.load(text: yaml, file: "t.yaml").get().config, threads: 1)
+        try await balancer.start()
+        func seen(_ headers: [(String, String)]) async throws -> (parent: [String], state: String?) {
+            let text = try await fetch(port: port, .GET, "/headers", headers: headers).text
+            let lines = text.split(separator: "\n")
+            let parent = lines.first { $0.hasPrefix("traceparent: ") }.map { $0.dropFirst(13).split(separator: "-").map(String.init) } ?? []
+            let state = lines.first { $0.hasPrefix("tracestate: ") }.map { String($0.dropFirst(12)) }
+            return (parent, state)
+        }
+        let client = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+        let continued = try await seen([("traceparent", client), ("tracestate", "vendor=abc")])
+        #expect(continued.parent.count == 4 && continued.parent[0] == "00" && continued.parent[1] == "4bf92f3577b34da6a3ce929d0e0e4736", "\(continued)")
+        #expect(continued.parent[2] != "00f067aa0ba902b7" && continued.parent[2].count == 16 && continued.parent[3] == "01", "a new span: \(continued)")
+        #expect(continued.state == "vendor=abc")
+        let started = try await seen([])
+        #expect(started.parent.count == 4 && started.parent[1].count == 32 && started.parent[1] != continued.parent[1], "\(started)")
+        let invalid = try await seen([("traceparent", "00-BAD"), ("tracestate", "vendor=abc")])
+        #expect(invalid.parent.count == 4 && invalid.parent[1] != "4bf92f3577b34da6a3ce929d0e0e4736" && invalid.state == nil, "\(invalid)")
+        balancer.flushAccessLogs()
+        try await Task.sleep(for: .milliseconds(300))
+        let logged = try lines("\(dir.path)/a.json").map { $0["trace_id"] as? String }
+        #expect(logged == [continued.parent[1], started.parent[1], invalid.parent[1]], "\(logged)")
+        await balancer.shutdown(drainFor: .seconds(1))
+        await backend.stop()
+    }
+
     @Test func aReopenFollowsLogrotateAndAReloadReopensToo() async throws {
         let dir = try directory()
         let backend = try await TestBackend.start("a")

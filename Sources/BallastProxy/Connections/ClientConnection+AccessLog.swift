@@ -10,7 +10,7 @@ extension ClientConnection {
             time: Date(), listener: listenerName, route: exchange.route.config.name, upstream: exchange.route.upstream.name,
             server: exchange.answeredBy?.key, method: exchange.head.method, path: exchange.head.path, status: code,
             bytesIn: exchange.head.bytes.readableBytes + exchange.bodyBytesIn, bytesOut: exchange.bytesOut,
-            durationMs: Double(elapsed) / 1e6, requestID: requestIDText(exchange), traceID: nil, client: peerIP,
+            durationMs: Double(elapsed) / 1e6, requestID: requestIDText(exchange), traceID: exchange.trace?.traceID, client: peerIP,
             retries: exchange.state.retries, tunnel: exchange.state.upgrade)
         write(record, to: writer)
     }

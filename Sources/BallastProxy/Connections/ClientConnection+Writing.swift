@@ -20,6 +20,19 @@ extension ClientConnection {
         var requestID: String?
         let upgrade = exchange.state.upgrade
         head.bytes.withUnsafeReadableBytes { raw in
+            // The client's trace, when it sent exactly one valid traceparent (its tracestate
+            // goes along only then).
+            var clientTrace: TraceContext?
+            var traceparents = 0
+            for field in head.fields where field.kind == .traceparent {
+                traceparents += 1
+                clientTrace = TraceContext.parse(UnsafeRawBufferPointer(rebasing: raw[field.valueStart..<field.valueEnd]))
+            }
+            if traceparents > 1 { clientTrace = nil }
+            if exchange.trace == nil {
+                exchange.trace = clientTrace ?? TraceContext(traceHigh: loop.rng.next(), traceLow: loop.rng.next() | 1, flags: 0)
+            }
+            let keepTraceState = clientTrace != nil
             var runStart = 0
             var runEnd = head.requestLineEnd
             for field in head.fields {
@@ -38,6 +51,10 @@ extension ClientConnection {
                 case .xClientCertSubject:
                     // Only the listener that verified a certificate says whose it is.
                     drop = true
+                case .traceparent:
+                    drop = true
+                case .tracestate:
+                    drop = !keepTraceState
                 case .xForwardedProto, .xRequestID, .xForwardedHost:
                     if peerTrusted {
                         let value = String(decoding: UnsafeRawBufferPointer(rebasing: raw[field.valueStart..<field.valueEnd]), as: UTF8.self)
@@ -67,6 +84,8 @@ extension ClientConnection {
             writeTrustedForwarding(into: &out, forwardedFor: forwardedFor, forwardedProto: forwardedProto, requestID: requestID, exchange: exchange)
         }
         if listener.requiresClientCertificate { writeClientSubject(into: &out) }
+        // A new span per hop (and per attempt), in the client's trace or a new one.
+        exchange.trace?.write(span: loop.rng.next(), into: &out)
         if head.version == .http10 {
             // HTTP/1.0 clients get a connection of their own upstream, closed after the response.
             out.writeStaticString("Connection: close\r\n")

@@ -26,6 +26,8 @@ final class Exchange {
     var bytesOut = 0
     /// The last server that was asked, for the access log (`server` is cleared as attempts end).
     var answeredBy: ServerTarget?
+    /// The W3C trace this request belongs to: the client's, or one started for it.
+    var trace: TraceContext?
 
     init(head: RequestHead, route: RouteRuntime, start: Int64, state: ExchangeState) {
         self.head = head

@@ -21,6 +21,10 @@ enum KnownHeader: UInt8, Sendable {
     case xRealIP
     /// Ours alone: the subject of the client certificate a TLS listener verified.
     case xClientCertSubject
+    /// W3C Trace Context: replaced by ours (the client's trace continued), `tracestate` kept
+    /// only beside a valid `traceparent`.
+    case traceparent
+    case tracestate
 
     /// Headers that describe one connection only (RFC 9110 §7.6.1) and never cross the proxy.
     var isHopByHop: Bool {

@@ -105,7 +105,9 @@ enum HeadScanner {
             return equals("trailer") ? .trailer : .other
         case 10:
             if equals("connection") { return .connection }
+            if equals("tracestate") { return .tracestate }
             return equals("keep-alive") ? .keepAlive : .other
+        case 11: return equals("traceparent") ? .traceparent : .other
         case 12: return equals("x-request-id") ? .xRequestID : .other
         case 14: return equals("content-length") ? .contentLength : .other
         case 15:

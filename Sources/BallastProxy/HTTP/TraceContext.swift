@@ -1,0 +1,71 @@
+import NIOCore
+
+/// W3C Trace Context's `traceparent` (https://www.w3.org/TR/trace-context/): the trace a
+/// request belongs to. A client's valid trace is continued (its trace id and flags kept, a new
+/// span id for the hop to the server); without one, or with an invalid one, a trace starts.
+struct TraceContext: Equatable, Sendable {
+    var traceHigh: UInt64
+    var traceLow: UInt64
+    var flags: UInt8
+
+    /// A value as the spec parses it: `00-` 32 lower-case hex `-` 16 hex `-` 2 hex, exactly 55
+    /// characters for version 00; a later version may append `-…` after the same prefix. The
+    /// version `ff`, an all-zero trace id or parent id, and upper-case hex are invalid.
+    static func parse(_ value: UnsafeRawBufferPointer) -> TraceContext? {
+        guard value.count >= 55 else { return nil }
+        guard let version = hex(value, 0, 2), version != 0xFF, value[2] == UInt8(ascii: "-"), value[35] == UInt8(ascii: "-"),
+              value[52] == UInt8(ascii: "-") else { return nil }
+        if version == 0 {
+            guard value.count == 55 else { return nil }
+        } else if value.count > 55, value[55] != UInt8(ascii: "-") {
+            return nil
+        }
+        guard let high = hex(value, 3, 16), let low = hex(value, 19, 16), let parent = hex(value, 36, 16), let flags = hex(value, 53, 2),
+              high != 0 || low != 0, parent != 0 else { return nil }
+        return TraceContext(traceHigh: high, traceLow: low, flags: UInt8(flags))
+    }
+
+    /// `count` lower-case hex digits from `offset`; nil for anything else.
+    private static func hex(_ bytes: UnsafeRawBufferPointer, _ offset: Int, _ count: Int) -> UInt64? {
+        var value: UInt64 = 0
+        for byte in bytes[offset..<(offset + count)] {
+            let digit: UInt8
+            switch byte {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): digit = byte - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): digit = byte - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            value = value << 4 | UInt64(digit)
+        }
+        return value
+    }
+
+    /// The trace id as the access log and the spec write it: 32 lower-case hex digits.
+    var traceID: String { Self.hex16(traceHigh) + Self.hex16(traceLow) }
+
+    static func hex16(_ value: UInt64) -> String {
+        let text = String(value, radix: 16)
+        return String(repeating: "0", count: 16 - text.count) + text
+    }
+
+    /// `traceparent: 00-TRACE-SPAN-FLAGS` and CRLF, the span being this hop's.
+    func write(span: UInt64, into out: inout ByteBuffer) {
+        out.writeStaticString("traceparent: 00-")
+        Self.writeHex(traceHigh, into: &out)
+        Self.writeHex(traceLow, into: &out)
+        out.writeStaticString("-")
+        Self.writeHex(span == 0 ? 1 : span, into: &out)
+        out.writeStaticString("-")
+        out.writeString(flags < 16 ? "0" + String(flags, radix: 16) : String(flags, radix: 16))
+        out.writeStaticString("\r\n")
+    }
+
+    private static func writeHex(_ value: UInt64, into out: inout ByteBuffer) {
+        let digits: StaticString = "0123456789abcdef"
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { target in
+            let d = digits.utf8Start
+            for i in 0..<16 { target[i] = d[Int((value >> UInt64(60 - 4 * i)) & 0xF)] }
+            return 16
+        }
+    }
+}
