@@ -52,6 +52,8 @@ import Testing
         #expect(first["method"] as? String == "GET" && first["path"] as? String == "/headers" && first["status"] as? Int == 200)
         #expect(first["client"] as? String == "127.0.0.1" && first["retries"] as? Int == 0)
         #expect(first["request_id"] as? String == String(seenID), "log \(first["request_id"] ?? "") vs server \(seenID)")
+        // The client gets the same id, once.
+        #expect(echoed.headers["X-Request-Id"] == [String(seenID)], "\(echoed.headers)")
         #expect((first["bytes_out"] as? Int ?? 0) > echoed.text.utf8.count)
         #expect((first["duration_ms"] as? Double ?? -1) >= 0)
         #expect(ISO8601DateFormatter().date(from: (first["time"] as? String ?? "").replacingOccurrences(of: #"\.\d{3}Z"#, with: "Z", options: .regularExpression)) != nil)
@@ -93,6 +95,34 @@ import Testing
         let logged = try lines("\(dir.path)/a.json").map { $0["trace_id"] as? String }
         #expect(logged == [continued.parent[1], started.parent[1], invalid.parent[1]], "\(logged)")
         await balancer.shutdown(drainFor: .seconds(1))
+        await backend.stop()
+    }
+
+    /// Every response carries X-Request-Id: proxied ones (whose head is otherwise passed on as
+    /// the server wrote it, or rewritten), the proxy's own (502, 400), one id each, never the
+    /// server's own beside ours.
+    @Test func everyResponseCarriesTheRequestId() async throws {
+        let backend = try await TestBackend.start("a")
+        let dead = try DeadPort()
+        defer { dead.release() }
+        let harness = try await ProxyHarness.start { simpleConfig(port: $0, servers: [backend.address]) }
+        let nowhere = try await ProxyHarness.start { simpleConfig(port: $0, servers: ["127.0.0.1:\(dead.port)"]) }
+        var ids: Set<String> = []
+        for (port, path) in [(harness.port, "/"), (harness.port, "/status/418"), (harness.port, "/stream/100"), (nowhere.port, "/gone")] {
+            let answer = try await fetch(port: port, .GET, path)
+            let values: [String] = answer.headers["X-Request-Id"]
+            #expect(values.count == 1 && values[0].count == 32, "\(path): \(answer.status) \(answer.headers)")
+            ids.formUnion(values)
+        }
+        #expect(ids.count == 4, "one id per request: \(ids)")
+        // A malformed request, answered before any route: 400 with an id too.
+        let socket = try RawSocket(port: harness.port)
+        socket.send("GET / HTTP/1.1\r\nHost: a\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n")
+        let raw = String(decoding: socket.readAll(), as: UTF8.self)
+        socket.close()
+        #expect(raw.hasPrefix("HTTP/1.1 400") && raw.contains("X-Request-Id: "), "\(raw)")
+        await nowhere.stop()
+        await harness.stop()
         await backend.stop()
     }
 

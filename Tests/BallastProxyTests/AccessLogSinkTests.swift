@@ -17,7 +17,7 @@ import Testing
         let dir = try directory()
         let path = dir.appendingPathComponent("access.log").path
         let sink = try AccessLogSink(path: path)
-        let dropped = Counter(label: "test_access_dropped")
+        let dropped = Counter(label: "test_access_dropped_total")
         for i in 0..<100 { #expect(sink.append("line \(i)", dropped: dropped)) }
         sink.flush()
         try FileManager.default.moveItem(atPath: path, toPath: path + ".1")
@@ -43,7 +43,7 @@ import Testing
         let started = ContinuousClock.now
         var kept = 0, lost = 0
         for _ in 0..<10_000 {
-            if sink.append(line, dropped: Counter(label: "test_access_dropped")) { kept += 1 } else { lost += 1 }
+            if sink.append(line, dropped: Counter(label: "test_access_dropped_total")) { kept += 1 } else { lost += 1 }
         }
         // Ten megabytes offered: at most twice the capacity kept (one buffer waiting, one the
         // blocked writer holds) plus what the pipe took; the rest dropped, at once.

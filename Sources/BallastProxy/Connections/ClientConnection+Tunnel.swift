@@ -36,7 +36,7 @@ extension ClientConnection {
         guard let context else { return }
         let now = loop.now
         exchange.state.switchedProtocols()
-        let rendered = renderResponseHead(head, close: false, switching: true, allocator: context.channel.allocator)
+        let rendered = renderResponseHead(head, close: false, switching: true, requestID: exchange, allocator: context.channel.allocator)
         exchange.bytesOut &+= rendered.readableBytes
         context.write(wrapOutboundOut(rendered), promise: nil)
         needsFlush = true

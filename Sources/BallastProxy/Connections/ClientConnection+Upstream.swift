@@ -289,10 +289,27 @@ extension ClientConnection {
             release(exchange, close: true)
             retry(exchange, now: now)
             return .abandoned
+        case .verbatim where !head.fields.contains(where: { $0.kind == .xRequestID }):
+            // The head as the server sent it, up to its blank line, then the request id and
+            // the blank line: two writes of one writev, the head itself not copied.
+            let length = head.bytes.readableBytes - 2
+            guard length > 0, let through = head.bytes.getSlice(at: head.bytes.readerIndex, length: length) else { return .verbatim }
+            var tail = context.channel.allocator.buffer(capacity: 64)
+            writeRequestIDLine(exchange, into: &tail)
+            tail.writeStaticString("\r\n")
+            exchange.bytesOut &+= through.readableBytes + tail.readableBytes
+            context.write(wrapOutboundOut(through), promise: nil)
+            context.write(wrapOutboundOut(tail), promise: nil)
+            needsFlush = true
+            return .written
         case .verbatim:
-            return .verbatim
+            let rendered = renderResponseHead(head, close: false, requestID: exchange, allocator: context.channel.allocator)
+            exchange.bytesOut &+= rendered.readableBytes
+            context.write(wrapOutboundOut(rendered), promise: nil)
+            needsFlush = true
+            return .written
         case .rewrite(let close, let keepAlive):
-            let rendered = renderResponseHead(head, close: close, keepAlive: keepAlive, allocator: context.channel.allocator)
+            let rendered = renderResponseHead(head, close: close, keepAlive: keepAlive, requestID: exchange, allocator: context.channel.allocator)
             exchange.bytesOut &+= rendered.readableBytes
             context.write(wrapOutboundOut(rendered), promise: nil)
             needsFlush = true

@@ -130,11 +130,16 @@ extension ClientConnection {
         out.writeStaticString(Self.crlf)
     }
 
-    private func writeRandomID(into out: inout ByteBuffer, exchange: Exchange) {
+    private func writeRandomID(into out: inout ByteBuffer, exchange: Exchange?) {
         let digits: StaticString = "0123456789abcdef"
         // One id per request: a retry carries the id of its first attempt.
-        if exchange.requestID == (0, 0) { exchange.requestID = (loop.rng.next(), loop.rng.next()) }
-        let (a, b) = exchange.requestID
+        let (a, b): (UInt64, UInt64)
+        if let exchange {
+            if exchange.requestID == (0, 0) { exchange.requestID = (loop.rng.next(), loop.rng.next()) }
+            (a, b) = exchange.requestID
+        } else {
+            (a, b) = (loop.rng.next(), loop.rng.next())
+        }
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { target in
             let d = digits.utf8Start
             for i in 0..<16 {
@@ -150,14 +155,15 @@ extension ClientConnection {
     /// not rendered at all: the server connection forwards its bytes as received.) A 101 that
     /// starts a tunnel (`switching`) keeps its `Upgrade` and says `Connection: upgrade` again.
     func renderResponseHead(_ head: ResponseHead, close: Bool, keepAlive: Bool = false, switching: Bool = false,
-                            allocator: ByteBufferAllocator) -> ByteBuffer {
-        var out = allocator.buffer(capacity: head.bytes.readableBytes + 24)
+                            requestID: Exchange? = nil, allocator: ByteBufferAllocator) -> ByteBuffer {
+        var out = allocator.buffer(capacity: head.bytes.readableBytes + 72)
         head.bytes.withUnsafeReadableBytes { raw in
             var runStart = 0
             var runEnd = head.statusLineEnd
             for field in head.fields {
                 let drop = (field.kind.isHopByHop && !(switching && field.kind == .upgrade))
                     || (field.kind == .contentLength && (head.framing == .chunked || switching))
+                    || (field.kind == .xRequestID && requestID != nil)
                 if drop {
                     out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
                     runStart = field.lineEnd
@@ -166,6 +172,7 @@ extension ClientConnection {
             }
             out.writeBytes(UnsafeRawBufferPointer(rebasing: raw[runStart..<runEnd]))
         }
+        if let requestID { writeRequestIDLine(requestID, into: &out) }
         if switching {
             out.writeStaticString("Connection: upgrade\r\n")
         } else if close {
@@ -177,12 +184,31 @@ extension ClientConnection {
         return out
     }
 
+    /// `X-Request-Id: ID` and CRLF: the id the server got (one is made for a request that
+    /// never reached one), so a client can quote it and an operator find its log line.
+    func writeRequestIDLine(_ exchange: Exchange, into out: inout ByteBuffer) {
+        out.writeStaticString("X-Request-Id: ")
+        if let text = exchange.requestIDText {
+            out.writeString(text)
+        } else {
+            writeRandomID(into: &out, exchange: exchange)
+        }
+        out.writeStaticString(Self.crlf)
+    }
+
     /// A response from the proxy itself: a JSON body saying what and why.
     private func localResponse(status: Int, error: String, message: String, close: Bool, retryAfter: Int?,
-                               allocator: ByteBufferAllocator) -> ByteBuffer {
+                               exchange: Exchange?, allocator: ByteBufferAllocator) -> ByteBuffer {
         let body = #"{"error":"\#(error)","message":"\#(jsonEscaped(message))"}"#
-        var out = allocator.buffer(capacity: 160 + body.utf8.count)
+        var out = allocator.buffer(capacity: 200 + body.utf8.count)
         out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
+        if let exchange {
+            writeRequestIDLine(exchange, into: &out)
+        } else {
+            out.writeStaticString("X-Request-Id: ")
+            writeRandomID(into: &out, exchange: nil)
+            out.writeStaticString(Self.crlf)
+        }
         if let retryAfter { out.writeString("Retry-After: \(retryAfter)\r\n") }
         if close {
             out.writeStaticString("Connection: close\r\n")
@@ -219,14 +245,14 @@ extension ClientConnection {
                 release(exchange, close: true)
                 shouldClose = close
                 out = localResponse(status: status, error: error, message: message, close: shouldClose, retryAfter: retryAfter,
-                                    allocator: context.channel.allocator)
+                                    exchange: exchange, allocator: context.channel.allocator)
                 exchange.bytesOut &+= out.readableBytes
                 finishExchange(exchange, code: status)
             }
         } else {
             loop.requestCounter(listener: listenerName, route: nil, code: status).increment()
             out = localResponse(status: status, error: error, message: message, close: shouldClose, retryAfter: retryAfter,
-                                allocator: context.channel.allocator)
+                                exchange: nil, allocator: context.channel.allocator)
             if let accessLog = listener.accessLog { writeAccessLog(accessLog, refused: status, bytesOut: out.readableBytes) }
         }
         context.writeAndFlush(wrapOutboundOut(out), promise: nil)
