@@ -49,23 +49,26 @@ struct TraceContext: Equatable, Sendable {
     }
 
     /// `traceparent: 00-TRACE-SPAN-FLAGS` and CRLF, the span being this hop's.
+    /// Written in place, 70 bytes, no allocation: this is on every request's path.
     func write(span: UInt64, into out: inout ByteBuffer) {
+        let (high, low, span, flags) = (traceHigh, traceLow, span == 0 ? 1 : span, flags)
         out.writeStaticString("traceparent: 00-")
-        Self.writeHex(traceHigh, into: &out)
-        Self.writeHex(traceLow, into: &out)
-        out.writeStaticString("-")
-        Self.writeHex(span == 0 ? 1 : span, into: &out)
-        out.writeStaticString("-")
-        out.writeString(flags < 16 ? "0" + String(flags, radix: 16) : String(flags, radix: 16))
-        out.writeStaticString("\r\n")
-    }
-
-    private static func writeHex(_ value: UInt64, into out: inout ByteBuffer) {
-        let digits: StaticString = "0123456789abcdef"
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 16) { target in
-            let d = digits.utf8Start
-            for i in 0..<16 { target[i] = d[Int((value >> UInt64(60 - 4 * i)) & 0xF)] }
-            return 16
+        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 54) { target in
+            let d: StaticString = "0123456789abcdef"
+            let digits = d.utf8Start
+            func hex(_ value: UInt64, at offset: Int) {
+                for i in 0..<16 { target[offset + i] = digits[Int((value >> UInt64(60 - 4 * i)) & 0xF)] }
+            }
+            hex(high, at: 0)
+            hex(low, at: 16)
+            target[32] = UInt8(ascii: "-")
+            hex(span, at: 33)
+            target[49] = UInt8(ascii: "-")
+            target[50] = digits[Int(flags >> 4)]
+            target[51] = digits[Int(flags & 0xF)]
+            target[52] = UInt8(ascii: "\r")
+            target[53] = UInt8(ascii: "\n")
+            return 54
         }
     }
 }
