@@ -73,7 +73,7 @@ package final class HealthChecker: Sendable {
     }
 
     private func probe(_ server: ServerTarget, upstream: String, health: HealthCheck, canaryOnly: Bool) -> EventLoopFuture<Void> {
-        Self.check(server.socketAddress, host: server.address.description, health: health, tls: server.tls, on: eventLoop)
+        Self.check(server.socketAddress, host: server.address, health: health, tls: server.tls, on: eventLoop)
             .map { outcome in self.record(server, upstream: upstream, outcome: outcome, canaryOnly: canaryOnly) }
     }
 
@@ -148,11 +148,12 @@ package final class HealthChecker: Sendable {
         } catch {
             return .refused("cannot resolve \(address.host)")
         }
-        return (try? await check(socketAddress, host: address.description, health: health, tls: tls, on: loop).get()) ?? .timedOut
+        return (try? await check(socketAddress, host: address, health: health, tls: tls, on: loop).get()) ?? .timedOut
     }
 
     /// Probes one server once.
-    static func check(_ address: SocketAddress, host: String, health: HealthCheck, tls: UpstreamTLSContext? = nil,
+    /// `host`: the server as written, for the `Host` header and the TLS name.
+    static func check(_ address: SocketAddress, host: Address, health: HealthCheck, tls: UpstreamTLSContext? = nil,
                       on eventLoop: any EventLoop) -> EventLoopFuture<ProbeOutcome> {
         let promise = eventLoop.makePromise(of: ProbeOutcome.self)
         let timeout = TimeAmount.milliseconds(max(1, health.timeout.milliseconds))
@@ -164,8 +165,7 @@ package final class HealthChecker: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     if let tls {
                         // The probe speaks TLS as requests do: a wrong CA or name fails it.
-                        let name = tls.name(forHost: String(host.prefix { $0 != ":" || host.hasPrefix("[") }))
-                        try channel.pipeline.syncOperations.addHandler(try NIOSSLClientHandler(context: tls.context, serverHostname: name))
+                        try channel.pipeline.syncOperations.addHandler(try tls.clientHandler(host: host.host))
                     }
                     try channel.pipeline.syncOperations.addHandler(ProbeHandler(promise: promise, expected: health.expectStatus))
                 }

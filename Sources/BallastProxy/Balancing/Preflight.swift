@@ -70,13 +70,10 @@ package enum Preflight {
                 .connectTimeout(.seconds(1))
                 .connect(to: socketAddress).get()
             if let tls {
-                let handshake = try await channel.eventLoop.submit { try tls.start(on: channel, host: address.host) }.get()
-                let deadline = channel.eventLoop.scheduleTask(in: .seconds(2)) { channel.close(promise: nil) }
-                defer { deadline.cancel() }
+                let handshake = try await channel.eventLoop.submit { try tls.start(on: channel, host: address.host, timeout: .seconds(2)) }.get()
                 do {
                     try await handshake.get()
                 } catch {
-                    try? await channel.close()
                     return .refused(describeConnectError(error))
                 }
             }

@@ -42,11 +42,6 @@ extension ClientConnection {
         if let text = exchange.requestIDText { return text }
         let (a, b) = exchange.requestID
         guard a != 0 || b != 0 else { return "-" }
-        return hex16(a) + hex16(b)
-    }
-
-    private func hex16(_ value: UInt64) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
+        return HexWord.text(a) + HexWord.text(b)
     }
 }

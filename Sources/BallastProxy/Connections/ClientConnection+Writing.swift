@@ -131,7 +131,6 @@ extension ClientConnection {
     }
 
     private func writeRandomID(into out: inout ByteBuffer, exchange: Exchange?) {
-        let digits: StaticString = "0123456789abcdef"
         // One id per request: a retry carries the id of its first attempt.
         let (a, b): (UInt64, UInt64)
         if let exchange {
@@ -140,14 +139,8 @@ extension ClientConnection {
         } else {
             (a, b) = (loop.rng.next(), loop.rng.next())
         }
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 32) { target in
-            let d = digits.utf8Start
-            for i in 0..<16 {
-                target[i] = d[Int((a >> UInt64(60 - 4 * i)) & 0xF)]
-                target[16 + i] = d[Int((b >> UInt64(60 - 4 * i)) & 0xF)]
-            }
-            return 32
-        }
+        out.writeHexWord(a)
+        out.writeHexWord(b)
     }
 
     /// The response head rewritten for the client: hop-by-hop fields dropped, `Connection:
@@ -186,9 +179,9 @@ extension ClientConnection {
 
     /// `X-Request-Id: ID` and CRLF: the id the server got (one is made for a request that
     /// never reached one), so a client can quote it and an operator find its log line.
-    func writeRequestIDLine(_ exchange: Exchange, into out: inout ByteBuffer) {
+    func writeRequestIDLine(_ exchange: Exchange?, into out: inout ByteBuffer) {
         out.writeStaticString("X-Request-Id: ")
-        if let text = exchange.requestIDText {
+        if let text = exchange?.requestIDText {
             out.writeString(text)
         } else {
             writeRandomID(into: &out, exchange: exchange)
@@ -202,13 +195,7 @@ extension ClientConnection {
         let body = #"{"error":"\#(error)","message":"\#(jsonEscaped(message))"}"#
         var out = allocator.buffer(capacity: 200 + body.utf8.count)
         out.writeString("HTTP/1.1 \(status) \(reasonPhrase(status))\r\nContent-Type: application/json\r\nContent-Length: \(body.utf8.count)\r\n")
-        if let exchange {
-            writeRequestIDLine(exchange, into: &out)
-        } else {
-            out.writeStaticString("X-Request-Id: ")
-            writeRandomID(into: &out, exchange: nil)
-            out.writeStaticString(Self.crlf)
-        }
+        writeRequestIDLine(exchange, into: &out)
         if let retryAfter { out.writeString("Retry-After: \(retryAfter)\r\n") }
         if close {
             out.writeStaticString("Connection: close\r\n")

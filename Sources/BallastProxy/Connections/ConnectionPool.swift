@@ -121,16 +121,8 @@ final class ConnectionPool {
         return connected.flatMap { channel -> EventLoopFuture<any Channel> in
             do {
                 let sync = channel.pipeline.syncOperations
-                let handshake = try tls.start(on: channel, host: server.address.host, before: try sync.handler(type: UpstreamConnection.self))
-                let deadline = eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
-                return handshake.map { _ in
-                    deadline.cancel()
-                    return channel
-                }.flatMapErrorThrowing { error in
-                    deadline.cancel()
-                    channel.close(promise: nil)
-                    throw error
-                }
+                return try tls.start(on: channel, host: server.address.host, timeout: timeout,
+                                     before: try sync.handler(type: UpstreamConnection.self)).map { channel }
             } catch {
                 channel.close(promise: nil)
                 return eventLoop.makeFailedFuture(error)

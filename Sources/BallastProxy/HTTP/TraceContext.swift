@@ -41,34 +41,20 @@ struct TraceContext: Equatable, Sendable {
     }
 
     /// The trace id as the access log and the spec write it: 32 lower-case hex digits.
-    var traceID: String { Self.hex16(traceHigh) + Self.hex16(traceLow) }
-
-    static func hex16(_ value: UInt64) -> String {
-        let text = String(value, radix: 16)
-        return String(repeating: "0", count: 16 - text.count) + text
-    }
+    var traceID: String { HexWord.text(traceHigh) + HexWord.text(traceLow) }
 
     /// `traceparent: 00-TRACE-SPAN-FLAGS` and CRLF, the span being this hop's.
     /// Written in place, 70 bytes, no allocation: this is on every request's path.
     func write(span: UInt64, into out: inout ByteBuffer) {
-        let (high, low, span, flags) = (traceHigh, traceLow, span == 0 ? 1 : span, flags)
         out.writeStaticString("traceparent: 00-")
-        out.writeWithUnsafeMutableBytes(minimumWritableBytes: 54) { target in
-            let d: StaticString = "0123456789abcdef"
-            let digits = d.utf8Start
-            func hex(_ value: UInt64, at offset: Int) {
-                for i in 0..<16 { target[offset + i] = digits[Int((value >> UInt64(60 - 4 * i)) & 0xF)] }
-            }
-            hex(high, at: 0)
-            hex(low, at: 16)
-            target[32] = UInt8(ascii: "-")
-            hex(span, at: 33)
-            target[49] = UInt8(ascii: "-")
-            target[50] = digits[Int(flags >> 4)]
-            target[51] = digits[Int(flags & 0xF)]
-            target[52] = UInt8(ascii: "\r")
-            target[53] = UInt8(ascii: "\n")
-            return 54
-        }
+        out.writeHexWord(traceHigh)
+        out.writeHexWord(traceLow)
+        out.writeStaticString("-")
+        out.writeHexWord(span == 0 ? 1 : span)
+        out.writeStaticString("-")
+        let digits = HexWord.digits.utf8Start
+        out.writeInteger(digits[Int(flags >> 4)])
+        out.writeInteger(digits[Int(flags & 0xF)])
+        out.writeStaticString("\r\n")
     }
 }

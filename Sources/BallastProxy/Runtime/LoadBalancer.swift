@@ -105,8 +105,7 @@ package actor LoadBalancer {
     package func start() async throws {
         let runtime = self.runtime
         slots = try await bind(runtime.config.listeners)
-        expiry.publish(listeners: slots.values.map { slot in (slot.name, slot.certificates.withLockedValue { $0?.served.map(\.leaf) ?? [] }) },
-                       upstreams: runtime.upstreams.values.compactMap { upstream in upstream.tls?.clientLeaf.map { (upstream.name, $0) } })
+        publishExpiry(runtime)
         for (loop, context) in loopList {
             sweeps.append(loop.scheduleRepeatedTask(initialDelay: .milliseconds(250), delay: .milliseconds(250)) { _ in
                 context.value.sweep()
@@ -197,8 +196,7 @@ package actor LoadBalancer {
         slots = unchanged.merging(newSlots) { a, _ in a }
         // A reload is also logrotate's signal: access log files are opened again.
         compiler.accessLogs.reopenAll()
-        expiry.publish(listeners: slots.values.map { slot in (slot.name, slot.certificates.withLockedValue { $0?.served.map(\.leaf) ?? [] }) },
-                       upstreams: runtime.upstreams.values.compactMap { upstream in upstream.tls?.clientLeaf.map { (upstream.name, $0) } })
+        publishExpiry(runtime)
         canary = nil
         compiler.prune(keeping: [runtime])
         health.run([runtime])
@@ -326,6 +324,12 @@ package actor LoadBalancer {
         } catch {
             throw ApplyError(description: "listener '\(name)' cannot listen on \(listener.listen): \(error)")
         }
+    }
+
+    /// Every certificate in use now: the listeners' and `runtime`'s upstream client certificates.
+    private func publishExpiry(_ runtime: ProxyRuntime) {
+        expiry.publish(listeners: slots.values.map { slot in (slot.name, slot.certificates.withLockedValue { $0?.served.map(\.leaf) ?? [] }) },
+                       upstreams: runtime.upstreams.values.compactMap { upstream in upstream.tls?.clientLeaf.map { (upstream.name, $0) } })
     }
 
     /// The files of a listener's `tls:`, for an error message.

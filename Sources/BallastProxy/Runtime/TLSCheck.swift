@@ -66,21 +66,22 @@ package enum TLSCheck {
     /// The chain and key of `files`, or a finding saying which file and why.
     private static func certificate(_ files: TLSFiles, owner: String, config: Config, at: SourceLocation?,
                                     into findings: inout [Finding]) -> CertificateFile? {
+        let chain: [NIOSSLCertificate]
+        let leaf: LeafFacts
         do {
-            let chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
+            chain = try NIOSSLCertificate.fromPEMFile(files.certificatePath)
             guard let first = chain.first else { throw NIOSSLError.failedToLoadCertificate }
-            _ = try LeafFacts(first)
+            leaf = try LeafFacts(first)
         } catch {
             findings.append(Finding(rule: .tlsFileUnusable, message: "\(owner): certificate \(config.describePath(files.certificate)) \(reason(files.certificatePath))", at: at))
             return nil
         }
         do {
-            _ = try NIOSSLPrivateKey(file: files.keyPath, format: .pem)
+            return CertificateFile(chain: chain, key: try NIOSSLPrivateKey(file: files.keyPath, format: .pem), leaf: leaf)
         } catch {
             findings.append(Finding(rule: .tlsFileUnusable, message: "\(owner): key \(config.describePath(files.key)) \(reason(files.keyPath))", at: at))
             return nil
         }
-        return try? CertificateFile.load(files)
     }
 
     private static func validity(_ leaf: LeafFacts, owner: String, now: Date, at: SourceLocation?, into findings: inout [Finding]) {

@@ -203,14 +203,20 @@ struct UpstreamTLSContext: Sendable {
         serverName ?? (Address(host: host, port: 0).isIPLiteral ? nil : host)
     }
 
+    /// The TLS handler of a new connection to a server at `host` (requests, health checks).
+    func clientHandler(host: String) throws -> NIOSSLClientHandler {
+        try NIOSSLClientHandler(context: context, serverHostname: name(forHost: host))
+    }
+
     /// Starts TLS on `channel`, a new connection to a server at `host`: the returned future
     /// completes when the handshake has, so a wrong CA or name is a failure to connect (retried
-    /// elsewhere, and said in words by `describeConnectError`).
+    /// elsewhere, and said in words by `describeConnectError`). A handshake that takes longer
+    /// than `timeout` closes the channel and fails; a failed one closes it too.
     /// `before`: the handler TLS goes in front of (nil: the end of the pipeline).
-    func start(on channel: any Channel, host: String, before: (any ChannelHandler)? = nil) throws -> EventLoopFuture<Void> {
+    func start(on channel: any Channel, host: String, timeout: TimeAmount, before: (any ChannelHandler)? = nil) throws -> EventLoopFuture<Void> {
         let sync = channel.pipeline.syncOperations
         let done = channel.eventLoop.makePromise(of: Void.self)
-        let tls = try NIOSSLClientHandler(context: context, serverHostname: name(forHost: host))
+        let tls = try clientHandler(host: host)
         let waiter = HandshakeDone(promise: done)
         if let before {
             try sync.addHandler(tls, position: .before(before))
@@ -219,7 +225,11 @@ struct UpstreamTLSContext: Sendable {
             try sync.addHandler(tls)
             try sync.addHandler(waiter)
         }
-        return done.futureResult
+        let deadline = channel.eventLoop.scheduleTask(in: timeout) { channel.close(promise: nil) }
+        return done.futureResult.always { result in
+            deadline.cancel()
+            if case .failure = result { channel.close(promise: nil) }
+        }
     }
 }
 
