@@ -102,18 +102,35 @@ package final class SQLiteAuthStore: AuthStore {
         }
     }
 
+    /// Seconds `migrate` keeps trying while other processes hold the write lock: replicas
+    /// started together on a new file (a service manager's parallel start) each migrate, and
+    /// one busy timeout is not enough for a loaded machine's worth of them.
+    static let migrationPatience: TimeInterval = 30
+
     /// GRDB's migrator is synchronous: it runs on a dispatch queue, never on a Swift
     /// concurrency thread, which it would hold for as long as the schema takes (and another
-    /// process's write lock, up to the busy timeout).
-    package func migrate() async throws {
+    /// process's write lock, up to the busy timeout). A busy or locked database is tried again
+    /// until `migrationPatience` has passed; a migration that another process completed
+    /// meanwhile is then found applied.
+    package func migrate() async throws { try await migrate(patience: Self.migrationPatience) }
+
+    func migrate(patience: TimeInterval) async throws {
         let pool = self.pool
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
-                do {
-                    try Self.migrator.migrate(pool)
-                    continuation.resume()
-                } catch {
-                    continuation.resume(throwing: error)
+                let deadline = Date().addingTimeInterval(patience)
+                while true {
+                    do {
+                        try Self.migrator.migrate(pool)
+                        continuation.resume()
+                        return
+                    } catch let error as DatabaseError
+                        where [.SQLITE_BUSY, .SQLITE_LOCKED].contains(error.resultCode) && Date() < deadline {
+                        Thread.sleep(forTimeInterval: 0.05)
+                    } catch {
+                        continuation.resume(throwing: error)
+                        return
+                    }
                 }
             }
         }

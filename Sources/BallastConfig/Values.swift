@@ -42,6 +42,15 @@ package struct Address: Sendable, Hashable, CustomStringConvertible {
         return .success(Address(host: String(host), port: port))
     }
 
+    /// `parse`, also taking port 0 (the system picks one): for a command's `--listen`, which
+    /// then reports the port it got.
+    package static func parseListen(_ text: String) -> Result<Address, AddressError> {
+        if case .failure(.portOutOfRange(0)) = parse(text), let colon = text.lastIndex(of: ":") {
+            return parse(text[..<colon] + ":1").map { Address(host: $0.host, port: 0) }
+        }
+        return parse(text)
+    }
+
     package var description: String { host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)" }
 
     /// True for addresses that only this machine can reach.

@@ -19,7 +19,7 @@ struct Auth: AsyncParsableCommand {
         abstract: "Run one auth replica.",
         discussion: "Several replicas may share one database: sessions and login throttling are the same on all of them.")
 
-    @Option(help: "HOST:PORT to listen on.") var listen: String
+    @Option(help: "HOST:PORT to listen on (port 0: any free port, reported on standard output).") var listen: String
     @Option(help: "sqlite:PATH (embedded) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas on several hosts); a URL with a password is better given by --database-file or $BALLAST_DATABASE, out of ps.")
     var database: String?
     @Option(help: "A file (mode 0600) holding the --database URL on one line.") var databaseFile: String?
@@ -38,7 +38,7 @@ struct Auth: AsyncParsableCommand {
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be from 4 to 31") }
-        if case .failure(let error) = Address.parse(listen) { throw ValidationError("--listen '\(listen)' \(error)") }
+        if case .failure(let error) = Address.parseListen(listen) { throw ValidationError("--listen '\(listen)' \(error)") }
         guard Duration.parseConfig(idleTimeout) != nil else { throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration like 30m") }
         guard Duration.parseConfig(lifetime) != nil else { throw ValidationError("--lifetime '\(lifetime)' is not a duration like 12h") }
         guard registrationsPerHour >= 0 else { throw ValidationError("--registrations-per-hour must be 0 or more") }
@@ -50,7 +50,7 @@ struct Auth: AsyncParsableCommand {
     func run() async throws {
         let logger = LogSetup.bootstrapOnce()
         let registry = Telemetry.bootstrapOnce()
-        let address = try Address.parse(listen).get()
+        let address = try Address.parseListen(listen).get()
         let database: String
         do {
             guard let url = try SecretURL.resolve(flag: self.database, flagName: "--database", file: databaseFile, variable: "BALLAST_DATABASE") else {
@@ -99,12 +99,16 @@ struct Auth: AsyncParsableCommand {
             router: api.router(),
             server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: "ballast-auth"),
+            onServerRunning: { [scheme = tlsCert == nil ? "http" : "https", redacted = StateStores.redact(database)] channel in
+                // The port actually bound, so `--listen 127.0.0.1:0` tells its caller where it is.
+                let port = channel.localAddress?.port ?? address.port
+                say("auth replica on \(scheme)://\(Address(host: address.host, port: port)) (database \(redacted))")
+            },
             logger: logger)
         let group = ServiceGroup(configuration: .init(
             services: [.init(service: app), .init(service: ReplicaHousekeeping(service: service, parentPID: parentPid, logger: logger))],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
-        say("auth replica on \(tlsCert == nil ? "http" : "https")://\(address) (database \(StateStores.redact(database)))")
         try await group.run()
     }
 }

@@ -2,6 +2,7 @@ import BallastStorage
 import Foundation
 import GRDB
 import PostgresNIO
+import BallastDrill
 import Testing
 @testable import BallastAuth
 
@@ -60,5 +61,39 @@ import Testing
 
     @Test(arguments: StoreKind.available) func everyStoreHasTheSameIndexes(kind: StoreKind) async throws {
         #expect(try await Self.indexes(kind) == Self.expected)
+    }
+
+    /// Replicas started together on a new SQLite file each migrate: one that finds another's
+    /// write lock held for longer than a request's busy timeout waits for it, then finds the
+    /// schema in place, instead of exiting (and a service manager's parallel start losing it).
+    @Test func aMigrationWaitsOutAnotherProcesssWriteLock() async throws {
+        let path = String(temporaryDatabase(.sqlite).dropFirst("sqlite:".count))
+        let first = try SQLiteAuthStore(path: path)
+        let lock = try SQLiteWriteLock(path: path)
+        let held = Task.detached {
+            try await Task.sleep(for: .seconds(SQLiteAuthStore.busyTimeout + 1.5))
+            lock.unlock()
+        }
+        let clock = ContinuousClock(), start = clock.now
+        try await first.migrate()
+        #expect(clock.now - start >= .seconds(SQLiteAuthStore.busyTimeout + 1))  // it did wait for the lock
+        try await held.value
+        // Another replica's migration finds everything applied; both stores work.
+        let second = try SQLiteAuthStore(path: path)
+        try await second.migrate()
+        let user = UserRecord(id: "u1", username: "alice", passwordHash: "x", createdAt: Date())
+        try await first.createUser(user)
+        #expect(try await second.user(named: "alice")?.id == "u1")
+    }
+
+    /// A database that stays locked past the patience is still an error, not a hang.
+    @Test func aMigrationGivesUpOnALockHeldPastItsPatience() async throws {
+        let path = String(temporaryDatabase(.sqlite).dropFirst("sqlite:".count))
+        let store = try SQLiteAuthStore(path: path)
+        let lock = try SQLiteWriteLock(path: path)
+        defer { lock.unlock() }
+        let clock = ContinuousClock(), start = clock.now
+        await #expect(throws: DatabaseError.self) { try await store.migrate(patience: 0.5) }
+        #expect(clock.now - start < .seconds(SQLiteAuthStore.busyTimeout * 2 + 3))
     }
 }

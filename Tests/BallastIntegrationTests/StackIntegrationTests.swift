@@ -3,6 +3,7 @@ import BallastProxy
 import Foundation
 import NIOCore
 import NIOHTTP1
+import Synchronization
 import Testing
 
 /// The built `ballast` executable (scripts/test builds it before the tests run).
@@ -12,30 +13,73 @@ let ballastExecutable: URL = {
 }()
 
 /// Auth replicas as real processes on one SQLite file, as `ballast up` runs them.
+///
+/// Each binds port 0 and is asked where it is (its first line on standard output): a port
+/// picked here and bound later can be taken in between by any of the tests running beside it.
 final class ReplicaProcesses: Sendable {
     let processes: [Process]
     let ports: [Int]
 
+    struct DidNotStart: Error, CustomStringConvertible {
+        let description: String
+    }
+
     init(count: Int, database: String) async throws {
         var processes: [Process] = []
-        var ports: [Int] = []
-        for _ in 0..<count {
-            let port = try await freePort()
+        var outputs: [(out: Pipe, err: URL)] = []
+        let directory = URL(fileURLWithPath: database).deletingLastPathComponent()
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        for index in 0..<count {
             let process = Process()
             process.executableURL = ballastExecutable
-            process.arguments = ["auth", "--listen", "127.0.0.1:\(port)", "--database", "sqlite:\(database)", "--bcrypt-cost", "4",
+            process.arguments = ["auth", "--listen", "127.0.0.1:0", "--database", "sqlite:\(database)", "--bcrypt-cost", "4",
                                  "--parent-pid", String(getpid())]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
+            let out = Pipe()
+            let err = directory.appendingPathComponent("replica\(index).err")
+            _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+            process.standardOutput = out
+            process.standardError = try FileHandle(forWritingTo: err)
             try process.run()
             processes.append(process)
-            ports.append(port)
+            outputs.append((out, err))
         }
         self.processes = processes
-        self.ports = ports
-        for port in ports {
-            try await waitUntilAsync { (try? await fetch(port: port, .GET, "/healthz").status) == 200 }
+        var ports: [Int] = []
+        for (index, output) in outputs.enumerated() {
+            // "auth replica on http://127.0.0.1:PORT (database …)"
+            let line = await Self.firstLine(of: output.out.fileHandleForReading, within: .seconds(30))
+            guard let line, let url = line.split(separator: " ").first(where: { $0.hasPrefix("http://") }),
+                  let port = Int(url.split(separator: ":").last ?? "") else {
+                for process in processes where process.isRunning { process.terminate() }
+                let stderr = (try? String(contentsOf: output.err, encoding: .utf8)) ?? ""
+                throw DidNotStart(description: "replica \(index) did not report its port (stdout: \(line ?? "nothing"); stderr: \(stderr))")
+            }
+            ports.append(port)
         }
+        self.ports = ports
+    }
+
+    /// The first line a process writes, or nil if it writes none in time (or exits first).
+    /// A thread reads the pipe to its end, so later output never fills it.
+    private static func firstLine(of handle: FileHandle, within timeout: Duration) async -> String? {
+        let seen = Mutex<(bytes: [UInt8], ended: Bool)>(([], false))
+        Thread.detachNewThread {
+            while true {
+                let chunk = handle.availableData
+                seen.withLock { if chunk.isEmpty { $0.ended = true } else { $0.bytes += chunk } }
+                if chunk.isEmpty { return }
+            }
+        }
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            let (line, ended): (String?, Bool) = seen.withLock { state in
+                guard let newline = state.bytes.firstIndex(of: UInt8(ascii: "\n")) else { return (nil, state.ended) }
+                return (String(decoding: state.bytes[..<newline], as: UTF8.self), true)
+            }
+            if line != nil || ended { return line }
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        return nil
     }
 
     func kill9(_ index: Int) { kill(processes[index].processIdentifier, SIGKILL) }

@@ -2,14 +2,31 @@ import BallastConfig
 import BallastProxy
 import NIOCore
 import NIOPosix
+import Synchronization
 
-/// A free loopback port (bound once, then released) for a listener in a test config.
+/// A free loopback port for a listener in a test config, to be bound later by someone else.
+///
+/// Taken below the kernel's ephemeral range (32768 and up on Linux) and handed out once per
+/// run: a port from `bind(0)` is also what the next outgoing connection or another test's
+/// `bind(0)` may get while this one is still unbound, and with hundreds of tests connecting in
+/// parallel that happens. Each candidate is bound once to check nobody holds it.
 func freePort() async throws -> Int {
+    while true {
+        let candidate = nextCandidatePort.add(1, ordering: .relaxed).newValue
+        guard candidate < 32_000 else { break }
+        if let channel = try? await ServerBootstrap(group: TestBackend.group).bind(host: "127.0.0.1", port: candidate).get() {
+            try await channel.close()
+            return candidate
+        }
+    }
     let channel = try await ServerBootstrap(group: TestBackend.group).bind(host: "127.0.0.1", port: 0).get()
     let port = channel.localAddress!.port!
     try await channel.close()
     return port
 }
+
+/// Where `freePort` looks next: a random start, so two test runs on one machine rarely meet.
+private let nextCandidatePort = Atomic<Int>(Int.random(in: 12_000..<22_000))
 
 /// A running load balancer in front of test backends.
 struct ProxyHarness: Sendable {
