@@ -30,7 +30,8 @@ package struct AuthAPI: Sendable {
 
     package func router() -> Router<AuthRequestContext> {
         let router = Router(context: AuthRequestContext.self)
-        // Metrics outermost, so they count the responses the error middleware makes from errors too.
+        // The request log and metrics outermost, so they see the responses the error middleware makes from errors too.
+        router.add(middleware: RequestLogMiddleware())
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: AuthErrorMiddleware())
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }

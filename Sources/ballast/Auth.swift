@@ -19,6 +19,7 @@ struct Auth: AsyncParsableCommand {
         abstract: "Run one auth replica.",
         discussion: "Several replicas may share one database: sessions and login throttling are the same on all of them.")
 
+    @OptionGroup var logging: LogOptions
     @Option(help: "HOST:PORT to listen on (port 0: any free port, reported on standard output).") var listen: String
     @Option(help: "sqlite:PATH (embedded) or postgres://USER:PASSWORD@HOST:PORT/DATABASE (shared by replicas on several hosts); a URL with a password is better given by --database-file or $BALLAST_DATABASE, out of ps.")
     var database: String?
@@ -48,7 +49,7 @@ struct Auth: AsyncParsableCommand {
     }
 
     func run() async throws {
-        let logger = LogSetup.bootstrapOnce()
+        let logger = LogSetup.bootstrapOnce(format: logging.logFormat)
         let registry = Telemetry.bootstrapOnce()
         let address = try Address.parseListen(listen).get()
         let database: String

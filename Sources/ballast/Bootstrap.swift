@@ -1,8 +1,11 @@
+import ArgumentParser
+import BallastControl
 import Foundation
 import Logging
 import Metrics
 import NIOConcurrencyHelpers
 import Prometheus
+import Synchronization
 
 private let bootstrapped = NIOLockedValueBox<PrometheusCollectorRegistry?>(nil)
 
@@ -26,15 +29,31 @@ enum Telemetry {
 }
 
 enum LogSetup {
-    /// Logs to stderr at LOG_LEVEL (default info).
-    static func bootstrapOnce() -> Logger {
+    /// Logs to stderr at LOG_LEVEL (default info), as `--log-format` says (text by default).
+    static func bootstrapOnce(format: LogFormat = .text) -> Logger {
         let level = ProcessInfo.processInfo.environment["LOG_LEVEL"].flatMap(Logger.Level.init(rawValue:)) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
-            handler.logLevel = level
-            return handler
+            switch format {
+            case .text:
+                var handler = StreamLogHandler.standardError(label: label)
+                handler.logLevel = level
+                return handler
+            case .json, .logfmt:
+                var handler = LineLogHandler(label: label, format: format)
+                handler.logLevel = level
+                return handler
+            }
         }
-        return Logger(label: "ballast")
+        let logger = Logger(label: "ballast")
+        if format != .text { MachineLog.logger.withLock { $0 = logger } }
+        return logger
     }
 }
 
+/// `--log-format` for the commands that serve (`up`, `lb`, `auth`).
+struct LogOptions: ParsableArguments {
+    @Option(help: "How log lines are written to stderr: text (for people), json or logfmt (one record per line, for log shippers).")
+    var logFormat: LogFormat = .text
+}
+
+extension LogFormat: ExpressibleByArgument {}

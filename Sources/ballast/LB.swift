@@ -16,6 +16,7 @@ struct LB: AsyncParsableCommand {
         abstract: "Run the load balancer and its admin API.",
         discussion: "SIGHUP reloads the config file (a bad file changes nothing); SIGTERM or Ctrl-C drains and stops.")
 
+    @OptionGroup var logging: LogOptions
     @Option(help: "The config file.") var config: String
     @Option(help: "Event loops (default: one per core).") var threads: Int = System.coreCount
     @Option(help: "Seconds to let requests in flight finish on shutdown.") var drainSeconds: Int = 10
@@ -31,8 +32,8 @@ struct LB: AsyncParsableCommand {
     }
 
     func run() async throws {
+        let logger = LogSetup.bootstrapOnce(format: logging.logFormat)
         let loaded = try loadConfigOrExit(config, printWarnings: true)
-        let logger = LogSetup.bootstrapOnce()
         let stores: StateStores
         let state: String?
         do {

@@ -1,17 +1,41 @@
 import ArgumentParser
 import BallastConfig
 import Foundation
+import Logging
+import Synchronization
 
 /// Writes a line to standard error (findings and failures go there; results go to stdout).
+/// Under `--log-format json|logfmt` it is an error record of the command's log instead, so
+/// that everything on stderr is a record a log shipper can read.
 func printError(_ message: String) {
-    FileHandle.standardError.write(Data((message + "\n").utf8))
+    if let logger = MachineLog.logger.withLock({ $0 }) {
+        logger.error("\(message)")
+    } else {
+        FileHandle.standardError.write(Data((message + "\n").utf8))
+    }
+}
+
+/// The command's logger once `--log-format` asked for records; nil for text.
+enum MachineLog {
+    static let logger = Mutex<Logger?>(nil)
 }
 
 /// Loads a config file, or prints every finding and exits 2 (bad input).
 func loadConfigOrExit(_ path: String, printWarnings: Bool = false) throws -> ConfigLoader.Loaded {
     switch ConfigLoader.load(file: path) {
     case .success(let loaded):
-        if printWarnings { for warning in loaded.warnings { printError(warning.description) } }
+        if printWarnings {
+            for warning in loaded.warnings {
+                if let logger = MachineLog.logger.withLock({ $0 }) {
+                    var metadata: Logger.Metadata = ["rule": "\(warning.ruleID)"]
+                    if let location = warning.location { metadata["location"] = "\(location)" }
+                    if let fix = warning.fix { metadata["fix"] = "\(fix)" }
+                    logger.warning("\(warning.message)", metadata: metadata)
+                } else {
+                    printError(warning.description)
+                }
+            }
+        }
         return loaded
     case .failure(let error):
         for finding in error.findings { printError(finding.description) }

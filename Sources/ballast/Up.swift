@@ -19,6 +19,7 @@ struct Up: AsyncParsableCommand {
             Ctrl-C drains the balancer and stops every replica.
             """)
 
+    @OptionGroup var logging: LogOptions
     @Option(help: "A config file instead of the embedded defaults.") var config: String?
     @Option(help: "Directory for the database, the config and the replica logs.") var data: String = "ballast-data"
     @Option(help: "Event loops of the balancer.") var threads: Int = System.coreCount
@@ -30,7 +31,7 @@ struct Up: AsyncParsableCommand {
     @Option(help: .hidden) var parentPid: Int32?
 
     func run() async throws {
-        let logger = LogSetup.bootstrapOnce()
+        let logger = LogSetup.bootstrapOnce(format: logging.logFormat)
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
         let configPath = config ?? "\(data)/ballast.yaml"
         if config == nil {
@@ -78,7 +79,7 @@ struct Up: AsyncParsableCommand {
         do {
             for (index, address) in replicas.enumerated() {
                 try supervisor.start(index: index + 1, address: address, database: database,
-                                     bcryptCost: bcryptCost, logDirectory: data)
+                                     bcryptCost: bcryptCost, logDirectory: data, logFormat: logging.logFormat)
             }
             try await supervisor.waitUntilHealthy(replicas, health: loaded.config.upstream(named: "auth")?.health ?? HealthCheck())
         } catch {

@@ -19,12 +19,14 @@ let ballastExecutable: URL = {
 final class ReplicaProcesses: Sendable {
     let processes: [Process]
     let ports: [Int]
+    /// Each replica's standard error (its log).
+    let errorLogs: [URL]
 
     struct DidNotStart: Error, CustomStringConvertible {
         let description: String
     }
 
-    init(count: Int, database: String) async throws {
+    init(count: Int, database: String, arguments extra: [String] = []) async throws {
         var processes: [Process] = []
         var outputs: [(out: Pipe, err: URL)] = []
         let directory = URL(fileURLWithPath: database).deletingLastPathComponent()
@@ -33,7 +35,7 @@ final class ReplicaProcesses: Sendable {
             let process = Process()
             process.executableURL = ballastExecutable
             process.arguments = ["auth", "--listen", "127.0.0.1:0", "--database", "sqlite:\(database)", "--bcrypt-cost", "4",
-                                 "--parent-pid", String(getpid())]
+                                 "--parent-pid", String(getpid())] + extra
             let out = Pipe()
             let err = directory.appendingPathComponent("replica\(index).err")
             _ = FileManager.default.createFile(atPath: err.path, contents: nil)
@@ -44,6 +46,7 @@ final class ReplicaProcesses: Sendable {
             outputs.append((out, err))
         }
         self.processes = processes
+        errorLogs = outputs.map(\.err)
         var ports: [Int] = []
         for (index, output) in outputs.enumerated() {
             // "auth replica on http://127.0.0.1:PORT (database …)"

@@ -253,7 +253,7 @@ extension ClientConnection {
     }
 }
 
-func jsonEscaped(_ text: String) -> String {
+package func jsonEscaped(_ text: String) -> String {
     var out = ""
     for scalar in text.unicodeScalars {
         switch scalar {
