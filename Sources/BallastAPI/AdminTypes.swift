@@ -52,9 +52,13 @@ package enum AdminReplies {
     /// `GET /api/v1/events`.
     package struct Events: Codable, Sendable {
         package var events: [TimelineEvent]
+        /// The cursor for what comes after this page (`?after=`): there may be more when the
+        /// page is full; a follower asks again with it later. Absent for a page of no stored event.
+        package var next: String?
 
-        package init(events: [TimelineEvent]) {
+        package init(events: [TimelineEvent], next: String? = nil) {
             self.events = events
+            self.next = next
         }
     }
 
@@ -267,5 +271,16 @@ package enum AuthReplies {
             self.token = token
             self.expires_at = expires_at
         }
+    }
+}
+
+/// How the admin API writes JSON, and so how the CLI's `--format json` writes the same types.
+package enum AdminJSON {
+    /// Pretty-printed with sorted keys (`compact`: one line, for a stream of records).
+    package static func encoder(compact: Bool = false) -> JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = compact ? [.sortedKeys, .withoutEscapingSlashes] : [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = ISOTime.encoding
+        return encoder
     }
 }

@@ -74,7 +74,7 @@ package struct DrillResult: Sendable {
     package var sessionsLost: Int
     package var incident: Int?
 
-    package struct Score: Sendable {
+    package struct Score: Sendable, Codable {
         package var name: String
         package var value: String
         package var target: String
@@ -109,4 +109,34 @@ package struct DrillResult: Sendable {
     }
 
     package var passed: Bool { scores.allSatisfy(\.met) }
+}
+
+/// A drill's outcome for scripts: `ballast drill run --format json` prints it and every drill
+/// writes it to `result.json` beside its report. Times are seconds after the fault.
+package struct DrillSummary: Sendable, Codable {
+    package var scenario: String
+    package var passed: Bool
+    package var requests: Int
+    package var failed: Int
+    package var failedPercent: Double
+    package var sessionsLost: Int
+    package var timeToDetect: Double?
+    package var detectedBy: String?
+    package var timeToRecover: Double?
+    package var incident: Int?
+    package var scores: [DrillResult.Score]
+
+    package init(_ result: DrillResult) {
+        scenario = result.scenario.name
+        passed = result.passed
+        requests = result.requests
+        failed = result.failed
+        failedPercent = result.failedPercent
+        sessionsLost = result.sessionsLost
+        timeToDetect = result.timeToDetect
+        detectedBy = result.watch.detectedBy
+        timeToRecover = result.timeToRecover
+        incident = result.incident
+        scores = result.scores
+    }
 }

@@ -141,7 +141,7 @@ package struct DrillRunner: Sendable {
         return result
     }
 
-    /// report.md, postmortem.md and timeline.svg in `out`: the incident's postmortem when one
+    /// report.md, result.json, postmortem.md and timeline.svg in `out`: the incident's postmortem when one
     /// opened, else one for the drill's window.
     private func writeArtifacts(_ result: inout DrillResult, stack: DrillStack) async throws {
         try FileManager.default.createDirectory(at: out, withIntermediateDirectories: true)
@@ -172,5 +172,6 @@ package struct DrillRunner: Sendable {
         try markdown.body.write(to: out.appendingPathComponent("postmortem.md"))
         try chart.body.write(to: out.appendingPathComponent("timeline.svg"))
         try DrillReport(result: result).markdown().write(to: out.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+        try AdminJSON.encoder().encode(DrillSummary(result)).write(to: out.appendingPathComponent("result.json"))
     }
 }

@@ -15,8 +15,18 @@ struct Apply: AsyncParsableCommand {
     @Argument(help: "The config file to roll out.") var file: String
     @Option(help: "Admin API URL (default $BALLAST_ADMIN or http://127.0.0.1:9900).") var admin: String?
     @Flag(help: "Skip the preflight probe (never the watch).") var force = false
+    @Option(help: "Output format: text or json (the admin API's outcome, or its findings for an invalid file; the exit code is the same).")
+    var format: OutputFormat = .text
 
     func run() async throws {
+        if format == .json {
+            switch ConfigLoader.load(file: file) {
+            case .success(let loaded): return try await runForScripts(loaded.config.sourceText)
+            case .failure(let error):
+                try printJSON(AdminReplies.Findings(error: "invalid_config", findings: error.findings))
+                throw ExitCode(2)
+            }
+        }
         let loaded = try loadConfigOrExit(file)
         let text = loaded.config.sourceText
         say("rolling out \(file): \(Int(loaded.config.rollout.canaryPercent))% canary, watching \(loaded.config.rollout.watch.configText)…")
@@ -40,6 +50,22 @@ struct Apply: AsyncParsableCommand {
         default:
             printError("error: the admin API answered \(reply.status): \(reply.message)")
             throw ExitCode(1)
+        }
+    }
+
+    /// `--format json`: the outcome as the admin API gave it, typed, and the same exit codes.
+    private func runForScripts(_ text: String) async throws {
+        let reply = try await AdminClient(admin: admin).send(.POST, "/api/v1/config?rollout=staged\(force ? "&force=true" : "")", body: text,
+                                                             timeout: .minutes(10))
+        if let outcome = reply.decode(RolloutController.Outcome.self), reply.status == 200 || reply.status == 409 {
+            try printJSON(outcome)
+            if outcome.outcome != .promoted { throw ExitCode(1) }
+        } else if reply.status == 422, let findings = reply.decode(AdminReplies.Findings.self) {
+            try printJSON(findings)
+            throw ExitCode(2)
+        } else {
+            printError("error: the admin API answered \(reply.status): \(reply.message)")
+            throw ExitCode(reply.status == 422 ? 2 : 1)
         }
     }
 
@@ -70,6 +96,7 @@ struct History: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Every config version of a running balancer: when, who, outcome.")
 
     @Option(help: "Admin API URL (default $BALLAST_ADMIN or http://127.0.0.1:9900).") var admin: String?
+    @Option(help: "Output format: text or json.") var format: OutputFormat = .text
 
     func run() async throws {
         let reply = try await AdminClient(admin: admin).send(.GET, "/api/v1/config/history")
@@ -77,6 +104,7 @@ struct History: AsyncParsableCommand {
             printError("error: the admin API answered \(reply.status)")
             throw ExitCode(1)
         }
+        if format == .json { return try printJSON(history) }
         for entry in history.versions {
             // A change refused before any traffic moved never got a version.
             say("\(entry.version > 0 ? "v\(entry.version)" : "-")  \(ISOTime.format(entry.appliedAt))  \(entry.author)  \(entry.outcome)")

@@ -22,12 +22,13 @@ struct Drill: AsyncParsableCommand {
 
     struct Run: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Run one scenario; writes report.md, postmortem.md and timeline.svg to --out.",
+            abstract: "Run one scenario; writes report.md, result.json, postmortem.md and timeline.svg to --out.",
             discussion: "Exit 0 when every score met its target, 1 when one missed, 2 on bad usage or a stack that would not start.")
 
         @Argument(help: "The scenario (ballast drill list).") var scenario: String
         @Option(help: "Where the report goes (default ./drills/SCENARIO-TIMESTAMP).") var out: String?
         @Option(help: "Virtual users.") var users: Int = 20
+        @Option(help: "Output format: text, or json (the scores as result.json has them; progress goes to stderr).") var format: OutputFormat = .text
         @Option(help: "Seconds of load before the fault.") var warmup: Int = 8
         @Option(help: "For postgres-away: a file (mode 0600) holding a postgres:// URL of a server the drill may use (it creates a schema of its own); or set $BALLAST_DRILL_POSTGRES.")
         var postgresFile: String?
@@ -54,13 +55,22 @@ struct Drill: AsyncParsableCommand {
                 printError("error: \(error)")
                 throw ExitCode(2)
             }
-            runner.progress = { say($0) }
+            if format == .json {
+                runner.progress = { line in printError(line) }
+            } else {
+                runner.progress = { line in say(line) }
+            }
             let result: DrillResult
             do {
                 result = try await runner.run()
             } catch {
                 printError("error: the drill could not run: \(error)")
                 throw ExitCode(2)
+            }
+            if format == .json {
+                try printJSON(DrillSummary(result))
+                if !result.passed { throw ExitCode(1) }
+                return
             }
             say("")
             say("\(scenario.name): \(result.passed ? "passed" : "MISSED")")

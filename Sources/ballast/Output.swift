@@ -1,5 +1,7 @@
 import ArgumentParser
 import BallastConfig
+import BallastAPI
+import BallastControl
 import Foundation
 import Logging
 import Synchronization
@@ -47,4 +49,15 @@ func loadConfigOrExit(_ path: String, printWarnings: Bool = false) throws -> Con
 /// `auth` report reaches a pipe or log file while they keep running.
 func say(_ message: String, terminator: String = "\n") {
     FileHandle.standardOutput.write(Data((message + terminator).utf8))
+}
+
+/// `--format` of the commands that report: text for people, json for scripts (the admin API's
+/// own types, written as the admin API writes them).
+enum OutputFormat: String, ExpressibleByArgument {
+    case text, json
+}
+
+/// Writes `value` to stdout as the admin API would (`compact`: one line).
+func printJSON(_ value: some Encodable, compact: Bool = false) throws {
+    say(String(decoding: try AdminJSON.encoder(compact: compact).encode(value), as: UTF8.self))
 }

@@ -11,6 +11,7 @@ struct Status: AsyncParsableCommand {
         discussion: "Exit 0 when no page-level alert fires, 1 when one does.")
 
     @Option(help: "Admin API URL (default $BALLAST_ADMIN or http://127.0.0.1:9900).") var admin: String?
+    @Option(help: "Output format: text or json (the admin API's status report; the exit code is the same).") var format: OutputFormat = .text
 
     func run() async throws {
         let client = AdminClient(admin: admin)
@@ -22,7 +23,10 @@ struct Status: AsyncParsableCommand {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = ISOTime.decoding
         let status = try decoder.decode(StatusReport.self, from: reply.body)
-        for line in StatusText.render(status, admin: client.base) { say(line) }
+        switch format {
+        case .text: for line in StatusText.render(status, admin: client.base) { say(line) }
+        case .json: try printJSON(status)
+        }
         if status.alerts.contains(where: { $0.state == .firing && $0.severity == .page }) || !status.disagreements.isEmpty
             || status.state?.reachable == false {
             throw ExitCode(1)

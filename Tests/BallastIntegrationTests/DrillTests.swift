@@ -36,6 +36,11 @@ struct DrillTests {
         #expect(postmortem.contains("Resolution by automatic rollback"))
         let chart = try String(contentsOf: out.appendingPathComponent("timeline.svg"), encoding: .utf8)
         #expect(chart.contains(#"data-kind="rollout.rolled_back""#))
+        // result.json: the scores for scripts, the type `drill run --format json` prints.
+        let decoder = JSONDecoder()
+        let summary = try decoder.decode(DrillSummary.self, from: Data(contentsOf: out.appendingPathComponent("result.json")))
+        #expect(summary.scenario == "lb-misconfig" && summary.passed == result.passed && summary.requests == result.requests)
+        #expect(summary.scores.map(\.name) == result.scores.map(\.name) && summary.timeToDetect == result.timeToDetect)
         // The throwaway stack is gone: nothing listens on its admin port any more.
         #expect(result.watch.faultSecond > 0)
     }

@@ -17,7 +17,7 @@ import Prometheus
 /// POST /api/v1/config/rollback   back to the previous applied version
 /// GET  /api/v1/config/history    every version with author, time and outcome
 /// GET  /api/v1/upstreams         servers with health, ejection and weight
-/// GET  /api/v1/events            the timeline (?since=10m or an ISO 8601 time, &limit=)
+/// GET  /api/v1/events            the timeline (?since=10m or an ISO 8601 time, &until=, &order=oldest|newest, &limit=, &after=NEXT)
 /// GET  /api/v1/alerts            every alert rule with its state
 /// GET  /api/v1/status            upstreams, traffic, sessions, firing alerts, versions at a glance
 /// GET  /api/v1/series            the last ten minutes of the dashboard's charts
@@ -89,8 +89,28 @@ package struct AdminAPI: Sendable {
             guard let since = parseSince(query["since"].map(String.init)) else {
                 return jsonError(.badRequest, "bad_since", "since must be an ISO 8601 time or a duration such as 10m")
             }
+            var until: Date?
+            if let text = query["until"].map(String.init) {
+                guard let parsed = parseSince(text) else {
+                    return jsonError(.badRequest, "bad_until", "until must be an ISO 8601 time or a duration such as 10m (that long ago)")
+                }
+                until = parsed
+            }
+            let order = query["order"].map(String.init) ?? "oldest"
+            guard order == "oldest" || order == "newest" else {
+                return jsonError(.badRequest, "bad_order", "order must be oldest or newest")
+            }
+            var after: EventCursor?
+            if let text = query["after"].map(String.init) {
+                guard let cursor = EventCursor(text: text) else {
+                    return jsonError(.badRequest, "bad_after", "after must be the 'next' of a previous page")
+                }
+                after = cursor
+            }
             let limit = query["limit"].flatMap { Int($0) }.map { min(max($0, 1), 10_000) } ?? 1000
-            return try jsonResponse(.ok, AdminReplies.Events(events: try await timeline.events(EventQuery(since: since, limit: limit))))
+            let eventQuery = EventQuery(since: since, until: until, limit: limit, newestFirst: order == "newest", after: after)
+            let events = try await timeline.events(eventQuery)
+            return try jsonResponse(.ok, AdminReplies.Events(events: events, next: eventQuery.next(after: events)?.text))
         }
         addMonitoringRoutes(to: router)
         addIncidentRoutes(to: router)
@@ -167,10 +187,7 @@ extension UpstreamsReport {
 }
 
 func jsonResponse(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = ISOTime.encoding
-    let data = try encoder.encode(value)
+    let data = try AdminJSON.encoder().encode(value)
     return Response(status: status, headers: [.contentType: "application/json"], body: .init(byteBuffer: ByteBuffer(bytes: data)))
 }
 

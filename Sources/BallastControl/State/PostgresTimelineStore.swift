@@ -67,6 +67,12 @@ package final class PostgresTimelineStore: TimelineStore {
             }
             conditions.append("(" + (alternatives.isEmpty ? "false" : alternatives.joined(separator: " OR ")) + ")")
         }
+        if let after = query.after {
+            let (low, high) = (after.at.addingTimeInterval(-EventCursor.sameInstant), after.at.addingTimeInterval(EventCursor.sameInstant))
+            conditions.append(query.newestFirst
+                ? "(at < \(try bind(low)) OR (at <= \(try bind(high)) AND id < \(try bind(after.id))))"
+                : "(at > \(try bind(high)) OR (at >= \(try bind(low)) AND id > \(try bind(after.id))))")
+        }
         let order = query.newestFirst ? "at DESC, id DESC" : "at, id"
         let sql = "SELECT id, at, source, kind, subject, message, details FROM timeline WHERE \(conditions.joined(separator: " AND ")) "
             + "ORDER BY \(order) LIMIT \(try bind(query.limit))"

@@ -60,7 +60,7 @@ package struct Timeline: TimelineStore {
         guard !pending.isEmpty else { return stored }
         // The item being written at this moment may be in both.
         var all = stored + pending.filter { event in !stored.contains { $0.at == event.at && $0.kind == event.kind && $0.message == event.message } }
-        all.sort { query.newestFirst ? $0.at > $1.at : $0.at < $1.at }
+        all = query.ordered(all)
         return Array(all.prefix(query.limit))
     }
 }

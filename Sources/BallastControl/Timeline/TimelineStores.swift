@@ -3,6 +3,30 @@ import Foundation
 import GRDB
 import Synchronization
 
+/// Where a page of events ended: the last event's time and id. The next page is the events
+/// after it in the query's order, `(at, id)` compared as a pair, so events at the same
+/// instant are neither repeated nor skipped.
+package struct EventCursor: Sendable, Equatable {
+    package var at: Date
+    package var id: Int64
+    /// Times closer than this are one instant, ordered by id (stores keep microseconds).
+    package static let sameInstant: TimeInterval = 0.000_001
+
+    package init(at: Date, id: Int64) {
+        self.at = at
+        self.id = id
+    }
+
+    /// `SECONDS_ID` (the Unix time as Swift prints a Double, which reads back exactly).
+    package var text: String { "\(at.timeIntervalSince1970)_\(id)" }
+
+    package init?(text: String) {
+        let parts = text.split(separator: "_")
+        guard parts.count == 2, let seconds = Double(parts[0]), seconds.isFinite, let id = Int64(parts[1]) else { return nil }
+        self.init(at: Date(timeIntervalSince1970: seconds), id: id)
+    }
+}
+
 /// Which events to read: a time range, kinds, and how many.
 package struct EventQuery: Sendable, Equatable {
     package var since: Date?
@@ -12,20 +36,52 @@ package struct EventQuery: Sendable, Equatable {
     package var limit: Int
     /// Newest first instead of oldest first (the limit then keeps the newest).
     package var newestFirst: Bool
+    /// Only events after this one in the query's order (the next page).
+    package var after: EventCursor?
 
-    package init(since: Date? = nil, until: Date? = nil, kinds: [String]? = nil, limit: Int = 1000, newestFirst: Bool = false) {
+    package init(since: Date? = nil, until: Date? = nil, kinds: [String]? = nil, limit: Int = 1000, newestFirst: Bool = false,
+                 after: EventCursor? = nil) {
         self.since = since
         self.until = until
         self.kinds = kinds
         self.limit = limit
         self.newestFirst = newestFirst
+        self.after = after
     }
 
     func matches(_ event: TimelineEvent) -> Bool {
         if let since, event.at < since { return false }
         if let until, event.at > until { return false }
         if let kinds, !kinds.contains(where: { $0.hasSuffix(".") ? event.kind.hasPrefix($0) : event.kind == $0 }) { return false }
+        if let after, !comesAfter(event, after) { return false }
         return true
+    }
+
+    /// An event not yet written has no id: it sorts after every written one at its instant.
+    /// "The same instant" is within `EventCursor.sameInstant`: a time read back from a store
+    /// or a cursor's text can differ from the original in its last bits.
+    private func comesAfter(_ event: TimelineEvent, _ cursor: EventCursor) -> Bool {
+        let apart = event.at.timeIntervalSince(cursor.at)
+        if abs(apart) > EventCursor.sameInstant { return newestFirst ? apart < 0 : apart > 0 }
+        return newestFirst ? (event.id ?? .min) < cursor.id : (event.id ?? .max) > cursor.id
+    }
+
+    /// Sorts `events` in the query's order, `(at, id)`.
+    func ordered(_ events: [TimelineEvent]) -> [TimelineEvent] {
+        events.sorted { a, b in
+            if a.at != b.at { return newestFirst ? a.at > b.at : a.at < b.at }
+            let (x, y) = (a.id ?? .max, b.id ?? .max)
+            return newestFirst ? x > y : x < y
+        }
+    }
+
+    /// The cursor for the page after `page` (when the page was full there may be more; a
+    /// follower asks again later with it either way): the last written event of the page, so
+    /// an event still being written is read again rather than missed. nil when the page holds
+    /// no written event.
+    package func next(after page: [TimelineEvent]) -> EventCursor? {
+        guard let last = page.last(where: { $0.id != nil }), let id = last.id else { return nil }
+        return EventCursor(at: last.at, id: id)
     }
 }
 
@@ -120,6 +176,11 @@ package final class SQLiteTimelineStore: TimelineStore {
                 _ = arguments.append(contentsOf: [kind.hasSuffix(".") ? escaped + "%" : kind])
             }
         }
+        if let after = query.after {
+            let (low, high) = (after.at.timeIntervalSince1970 - EventCursor.sameInstant, after.at.timeIntervalSince1970 + EventCursor.sameInstant)
+            conditions.append(query.newestFirst ? "(at < ? OR (at <= ? AND id < ?))" : "(at > ? OR (at >= ? AND id > ?))")
+            _ = arguments.append(contentsOf: query.newestFirst ? [low, high, after.id] : [high, low, after.id])
+        }
         _ = arguments.append(contentsOf: [query.limit])
         let bound = arguments
         let order = query.newestFirst ? "at DESC, id DESC" : "at, id"
@@ -181,8 +242,7 @@ package actor MemoryTimelineStore: TimelineStore {
     }
 
     package func events(_ query: EventQuery) -> [TimelineEvent] {
-        let matching = stored.filter(query.matches)
-        return query.newestFirst ? Array(matching.reversed().prefix(query.limit)) : Array(matching.prefix(query.limit))
+        Array(query.ordered(stored.filter(query.matches)).prefix(query.limit))
     }
 
     package func appendVitals(_ vitals: Vitals) {
