@@ -154,12 +154,16 @@ package enum SignalScope: Sendable, Hashable, CustomStringConvertible {
     case all
     case route(String)
     case upstream(String)
+    /// One server of an upstream (the dashboard's and status's per-server numbers; alert rules
+    /// in a config name routes or upstreams).
+    case server(upstream: String, server: String)
 
     package var description: String {
         switch self {
         case .all: "all traffic"
         case .route(let name): "route '\(name)'"
         case .upstream(let name): "upstream '\(name)'"
+        case .server(let upstream, let server): "server \(server) of upstream '\(upstream)'"
         }
     }
 }

@@ -13,6 +13,8 @@ package enum MetricCatalogue {
         "ballast_upstream_requests_in_flight": "Requests on their way to or from a server of the upstream.",
         "ballast_upstream_pool_connections": "Kept-alive idle connections to the upstream's servers, over all event loops.",
         "ballast_upstream_pipelined_requests_total": "Requests written behind another on one server connection (keepalive.pipeline_depth).",
+        "ballast_upstream_server_requests_total": "Attempts sent to each server, by the class of its answer (1xx to 5xx) or failed (refused, reset, timed out).",
+        "ballast_upstream_server_response_seconds": "Time from sending an attempt to each server to its response head.",
         "ballast_upstream_overflow_total": "Requests beyond the upstream's limits, by limit.",
         "ballast_tunnels_open": "Upgraded connections (WebSocket tunnels) open on the route.",
         "ballast_tunnel_bytes_total": "Bytes passed through the route's tunnels, by direction (from_client, from_server).",

@@ -65,7 +65,10 @@ enum StatusText {
                 + "\(rate(traffic?.requestsPerSecond)), 5xx \(percent(traffic?.errorRatio)), p99 \(latency(traffic?.p99Seconds))")
             for server in upstream.servers {
                 let state = server.ejected ? "EJECTED" : (server.healthy ? "up" : "DOWN")
-                lines.append("  \(server.ejected ? "◐" : (server.healthy ? "●" : "○")) \(server.address)  \(state)  weight \(server.weight)")
+                let numbers = status.serverTraffic?[upstream.name]?[server.address].map {
+                    "  \(rate($0.requestsPerSecond)), errors \(percent($0.errorRatio)), p99 \(latency($0.p99Seconds))"
+                } ?? ""
+                lines.append("  \(server.ejected ? "◐" : (server.healthy ? "●" : "○")) \(server.address)  \(state)  weight \(server.weight)\(numbers)")
             }
         }
         let firing = status.alerts.filter { $0.state == .firing }

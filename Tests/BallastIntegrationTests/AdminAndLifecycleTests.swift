@@ -101,7 +101,9 @@ import Testing
         let timeline = Timeline(store: try SQLiteTimelineStore(path: file))
         let port = try await freePort()
         let yaml = simpleConfig(port: port, servers: [a.address, b.address],
-                                extraUpstream: "    health: { path: /healthz, interval: 100ms, timeout: 80ms, healthy_after: 1, unhealthy_after: 1 }")
+                                // A timeout long enough that a loaded machine's slow probe of b is not
+                                // what marks it down first (its reason would then be the timeout).
+                                extraUpstream: "    health: { path: /healthz, interval: 2500ms, timeout: 2s, healthy_after: 1, unhealthy_after: 1 }")
         let balancer = try LoadBalancer(config: try ConfigLoader.load(text: yaml, file: "t").get().config, threads: 1) { event in
             timeline.post(TimelineEvent(event))
         }
@@ -113,7 +115,7 @@ import Testing
         try await Application(router: router).test(.router) { client async throws in
             _ = try await client.execute(uri: "/api/v1/config", method: .post, body: ByteBuffer(string: "version: 1\nlisteners: [\n"))
             _ = try await client.execute(uri: "/api/v1/config", method: .post, body: ByteBuffer(string: yaml.replacingOccurrences(of: "round_robin", with: "random")))
-            // b's own flip: on a loaded machine a probe of a may time out (80 ms) and flip a first.
+            // b's own flip: on a loaded machine a probe of a may be slow and flip a too.
             // Only server.down events: a flapping `a` may record hundreds of flips first.
             let downs = { (try? await timeline.store.events(EventQuery(kinds: ["server.down"], limit: 10_000))) ?? [] }
             try await waitUntilAsync {

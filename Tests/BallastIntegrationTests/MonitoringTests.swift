@@ -63,7 +63,8 @@ import Testing
         for text in outputs {
             for family in ["ballast_requests_total", "ballast_request_duration_seconds", "ballast_upstream_server_up",
                            "ballast_upstream_healthy_share", "ballast_upstream_pool_connections", "ballast_listener_connections",
-                           "ballast_upstream_requests_in_flight", "ballast_auth_logins_total"] {
+                           "ballast_upstream_requests_in_flight", "ballast_auth_logins_total",
+                           "ballast_upstream_server_requests_total", "ballast_upstream_server_response_seconds"] {
                 #expect(text.contains("# HELP \(family) "), "no \(family) with help text")
             }
             let result = try runTool("promtool", ["check", "metrics"], input: Data(text.utf8), package: "prometheus")
@@ -72,6 +73,57 @@ import Testing
         // And promtool is not a rubber stamp: the raw registry output (no HELP) fails it.
         let raw = try runTool("promtool", ["check", "metrics"], input: Data(TestMetrics.text.utf8), package: "prometheus")
         #expect(raw.status != 0)
+    }
+
+    /// Per-server numbers (issue 24, part 4): each server's answers by class, the attempts that
+    /// got none, its latency histogram; the dashboard's series and status have them per server.
+    @Test func eachServerIsCountedApartWithItsFailuresAndLatency() async throws {
+        let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
+        let dead = try DeadPort()
+        defer { dead.release() }
+        let upstream = "per-server-" + UUID().uuidString.prefix(8).lowercased()
+        let servers = [a.address, b.address, "127.0.0.1:\(dead.port)"]
+        let proxy = try await ProxyHarness.start { port in
+            simpleConfig(port: port, servers: servers, extraUpstream: "    outlier: { consecutive_failures: 1000 }", extraRoute: "        retries: { attempts: 3, on: [connect-failure], budget_percent: 100 }",
+                         upstream: upstream)
+        }
+        let engine = Self.engine(for: proxy.balancer, timeline: Timeline(store: MemoryTimelineStore()))
+        for _ in 0..<30 { #expect(try await fetch(port: proxy.port, .GET, "/").status == 200) }
+        for _ in 0..<9 { #expect(try await fetch(port: proxy.port, .GET, "/status/503").status == 503) }
+        let samples = PromText.parse(TestMetrics.text).filter { $0.labels["upstream"] == upstream }
+        await engine.evaluate(now: 0, samples: samples)
+        func count(_ server: String, _ code: String, in samples: [MetricSample] = samples) -> Double {
+            samples.first { $0.name == "ballast_upstream_server_requests_total" && $0.labels["server"] == server && $0.labels["code"] == code }?.value ?? 0
+        }
+        // Every answer is counted on the server that gave it, every refused attempt on the dead one.
+        #expect(count(a.address, "2xx") + count(b.address, "2xx") == 30)
+        #expect(count(a.address, "5xx") + count(b.address, "5xx") == 9)
+        #expect(count(a.address, "2xx") > 0 && count(b.address, "2xx") > 0)
+        #expect(count("127.0.0.1:\(dead.port)", "failed") >= 1)
+        #expect(count("127.0.0.1:\(dead.port)", "2xx") == 0)
+        for server in [a.address, b.address] {
+            let histogramCount = samples.first {
+                $0.name == "ballast_upstream_server_response_seconds_count" && $0.labels["server"] == server
+            }?.value
+            #expect(histogramCount == count(server, "2xx") + count(server, "5xx"), "\(server)")
+        }
+        // At most six counters and one histogram per server, whatever the statuses.
+        let codes = Set(samples.filter { $0.name == "ballast_upstream_server_requests_total" }.compactMap { $0.labels["code"] })
+        #expect(codes.isSubset(of: ["1xx", "2xx", "3xx", "4xx", "5xx", "failed"]))
+        // The engine charts them per server: rate over the 5 s between two evaluations.
+        for _ in 0..<20 { #expect(try await fetch(port: proxy.port, .GET, "/").status == 200) }
+        let later = PromText.parse(TestMetrics.text).filter { $0.labels["upstream"] == upstream }
+        await engine.evaluate(now: 5, samples: later)
+        let series = await engine.series()
+        let perServer = try #require(series.servers?[upstream])
+        #expect(Set(perServer.keys) == Set(servers))
+        let aRate = try #require(perServer[a.address]?.rate.last.flatMap { $0 })
+        #expect(abs(aRate - (count(a.address, "2xx", in: later) - count(a.address, "2xx")) / 5) < 0.01)
+        let deadErrors = try #require(perServer["127.0.0.1:\(dead.port)"]?.errorRatio.last.flatMap { $0 })
+        #expect(deadErrors == 1)
+        let aP99 = try #require(perServer[a.address]?.p99Seconds.last.flatMap { $0 })
+        #expect(aP99 > 0 && aP99 < 1)
+        await proxy.stop()
     }
 
     /// A route's latency histogram appears with its first request: behind thousands of routes,

@@ -20,6 +20,9 @@ package struct StatusReport: Codable, Sendable {
     package var version: Int
     package var upstreams: [UpstreamsReport.UpstreamReport]
     package var traffic: [String: Traffic]
+    /// Per upstream, per server `host:port`: its attempts a second, the share that got a 5xx or
+    /// no answer, and its p99 (absent from older balancers).
+    package var serverTraffic: [String: [String: Traffic]]?
     package var activeSessions: Double?
     package var alerts: [AlertStatus]
     package var rollout: Rollout
@@ -94,6 +97,7 @@ extension AdminAPI {
         let latest = await alerts?.latest()
         return StatusReport(
             version: runtime.version, upstreams: UpstreamsReport(runtime: runtime).upstreams, traffic: latest?.traffic ?? [:],
+            serverTraffic: latest?.servers,
             activeSessions: latest?.activeSessions ?? nil, alerts: await alerts?.alerts() ?? [],
             rollout: StatusReport.Rollout(canaryVersion: await rollouts.canaryVersion),
             history: Array(((try? await history.all()) ?? []).suffix(10)), state: await state.report(),

@@ -79,7 +79,7 @@ package actor AlertEngine {
         }
         var book = book
         var history = history
-        let upstreams = config.upstreams.map(\.name)
+        let upstreams = config.upstreams.map { (name: $0.name, servers: $0.servers.map(\.address.description)) }
         history.setUpstreams(upstreams)
         book.prepare(evaluators.flatMap(\.signals) + DashboardHistory.signals(upstreams: upstreams).map(\.signal), config: config)
         let senders = senders ?? config.alerts.notify.webhooks.map { WebhookSender(webhook: $0, logger: logger) }
@@ -231,24 +231,36 @@ package actor AlertEngine {
 
     package func series() -> SeriesReport {
         var upstreams: [String: SeriesReport.Upstream] = [:]
-        for name in history.upstreams {
+        var servers: [String: [String: SeriesReport.Server]] = [:]
+        for (name, addresses) in history.upstreams {
             upstreams[name] = SeriesReport.Upstream(
                 rate: history.points("\(name)/rate"), errorRatio: history.points("\(name)/errors"),
                 p99Seconds: history.points("\(name)/p99"), healthyShare: history.points("\(name)/healthy"))
+            for server in addresses {
+                let key = { DashboardHistory.serverKey(name, server, $0) }
+                servers[name, default: [:]][server] = SeriesReport.Server(
+                    rate: history.points(key("rate")), errorRatio: history.points(key("errors")), p99Seconds: history.points(key("p99")))
+            }
         }
-        return SeriesReport(times: history.times.ordered.map(\.time), upstreams: upstreams,
+        return SeriesReport(times: history.times.ordered.map(\.time), upstreams: upstreams, servers: servers,
                             activeSessions: history.points("sessions"), loginFailureRatio: history.points("login_failures"))
     }
 
     /// The newest charted values, without building the whole ten minutes (`ballast status`).
-    func latest() -> (traffic: [String: StatusReport.Traffic], activeSessions: Double?) {
+    func latest() -> (traffic: [String: StatusReport.Traffic], servers: [String: [String: StatusReport.Traffic]], activeSessions: Double?) {
         var traffic: [String: StatusReport.Traffic] = [:]
-        for name in history.upstreams {
+        var servers: [String: [String: StatusReport.Traffic]] = [:]
+        for (name, addresses) in history.upstreams {
             traffic[name] = StatusReport.Traffic(requestsPerSecond: history.latest("\(name)/rate"),
                                                  errorRatio: history.latest("\(name)/errors"),
                                                  p99Seconds: history.latest("\(name)/p99"))
+            for server in addresses {
+                let key = { DashboardHistory.serverKey(name, server, $0) }
+                servers[name, default: [:]][server] = StatusReport.Traffic(
+                    requestsPerSecond: history.latest(key("rate")), errorRatio: history.latest(key("errors")), p99Seconds: history.latest(key("p99")))
+            }
         }
-        return (traffic, history.latest("sessions"))
+        return (traffic, servers, history.latest("sessions"))
     }
 
     package func stop() {

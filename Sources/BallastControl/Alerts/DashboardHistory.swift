@@ -1,28 +1,48 @@
 import BallastConfig
 
 /// The last ten minutes of what the dashboard charts, one point per evaluation: per upstream,
-/// request rate, 5xx ratio, p99 latency and healthy share; overall, active sessions.
+/// request rate, 5xx ratio, p99 latency and healthy share; per server, its rate, errors (5xx
+/// or no answer) and p99; overall, active sessions.
 struct DashboardHistory {
     static let capacity = 600
     private(set) var times = Ring(capacity: capacity)
     private var series: [String: Ring] = [:]
-    private(set) var upstreams: [String] = []
+    /// Each upstream with its servers (`host:port`), in config order.
+    private(set) var upstreams: [(name: String, servers: [String])] = []
+    private var signals: [(key: String, signal: Signal)] = []
 
-    /// The signals charted for these upstreams.
-    static func signals(upstreams: [String]) -> [(key: String, signal: Signal)] {
-        upstreams.flatMap { name in
-            [("\(name)/rate", Signal(.requestRate, scope: .upstream(name), window: .seconds(5))),
-             ("\(name)/errors", Signal(.errorRatio, scope: .upstream(name), window: .seconds(5))),
-             ("\(name)/p99", Signal(.latencyP99, scope: .upstream(name), window: .seconds(10))),
-             ("\(name)/healthy", Signal(.healthyShare, scope: .upstream(name)))]
+    /// The signals charted for these upstreams and their servers.
+    static func signals(upstreams: [(name: String, servers: [String])]) -> [(key: String, signal: Signal)] {
+        upstreams.flatMap { upstream in
+            let name = upstream.name
+            return [("\(name)/rate", Signal(.requestRate, scope: .upstream(name), window: .seconds(5))),
+                    ("\(name)/errors", Signal(.errorRatio, scope: .upstream(name), window: .seconds(5))),
+                    ("\(name)/p99", Signal(.latencyP99, scope: .upstream(name), window: .seconds(10))),
+                    ("\(name)/healthy", Signal(.healthyShare, scope: .upstream(name)))]
+                + upstream.servers.flatMap { server in
+                    let scope = SignalScope.server(upstream: name, server: server)
+                    return [(serverKey(name, server, "rate"), Signal(.requestRate, scope: scope, window: .seconds(10))),
+                            (serverKey(name, server, "errors"), Signal(.errorRatio, scope: scope, window: .seconds(10))),
+                            (serverKey(name, server, "p99"), Signal(.latencyP99, scope: scope, window: .seconds(10)))]
+                }
         } + [("sessions", Signal(.activeSessions)), ("login_failures", Signal(.loginFailureRatio, window: .seconds(30)))]
     }
 
-    mutating func setUpstreams(_ names: [String]) { upstreams = names }
+    static func serverKey(_ upstream: String, _ server: String, _ what: String) -> String { "\(upstream)@\(server)/\(what)" }
+
+    var upstreamNames: [String] { upstreams.map(\.name) }
+
+    mutating func setUpstreams(_ upstreams: [(name: String, servers: [String])]) {
+        self.upstreams = upstreams
+        signals = Self.signals(upstreams: upstreams)
+        // Series of servers and upstreams no longer configured go.
+        let keys = Set(signals.map(\.key))
+        series = series.filter { keys.contains($0.key) }
+    }
 
     mutating func record(_ book: SignalBook, at time: Double) {
         times.append(time, time)
-        for (key, signal) in Self.signals(upstreams: upstreams) {
+        for (key, signal) in signals {
             series[key, default: Ring(capacity: Self.capacity)].append(time, book.value(signal))
         }
     }
@@ -48,8 +68,16 @@ package struct SeriesReport: Sendable, Codable {
         package var p99Seconds: [Double?]
         package var healthyShare: [Double?]
     }
+    /// One server's numbers (5xx ratio counts attempts that got no answer too).
+    package struct Server: Sendable, Codable {
+        package var rate: [Double?]
+        package var errorRatio: [Double?]
+        package var p99Seconds: [Double?]
+    }
     package var times: [Double]
     package var upstreams: [String: Upstream]
+    /// Per upstream, per server `host:port` (absent from older balancers).
+    package var servers: [String: [String: Server]]?
     package var activeSessions: [Double?]
     package var loginFailureRatio: [Double?]
 }

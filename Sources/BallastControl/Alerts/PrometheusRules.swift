@@ -31,6 +31,7 @@ package enum PrometheusRules {
             case .all: break
             case .route(let name): out += "          route: \(quote(name))\n"
             case .upstream(let name): out += "          upstream: \(quote(name))\n"
+            case .server(let upstream, let server): out += "          upstream: \(quote(upstream))\n          server: \(quote(server))\n"
             }
             out += "        annotations:\n"
             out += "          summary: \(quote(rule.summary))\n"
@@ -110,6 +111,7 @@ package enum PrometheusRules {
             case .all: ""
             case .route(let name): "route=\(label(name))"
             case .upstream(let name): "upstream=\(label(name))"
+            case .server(let upstream, let server): "upstream=\(label(upstream)),server=\(label(server))"
             }
         }
 

@@ -27,6 +27,7 @@ struct RuleEvaluator {
         case .all: break
         case .route(let name): labels["route"] = name
         case .upstream(let name): labels["upstream"] = name
+        case .server(let upstream, let server): labels["upstream"] = upstream; labels["server"] = server
         }
         status = AlertStatus(name: rule.name, severity: rule.severity, summary: rule.summary, runbook: rule.runbook,
                              labels: labels, state: .inactive, condition: Self.describe(rule.condition), value: "no data",

@@ -112,13 +112,20 @@ struct SignalBook {
         return min(1, some.delta / all.delta)
     }
 
-    /// [all requests, 5xx requests] of the scope.
+    /// [all requests, 5xx requests] of the scope; of a server, its attempts and those that
+    /// got a 5xx or no answer.
     private func requestSelectors(_ scope: SignalScope) -> [Selector] {
         var matchers: [String: Selector.Matcher] = [:]
         switch scope {
         case .all: break
         case .route(let name): matchers["route"] = .equals(name)
         case .upstream(let name): matchers["upstream"] = .equals(name)
+        case .server(let upstream, let server):
+            let matchers: [String: Selector.Matcher] = ["upstream": .equals(upstream), "server": .equals(server)]
+            var errors = matchers
+            errors["code"] = .oneOf(Selector.Choices(["5xx", "failed"]))
+            return [Selector(name: "ballast_upstream_server_requests_total", matchers: matchers),
+                    Selector(name: "ballast_upstream_server_requests_total", matchers: errors)]
         }
         var errors = matchers
         errors["code"] = .prefix("5")
@@ -139,10 +146,16 @@ struct SignalBook {
         case .upstream(let name):
             Selector(name: "ballast_request_duration_seconds_bucket",
                      matchers: ["route": .oneOf(Selector.Choices(routesOfUpstream[name] ?? []))])
+        case .server(let upstream, let server):
+            Selector(name: "ballast_upstream_server_response_seconds_bucket",
+                     matchers: ["upstream": .equals(upstream), "server": .equals(server)])
         }
     }
 
     private func healthSelector(_ scope: SignalScope) -> Selector {
+        if case .server(let upstream, let server) = scope {
+            return Selector(name: "ballast_upstream_server_up", matchers: ["upstream": .equals(upstream), "server": .equals(server)])
+        }
         if case .upstream(let name) = scope {
             return Selector(name: "ballast_upstream_healthy_share", matchers: ["upstream": .equals(name)])
         }

@@ -20,8 +20,8 @@ package actor RolloutController {
         package var outcome: Kind
         package var reason: String?
         package var seconds: Double
-        package var canary: WindowStats?
-        package var stable: WindowStats?
+        package var canary: WindowSummary?
+        package var stable: WindowSummary?
         package var findings: [Finding]
         package var changes: [ConfigDiff.Change]
     }
@@ -105,8 +105,8 @@ package actor RolloutController {
             logger.info("canary promoted", metadata: ["version": .stringConvertible(version)])
             await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.promoted", subject: "v\(version)",
                                                 message: "canary v\(version) promoted: \(stats.canary.requests) canary requests, \(stats.canary.errors) errors"))
-            return Outcome(version: version, outcome: .promoted, reason: nil, seconds: seconds(), canary: stats.canary,
-                           stable: stats.stable, findings: loaded.warnings, changes: changes)
+            return Outcome(version: version, outcome: .promoted, reason: nil, seconds: seconds(), canary: stats.canary.summary,
+                           stable: stats.stable.summary, findings: loaded.warnings, changes: changes)
         case .rollBack(let reason):
             await balancer.abortCanary()
             Counter(label: "ballast_config_applies_total", dimensions: [("result", "rolled_back")]).increment()
@@ -114,8 +114,8 @@ package actor RolloutController {
             logger.error("canary rolled back", metadata: ["version": .stringConvertible(version), "reason": .string(reason)])
             await timeline.record(TimelineEvent(source: "rollout", kind: "rollout.rolled_back", subject: "v\(version)",
                                                 message: "canary v\(version) rolled back after \(String(format: "%.1f", seconds())) s: \(reason)"))
-            return Outcome(version: version, outcome: .rolledBack, reason: reason, seconds: seconds(), canary: stats.canary,
-                           stable: stats.stable, findings: loaded.warnings, changes: changes)
+            return Outcome(version: version, outcome: .rolledBack, reason: reason, seconds: seconds(), canary: stats.canary.summary,
+                           stable: stats.stable.summary, findings: loaded.warnings, changes: changes)
         case .keepWatching:
             fatalError("the watch loop only ends on a verdict")
         }

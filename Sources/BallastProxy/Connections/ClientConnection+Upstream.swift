@@ -85,6 +85,7 @@ extension ClientConnection {
         }
         exchange.state.picked(server: server.index)
         exchange.server = server
+        exchange.attemptStart = now
         exchange.answeredBy = server
         balancer.requestStarted(server.index)
         if upstream.breaker != nil {
@@ -138,6 +139,7 @@ extension ClientConnection {
 
     private func connectFailed(_ exchange: Exchange, server: ServerTarget, timedOut: Bool) {
         let now = loop.now
+        loop.serverMetrics(exchange.route.upstream, server).failed()
         attemptEnded(exchange, server: server)
         exchange.route.upstream.recordFailure(server, now: now)
         exchange.server = nil
@@ -217,6 +219,7 @@ extension ClientConnection {
         guard let exchange, exchange.upstream === connection, let server = exchange.server else { return }
         let now = loop.tick()
         exchange.route.upstream.recordFailure(server, now: now)
+        loop.serverMetrics(exchange.route.upstream, server).failed()
         let reused = connection.exchanges > 1
         release(exchange, close: false)
         let failure = ExchangeRecovery.Failure.connectionFailed(beforeResponse: failure == .closedBeforeResponse, reused: reused)
@@ -240,6 +243,7 @@ extension ClientConnection {
         }
         let now = loop.now
         exchange.route.upstream.recordFailure(server, now: now)
+        loop.serverMetrics(exchange.route.upstream, server).failed()
         release(exchange, close: true)
         recover(exchange, failed(exchange, .responseTimedOut), now: now)
     }
@@ -258,6 +262,7 @@ extension ClientConnection {
             return .abandoned
         }
         let now = loop.tick()
+        loop.serverMetrics(exchange.route.upstream, server).answered(status: head.status, nanos: now - exchange.attemptStart)
         switch TunnelState.switching(status: head.status, asked: exchange.state.upgrade) {
         case .none:
             break

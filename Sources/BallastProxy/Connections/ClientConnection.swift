@@ -12,6 +12,8 @@ final class Exchange {
     var hashKey: UInt64?
     var upstream: UpstreamConnection?
     var server: ServerTarget?
+    /// When the attempt on `server` began (for its latency).
+    var attemptStart: Int64 = 0
     /// Counted in `server`'s requests under way (its upstream has `limits`).
     var countedOn: ServerState?
     /// Waiting for its upstream's capacity since then (`CircuitBreaker`).

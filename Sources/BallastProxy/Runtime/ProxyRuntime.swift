@@ -125,6 +125,8 @@ package final class UpstreamRuntime: Sendable {
     let overflowCounters: [CircuitBreaker.Limit: Counter]
     /// The upstream's `tls:` as loaded, nil for cleartext.
     let tls: UpstreamTLSContext?
+    /// Each server's metric handles, per event loop (`ServerMetrics`).
+    let serverMetrics: [LoopLocal<[ServerMetrics?]>]
 
     init(config: Upstream, servers: [ServerTarget], loopCount: Int, counters: UpstreamCounters = UpstreamCounters(),
          tls: UpstreamTLSContext? = nil, events: @escaping @Sendable (ProxyEvent) -> Void) {
@@ -144,6 +146,7 @@ package final class UpstreamRuntime: Sendable {
                                panicThresholdPercent: config.panicThresholdPercent))
         }
         pipelined = (0..<max(1, loopCount)).map { _ in LoopLocal(0) }
+        serverMetrics = (0..<max(1, loopCount)).map { _ in LoopLocal(Array(repeating: nil, count: servers.count)) }
         retryBudgets = (0..<max(1, loopCount)).map { _ in LoopLocal(RetryBudget()) }
         outlier = NIOLockedValueBox(OutlierDetector(
             serverCount: servers.count, consecutiveFailures: config.outlier.consecutiveFailures,

@@ -1,45 +1,75 @@
+import Histogram
+
 /// Requests, errors and latency of one side of a rollout (canary or stable), counted per
 /// event loop without locks and summed by the control plane.
-package struct WindowStats: Sendable, Equatable, Codable {
-    /// Upper bounds of the latency buckets, in milliseconds (the last one is open).
-    package static let bucketBounds: [Double] = [1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_000, .infinity]
+///
+/// Latency goes into an HdrHistogram (microseconds, 3 significant digits, up to a minute), so
+/// the p99 the rollout judge compares with `p99_above` is the 99th percentile itself within
+/// 0.1%, not the upper bound of a bucket (a 260 ms p99 used to read as 500 ms). The histogram
+/// (about 64 KiB) is made at the first request, so an idle loop keeps none.
+package struct WindowStats: Sendable, Equatable {
+    /// The longest latency kept apart; slower requests count as this.
+    static let highestMicroseconds: UInt64 = 60_000_000
 
     package var requests = 0
     package var errors = 0
-    package var buckets = [Int](repeating: 0, count: WindowStats.bucketBounds.count)
+    private var latency: Histogram<UInt32>?
 
     package init() {}
 
     package mutating func record(nanos: Int64, error: Bool) {
         requests += 1
         if error { errors += 1 }
-        let ms = Double(nanos) / 1e6
-        let index = Self.bucketBounds.firstIndex { ms <= $0 } ?? Self.bucketBounds.count - 1
-        buckets[index] += 1
+        let micros = min(Self.highestMicroseconds, UInt64(max(1, nanos / 1000)))
+        if latency == nil { latency = Self.emptyHistogram() }
+        _ = latency!.record(micros)
+    }
+
+    private static func emptyHistogram() -> Histogram<UInt32> {
+        Histogram(lowestDiscernibleValue: 1, highestTrackableValue: highestMicroseconds, numberOfSignificantValueDigits: .three)
     }
 
     package static func + (a: WindowStats, b: WindowStats) -> WindowStats {
         var sum = a
         sum.requests += b.requests
         sum.errors += b.errors
-        for i in sum.buckets.indices { sum.buckets[i] += b.buckets[i] }
+        if let other = b.latency {
+            if sum.latency == nil { sum.latency = emptyHistogram() }
+            sum.latency!.add(other)
+        }
         return sum
+    }
+
+    package static func == (a: WindowStats, b: WindowStats) -> Bool {
+        a.requests == b.requests && a.errors == b.errors && a.p99Milliseconds == b.p99Milliseconds
+            && a.latency?.totalCount == b.latency?.totalCount && a.latency?.max == b.latency?.max
     }
 
     /// Errors as a percentage of requests (0 without requests).
     package var errorRatePercent: Double { requests == 0 ? 0 : Double(errors) * 100 / Double(requests) }
 
-    /// The upper bound of the bucket holding the 99th percentile, in milliseconds.
-    package var p99Milliseconds: Double {
-        guard requests > 0 else { return 0 }
-        let target = Int((Double(requests) * 0.99).rounded(.up))
-        var seen = 0
-        for (i, count) in buckets.enumerated() {
-            seen += count
-            if seen >= target { return Self.bucketBounds[i] }
-        }
-        return Self.bucketBounds[Self.bucketBounds.count - 1]
+    /// The latency at `percentile` (0-100), in milliseconds; 0 without requests.
+    package func milliseconds(atPercentile percentile: Double) -> Double {
+        guard let latency, latency.totalCount > 0 else { return 0 }
+        return Double(latency.valueAtPercentile(percentile)) / 1000
     }
+
+    /// The 99th percentile latency, in milliseconds (0 without requests).
+    package var p99Milliseconds: Double { milliseconds(atPercentile: 99) }
+
+    /// What the admin API reports of a side.
+    package var summary: WindowSummary {
+        WindowSummary(requests: requests, errors: errors, p50Milliseconds: milliseconds(atPercentile: 50),
+                      p99Milliseconds: p99Milliseconds)
+    }
+}
+
+/// One side of a rollout as `ballast apply` and the admin API report it.
+package struct WindowSummary: Sendable, Equatable, Codable {
+    package var requests: Int
+    package var errors: Int
+    package var p50Milliseconds: Double
+    package var p99Milliseconds: Double
 }
 
 /// Both sides of a rollout, as one loop counted them.

@@ -40,7 +40,7 @@ extension Config {
     func scope(_ scope: SignalScope, covers upstream: String) -> Bool {
         switch scope {
         case .all: true
-        case .upstream(let name): name == upstream
+        case .upstream(let name), .server(let name, _): name == upstream
         case .route(let name): routes(to: upstream).contains { $0.route.name == name }
         }
     }
@@ -51,7 +51,7 @@ extension Config {
         switch scope {
         case .all: return all
         case .route(let name): return all.filter { $0.name == name }
-        case .upstream(let name): return all.filter { $0.upstream == name }
+        case .upstream(let name), .server(let name, _): return all.filter { $0.upstream == name }
         }
     }
 }
