@@ -277,12 +277,36 @@ import Testing
         await engine.stop()
     }
 
+    /// Runs headless Chromium on `url`: the DOM after `budget` ms of virtual time, and a
+    /// screenshot of the page at `screenshot` when asked.
+    func chromium(_ url: String, budget: Int = 5000, screenshot: String? = nil) throws -> String {
+        var arguments = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=\(budget)"]
+        if let screenshot {
+            arguments += ["--window-size=1280,1400", "--screenshot=\(screenshot)", "--hide-scrollbars"]
+        } else {
+            arguments += ["--dump-dom"]
+        }
+        let result = try runTool("chromium", arguments + [url], package: "chromium")
+        #expect(result.status == 0, "\(result.output.suffix(2000))")
+        return result.output
+    }
+
+    /// The dashboard, issue 24 part 5: live charts on fixed scales with units and the alerts'
+    /// thresholds, a text alternative per chart, each server's numbers, the newest events first
+    /// and at most 40, firing alerts announced in a live region.
     @Test func dashboardRendersLiveChartsInChromium() async throws {
         let a = try await TestBackend.start("a"), b = try await TestBackend.start("b")
         // Lenient health checks: Chromium starting on 2 cores once delayed two 100 ms probes in a
-        // row in CI, and the test saw a healthy server drawn as down.
+        // row in CI, and the test saw a healthy server drawn as down. Names of its own: the
+        // metrics are process-wide and other tests answer 5xx on route "all" meanwhile.
         let proxy = try await ProxyHarness.start {
-            Self.stackYAML(port: $0, servers: [a.port, b.port], healthInterval: "1s", healthTimeout: "900ms", unhealthyAfter: 3)
+            Self.stackYAML(port: $0, servers: [a.port, b.port], alerts: """
+                alerts:
+                  rules:
+                    - { name: Busy, severity: info, signal: request_rate, upstream: dash, window: 5s, above: 1, runbook: r.md }
+                    - { name: Errors, signal: error_ratio, upstream: dash, window: 5s, above: 2%, runbook: r.md }
+                    - { name: Slow, signal: latency_p99, upstream: dash, window: 10s, above: 300ms, runbook: r.md }
+                """, route: "dash", upstream: "dash", healthInterval: "1s", healthTimeout: "900ms", unhealthyAfter: 3)
         }
         let timeline = Timeline(store: MemoryTimelineStore())
         let engine = Self.engine(for: proxy.balancer, timeline: timeline)
@@ -298,7 +322,6 @@ import Testing
             running.cancel()
             Task { await proxy.stop(); await a.stop(); await b.stop() }
         }
-        await timeline.record(TimelineEvent(source: "test", kind: "config.applied", subject: "v1", message: "dashboard test started"))
         // An earlier incident, as the alert engine records one: the panel lists it with its draft.
         var book = IncidentBook()
         let fired = TimelineEvent(at: Date().addingTimeInterval(-90), source: "alerts", kind: "alert.firing", subject: "Down upstream=app",
@@ -306,34 +329,89 @@ import Testing
         let resolved = TimelineEvent(at: Date().addingTimeInterval(-60), source: "alerts", kind: "alert.resolved", subject: "Down upstream=app",
                                      message: "resolved: half the servers are down")
         for event in [fired] + book.observe(fired) + [resolved] + book.observe(resolved) { await timeline.record(event) }
+        // More events than the page shows: it must show the newest, newest first.
+        for index in 0..<60 {
+            await timeline.record(TimelineEvent(source: "test", kind: "note.test", message: "dash event \(index)"))
+        }
         let started = ContinuousClock.now
         while ContinuousClock.now - started < .seconds(4) {
             for _ in 0..<10 { _ = try? await fetch(port: proxy.port, .GET, "/") }
             try await Task.sleep(for: .milliseconds(100))
         }
         let status = await api.status()
-        #expect((status.traffic["app"]?.requestsPerSecond ?? 0) > 0, "status has no traffic: \(status.traffic)")
+        #expect((status.traffic["dash"]?.requestsPerSecond ?? 0) > 0, "status has no traffic: \(status.traffic)")
         #expect(status.upstreams.first?.servers.count == 2)
-        let result = try runTool("chromium", [
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--virtual-time-budget=5000",
-            "--dump-dom", "http://127.0.0.1:\(adminPort)/",
-        ], package: "chromium")
-        #expect(result.status == 0, "\(result.output.suffix(2000))")
-        let dom = result.output
+        let page = try chromium("http://127.0.0.1:\(adminPort)/")
+        // What the page shows, without its own script's text.
+        let dom = String(page[..<(page.range(of: "<script>")?.lowerBound ?? page.endIndex)])
         #expect(dom.contains(#"data-loaded="true""#), "the page did not load its data: \(dom.suffix(3000))")
-        func points(_ id: String) -> Int {
-            guard let range = dom.range(of: #"id="\#(id)" data-points=""#) else { return -1 }
-            return Int(dom[range.upperBound...].prefix { $0.isNumber }) ?? -1
+        func attribute(_ id: String, _ name: String) -> String? {
+            guard let tag = dom.range(of: #"id="\#(id)""#) else { return nil }
+            let rest = dom[tag.upperBound...].prefix { $0 != ">" }
+            guard let range = rest.range(of: #" \#(name)=""#) else { return nil }
+            return String(rest[range.upperBound...].prefix { $0 != "\"" })
         }
-        #expect(points("chart-app-rate") >= 2, "request rate chart drew \(points("chart-app-rate")) points")
-        #expect(points("chart-app-healthy") >= 2)
-        #expect(points("chart-app-p99") >= 1)
+        func points(_ id: String) -> Int { attribute(id, "data-points").flatMap { Int($0) } ?? -1 }
+        #expect(points("chart-dash-rate") >= 2, "request rate chart drew \(points("chart-dash-rate")) points")
+        #expect(points("chart-dash-healthy") >= 2)
+        #expect(points("chart-dash-p99") >= 1)
+        // Fixed scales: no 5xx still draws 0–5%, not a full chart; the threshold is drawn and
+        // sets the scale (2% × 1.25 fits 5%; 300 ms × 1.25 needs 500 ms).
+        #expect(attribute("chart-dash-errors", "data-scale-max") == "0.05")
+        #expect(attribute("chart-dash-errors", "data-threshold") == "0.02")
+        #expect(attribute("chart-dash-p99", "data-scale-max") == "0.5")
+        #expect(attribute("chart-dash-p99", "data-threshold") == "0.3")
+        #expect(attribute("chart-dash-healthy", "data-scale-max") == "1")
+        #expect(dom.contains("Errors 2.00%") && dom.contains("Slow 300 ms"), "threshold labels")
+        // Each chart says in words what it shows.
+        #expect(dom.contains(#"<title id="chart-dash-errors-desc">dash: 5xx ratio, last 10 minutes: now 0.00%"#), "\(dom.suffix(4000))")
+        #expect(dom.contains("scale 0 to 5.00%; alert Errors at 2.00%"))
+        let images = dom.components(separatedBy: #"role="img" aria-labelledby=""#).dropFirst().map { $0.prefix { $0 != "\"" } }
+        #expect(images == ["chart-dash-rate-desc", "chart-dash-errors-desc", "chart-dash-p99-desc", "chart-dash-healthy-desc", "chart-sessions-desc"],
+                "\(images)")
+        // Both servers, up, with their own numbers.
         #expect(dom.components(separatedBy: #"class="server" data-state="up""#).count - 1 == 2)
-        #expect(dom.contains("dashboard test started"))
-        #expect(dom.contains("No alert is firing"))
+        #expect(dom.components(separatedBy: #"<td class="server-numbers">"#).dropFirst().filter { $0.contains("/s · errors 0.00% · p99 ") && !$0.hasPrefix("–") }.count == 2)
+        // The newest 40 events, newest first.
+        let rows = dom.components(separatedBy: #"<tr class="event""#).dropFirst()
+        #expect(rows.count == 40, "\(rows.map { $0.prefix(120) })")
+        let notes = rows.compactMap { row in row.range(of: "dash event ").map { Int(row[$0.upperBound...].prefix { $0.isNumber }) ?? -1 } }
+        #expect(notes.first == 59 && notes == notes.sorted(by: >), "\(notes)")  // alerts recorded since may come before
+        #expect(!dom.contains("dash event 0<"))
+        // The firing alert is announced in the live region, and shown.
+        #expect(dom.contains(#"aria-live="assertive" aria-atomic="true">Alert Busy firing (info)"#), "\(dom.prefix(4000))")
+        #expect(dom.contains(#"data-alert="Busy""#))
         #expect(dom.contains(#"class="incident" data-incident="1" data-state="closed""#), "no incident row: \(dom.suffix(3000))")
         #expect(dom.contains(#"data-postmortem="1""#))
         #expect(dom.contains("30 s"))  // how long it lasted
         #expect(!dom.contains(#"id="error">the"#))
+        // A screenshot of the same page: a real picture, not a blank one.
+        let shot = FileManager.default.temporaryDirectory.appendingPathComponent("dashboard-\(UUID().uuidString).png").path
+        _ = try chromium("http://127.0.0.1:\(adminPort)/", screenshot: shot)
+        let png = try Data(contentsOf: URL(fileURLWithPath: shot))
+        #expect(png.starts(with: [0x89, 0x50, 0x4E, 0x47]))
+        #expect(png.count > 40_000, "a \(png.count)-byte screenshot is too small to hold the charts")
+    }
+
+    /// An admin API that wants a token: the page asks once, in a form, and stops polling until
+    /// it has one (it used to raise a prompt for each of its four requests at every refresh).
+    @Test func theDashboardAsksForTheTokenOnce() async throws {
+        let proxy = try await ProxyHarness.start { Self.stackYAML(port: $0, servers: [1]) }
+        defer { Task { await proxy.stop() } }
+        let api = AdminAPI(balancer: proxy.balancer, history: ConfigHistory(), registry: TestMetrics.registry)
+        let adminPort = try await freePort()
+        var admin = Admin()
+        admin.listen = Address(host: "127.0.0.1", port: adminPort)
+        var credentials = AdminCredentials()
+        credentials.add(token: "dashboard-test-token-0123456789abcdef", as: .init(name: "test", role: .write))
+        let app = AdminServer.application(api: api, admin: admin, credentials: credentials, logger: Logger(label: "test"))
+        let serving = Task { try await app.runService() }
+        defer { serving.cancel() }
+        try await waitUntilAsync { (try? await fetch(port: adminPort, .GET, "/").status) != nil }
+        let dom = try chromium("http://127.0.0.1:\(adminPort)/", budget: 9000)
+        #expect(dom.contains(#"data-token-asks="1""#), "\(dom.prefix(3000))")
+        #expect(dom.contains(#"<form id="token-form">"#))  // shown: no `hidden`
+        #expect(dom.contains(#"data-polls="1""#))  // and nothing more was asked while it waits
+        #expect(!dom.contains(#"data-loaded="true""#))
     }
 }

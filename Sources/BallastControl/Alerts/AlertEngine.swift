@@ -243,6 +243,7 @@ package actor AlertEngine {
             }
         }
         return SeriesReport(times: history.times.ordered.map(\.time), upstreams: upstreams, servers: servers,
+                            thresholds: SeriesReport.thresholds(config),
                             activeSessions: history.points("sessions"), loginFailureRatio: history.points("login_failures"))
     }
 

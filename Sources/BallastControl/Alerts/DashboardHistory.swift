@@ -74,10 +74,50 @@ package struct SeriesReport: Sendable, Codable {
         package var errorRatio: [Double?]
         package var p99Seconds: [Double?]
     }
+    /// An alert's fixed limit on a charted signal, drawn on its chart.
+    package struct Threshold: Sendable, Codable, Equatable {
+        package var value: Double
+        /// The alert's name, and its route when it watches one route of the upstream.
+        package var alert: String
+    }
     package var times: [Double]
     package var upstreams: [String: Upstream]
     /// Per upstream, per server `host:port` (absent from older balancers).
     package var servers: [String: [String: Server]]?
+    /// Per upstream, per chart (`errorRatio`, `p99Seconds`, `healthyShare`): the limit of the
+    /// alert that fires first (the lowest `above`, the highest `below`).
+    package var thresholds: [String: [String: Threshold]]?
+
+    /// The thresholds of `config`'s alert rules, per upstream and chart.
+    package static func thresholds(_ config: Config) -> [String: [String: Threshold]] {
+        let routes = Dictionary(config.listeners.flatMap(\.routes).map { ($0.name, $0.upstream) }, uniquingKeysWith: { a, _ in a })
+        var result: [String: [String: Threshold]] = [:]
+        for rule in config.alerts.rules {
+            guard case .threshold(let signal, let comparison, let value) = rule.condition else { continue }
+            let chart: String
+            switch (signal.kind, comparison) {
+            case (.errorRatio, .above): chart = "errorRatio"
+            case (.latencyP99, .above): chart = "p99Seconds"
+            case (.healthyShare, .below): chart = "healthyShare"
+            default: continue
+            }
+            let upstreams: [String]
+            var label = rule.name
+            switch signal.scope {
+            case .all: upstreams = config.upstreams.map(\.name)
+            case .upstream(let name), .server(let name, _): upstreams = [name]
+            case .route(let name):
+                upstreams = routes[name].map { [$0] } ?? []
+                label += " (route \(name))"
+            }
+            for upstream in upstreams {
+                let current = result[upstream]?[chart]
+                let firesFirst = current.map { comparison == .above ? value < $0.value : value > $0.value } ?? true
+                if firesFirst { result[upstream, default: [:]][chart] = Threshold(value: value, alert: label) }
+            }
+        }
+        return result
+    }
     package var activeSessions: [Double?]
     package var loginFailureRatio: [Double?]
 }
