@@ -1,4 +1,5 @@
 import BallastAPI
+import BallastProxy
 import Foundation
 import FoundationXML
 import Testing
@@ -79,6 +80,33 @@ struct PostmortemTests {
         #expect(markdown.contains("![Error rate and healthy servers"))
         #expect(markdown.contains("`config.applied` v2 at 08:00:18.000"))  // the change named as the first suspect
         #expect(!markdown.contains("old news"))                        // before the window
+    }
+
+    /// The requests that failed in the window, with the ids that find them in the access log
+    /// and in traces: counted by status and server, the first 20 listed, the rest pointed to.
+    @Test func theDraftListsTheRequestsThatFailed() async throws {
+        let store = try await recordedStore()
+        var record = try #require(try await IncidentRecord.load(incident: 1, from: store, now: at(60)))
+        #expect(!PostmortemRenderer(record: record).markdown().contains("## Requests that failed"))  // not asked: no section
+        record.failedRequests = []
+        #expect(PostmortemRenderer(record: record).markdown().contains("answered no request with a 5xx"))
+        var failed: [FailedRequest] = []
+        for index in 0..<25 {
+            let early = index < 20
+            let when: Date = at(20 + Double(index) / 10)
+            let trace: String? = index == 0 ? "4bf92f3577b34da6a3ce929d0e0e4736" : nil
+            failed.append(FailedRequest(at: when, listener: "public", route: "auth", upstream: "auth",
+                                        server: early ? "127.0.0.1:9101" : nil, method: "POST", path: "/auth/login|x",
+                                        status: early ? 502 : 503, requestID: String(format: "%032x", index + 1), traceID: trace,
+                                        retries: 1, durationMs: 3))
+        }
+        record.failedRequests = failed
+        let markdown = PostmortemRenderer(record: record).markdown()
+        #expect(markdown.contains("25 requests answered with a 5xx: 20 × 502, 5 × 503; by the server that answered last: 127.0.0.1:9101 20, no server 5."))
+        #expect(markdown.contains("| auth | 127.0.0.1:9101 | 502 | POST /auth/login\\|x | `00000000000000000000000000000001` | `4bf92f3577b34da6a3ce929d0e0e4736` |"), "\(markdown)")
+        #expect(markdown.components(separatedBy: "| `000000000000000000000000000000").count - 1 == 20)
+        #expect(markdown.contains("5 more in `GET /api/v1/incidents/1` (`failedRequests`)."))
+        #expect(markdown.range(of: "## Requests that failed")!.lowerBound < markdown.range(of: "## Alerts and runbooks")!.lowerBound)
     }
 
     @Test func anOpenIncidentSaysSo() async throws {

@@ -1,5 +1,6 @@
 import BallastAPI
 import BallastConfig
+import BallastProxy
 import Foundation
 import Hummingbird
 import NIOCore
@@ -81,9 +82,10 @@ extension AdminAPI {
             }
             number = value
         }
-        guard let record = try await IncidentRecord.load(incident: number, from: timeline.store) else {
+        guard var record = try await IncidentRecord.load(incident: number, from: timeline.store) else {
             return jsonError(.notFound, "no_incident", number.map { "there is no incident \($0)" } ?? "no incident has been recorded")
         }
+        record.failedRequests = await balancer.failedRequests(from: record.window.from, to: record.window.to)
         return try render(record)
     }
 
@@ -98,7 +100,9 @@ extension AdminAPI {
         }
         let incident = Incident(id: 0, openedAt: from, closedAt: to, title: query["title"].map(String.init) ?? "window from \(fromText)",
                                 alerts: [], firing: [])
-        return try render(try await IncidentRecord.load(incident, from: timeline.store))
+        var record = try await IncidentRecord.load(incident, from: timeline.store)
+        record.failedRequests = await balancer.failedRequests(from: record.window.from, to: record.window.to)
+        return try render(record)
     }
 
     static func text(_ text: String, type: String) -> Response {

@@ -1,4 +1,5 @@
 import BallastAPI
+import BallastProxy
 import Foundation
 
 /// Everything the timeline holds about one incident: the incident, the events in and just
@@ -18,6 +19,15 @@ package struct IncidentRecord: Sendable, Codable {
     package var vitals: [Vitals]
     /// When the record was read (the end of an incident still open).
     package var readAt: Date
+    /// The requests this balancer answered with a 5xx in the window, with their request and
+    /// trace ids (what it still holds: the newest of each event loop since it started); nil
+    /// when not asked.
+    package var failedRequests: [FailedRequest]?
+
+    /// The window the record covers: from `lead` before the opening to `tail` after the end.
+    package var window: (from: Date, to: Date) {
+        (incident.openedAt.addingTimeInterval(-Self.lead), (incident.closedAt ?? readAt).addingTimeInterval(Self.tail))
+    }
 
     /// The incident with `id`, or the newest when nil; nil when there is none.
     package static func load(incident id: Int?, from store: any TimelineStore, now: Date = Date()) async throws -> IncidentRecord? {

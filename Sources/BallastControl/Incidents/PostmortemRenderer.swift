@@ -1,5 +1,6 @@
 import BallastAPI
 import BallastConfig
+import BallastProxy
 import Foundation
 
 /// Drafts a postmortem in the seed's structure (overview and impact, timeline, root cause and
@@ -76,6 +77,10 @@ package struct PostmortemRenderer: Sendable {
         for event in record.events {
             let offset = event.at.timeIntervalSince(facts.start)
             out.append("| \(Self.time(event.at, full: false)) | \(offset >= 0 ? "+" : "")\(String(format: "%.1f", offset)) s | \(event.source) | `\(event.kind)` \(Self.cell(event.message)) |")
+        }
+        if let failed = record.failedRequests {
+            out.append("")
+            out.append(contentsOf: failedRequestsSection(failed))
         }
         out.append("")
         out.append("## Alerts and runbooks")
@@ -160,5 +165,33 @@ package struct PostmortemRenderer: Sendable {
 
     static func cell(_ text: String) -> String {
         text.replacingOccurrences(of: "|", with: "\\|").replacingOccurrences(of: "\n", with: " ")
+    }
+
+    /// The requests that failed in the window: counts by status and server, then the first
+    /// ones with the ids that find them in the access log and in traces.
+    static let failedShown = 20
+
+    func failedRequestsSection(_ failed: [FailedRequest]) -> [String] {
+        var out = ["## Requests that failed", ""]
+        guard !failed.isEmpty else {
+            out.append("This balancer answered no request with a 5xx in the window (it keeps the newest \(FailedRequestRing.capacity) of each event loop since it started).")
+            return out
+        }
+        let byStatus = Dictionary(grouping: failed, by: \.status).sorted { $0.key < $1.key }.map { "\($0.value.count) × \($0.key)" }
+        let byServer = Dictionary(grouping: failed) { $0.server ?? "no server" }.sorted { $0.value.count > $1.value.count }
+            .map { "\($0.key) \($0.value.count)" }
+        out.append("\(failed.count) request\(failed.count == 1 ? "" : "s") answered with a 5xx: \(byStatus.joined(separator: ", ")); by the server that answered last: \(byServer.joined(separator: ", ")).")
+        out.append("Find each in the access log by its `request_id`, and in traces by its `trace_id`.")
+        out.append("")
+        out.append("| time (UTC) | route | server | status | request | request_id | trace_id |")
+        out.append("|---|---|---|---:|---|---|---|")
+        for request in failed.prefix(Self.failedShown) {
+            out.append("| \(Self.time(request.at, full: false)) | \(Self.cell(request.route)) | \(request.server ?? "–") | \(request.status) | \(Self.cell("\(request.method) \(request.path)")) | `\(request.requestID)` | \(request.traceID.map { "`\($0)`" } ?? "–") |")
+        }
+        if failed.count > Self.failedShown {
+            out.append("")
+            out.append("\(failed.count - Self.failedShown) more in `GET /api/v1/incidents/\(record.incident.id > 0 ? String(record.incident.id) : "ID")` (`failedRequests`).")
+        }
+        return out
     }
 }

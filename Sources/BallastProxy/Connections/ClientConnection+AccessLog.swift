@@ -38,6 +38,15 @@ extension ClientConnection {
         sink.append(writer.format == .json ? record.json : record.text, dropped: writer.dropped)
     }
 
+    /// A 5xx answer, kept for the incident view (only failures pay for it).
+    func rememberFailure(_ exchange: Exchange, code: Int, elapsed: Int64) {
+        loop.failedRequests.append(FailedRequest(
+            at: Date(), listener: listenerName, route: exchange.route.config.name, upstream: exchange.route.upstream.name,
+            server: exchange.answeredBy?.key, method: exchange.head.method, path: String(exchange.head.path.prefix(256)), status: code,
+            requestID: requestIDText(exchange), traceID: exchange.trace?.traceID, retries: exchange.state.retries,
+            durationMs: Double(elapsed) / 1e6))
+    }
+
     private func requestIDText(_ exchange: Exchange) -> String {
         if let text = exchange.requestIDText { return text }
         let (a, b) = exchange.requestID

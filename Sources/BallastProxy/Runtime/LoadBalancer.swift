@@ -1,5 +1,6 @@
 import BallastConfig
 import CoreMetrics
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -94,6 +95,16 @@ package actor LoadBalancer {
             total.merge(counts, uniquingKeysWith: +)
         }
         return total
+    }
+
+    /// Requests answered with a 5xx between `from` and `to`, oldest first: the newest
+    /// `FailedRequestRing.capacity` of each event loop (kept since this process started).
+    package func failedRequests(from: Date, to: Date) async -> [FailedRequest] {
+        var all: [FailedRequest] = []
+        for (loop, context) in loopList {
+            all += (try? await loop.submit { context.value.failedRequests.between(from, to) }.get()) ?? []
+        }
+        return all.sorted { $0.at < $1.at }
     }
 
     /// The addresses actually bound, by listener name (useful with port 0 in tests).

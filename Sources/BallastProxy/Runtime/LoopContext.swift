@@ -17,6 +17,8 @@ final class LoopContext {
     var rng = Xoshiro()
     private var counters: [CounterKey: Counter] = [:]
     var clients: [ObjectIdentifier: ClientConnection] = [:]
+    /// The newest requests answered with a 5xx on this loop (the incident view's).
+    var failedRequests = FailedRequestRing()
     /// Tunnels open on this loop, by route (`ballast status`).
     var openTunnels: [String: Int] = [:]
     /// Client connections whose request waits for its upstream's capacity (`CircuitBreaker`).
