@@ -6,6 +6,7 @@ import Logging
 import Metrics
 import NIOCore
 import NIOFoundationEssentialsCompat
+import Tracing
 
 /// The HTTP API of one auth replica (design.md, "Auth service API").
 package struct AuthAPI: Sendable {
@@ -15,6 +16,8 @@ package struct AuthAPI: Sendable {
     /// Sets `Secure` on the cookie even without `X-Forwarded-Proto: https` from a trusted proxy.
     package let secureCookies: Bool
     package let metricsText: @Sendable () -> [UInt8]
+    /// Whether requests are traced (a server span each, in the balancer's trace): `ballast auth --otlp-endpoint`.
+    package var tracing = false
 
     package init(service: AuthService, trustedProxies: Set<String> = ["127.0.0.1", "::1"], secureCookies: Bool = false,
                 metricsText: @escaping @Sendable () -> [UInt8] = { [] }) {
@@ -32,6 +35,7 @@ package struct AuthAPI: Sendable {
         let router = Router(context: AuthRequestContext.self)
         // The request log and metrics outermost, so they see the responses the error middleware makes from errors too.
         router.add(middleware: RequestLogMiddleware())
+        if tracing { router.add(middleware: TracingMiddleware()) }
         router.add(middleware: RequestMetricsMiddleware())
         router.add(middleware: AuthErrorMiddleware())
         router.get("/healthz") { _, _ in Response(status: .ok, body: .init(byteBuffer: ByteBuffer(string: "ok\n"))) }
@@ -50,13 +54,17 @@ package struct AuthAPI: Sendable {
         let auth = router.group("auth")
         auth.post("register") { request, context in
             let body = try await Credentials.decode(request, context: context)
-            let user = try await service.register(username: body.username, password: body.password, clientIP: clientIP(request, context))
+            let user = try await withSpan("auth.register") { _ in
+                try await service.register(username: body.username, password: body.password, clientIP: clientIP(request, context))
+            }
             return try json(.created, ["id": user.id, "username": user.username])
         }
         auth.post("login") { request, context in
             let body = try await Credentials.decode(request, context: context)
-            let new = try await service.login(username: body.username, password: body.password, clientIP: clientIP(request, context),
-                                              deviceToken: request.cookies[Self.deviceCookieName]?.value)
+            let new = try await withSpan("auth.login") { _ in
+                try await service.login(username: body.username, password: body.password, clientIP: clientIP(request, context),
+                                        deviceToken: request.cookies[Self.deviceCookieName]?.value)
+            }
             var response = try json(.ok, AuthReplies.Login(token: new.token, expires_at: iso(new.session.expiresAt)))
             response.headers[.setCookie] = cookie(value: new.token, maxAge: Int(service.settings.lifetime), request: request, context: context)
             response.headers.append(HTTPField(name: .setCookie, value: cookie(

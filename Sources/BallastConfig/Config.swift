@@ -11,6 +11,8 @@ package struct Config: Sendable {
     package var listeners: [Listener] = []
     package var upstreams: [Upstream] = []
     package var rollout = Rollout()
+    /// Spans to an OpenTelemetry collector (`tracing:`); off when `endpoint` is nil.
+    package var tracing = Tracing()
     /// The alert engine's rules; `AlertsConfig.defaults(for:)` when the file has no `alerts:`.
     package var alerts = AlertsConfig()
     /// A runbook last reviewed longer ago than this is reported (`runbooks.review_interval`).
@@ -350,5 +352,17 @@ package struct Rollout: Sendable, Hashable {
     package var errorRateAbove: Double = 2
     package var healthyBelow: Double = 50
     package var p99Above: Duration = .milliseconds(500)
+    package init() {}
+}
+
+/// `tracing: { otlp_endpoint, service_name, sample_percent }`: each request's hop through the
+/// balancer as a span, sent over OTLP/HTTP (JSON) to a collector. Off without an endpoint.
+package struct Tracing: Sendable, Equatable {
+    /// `http(s)://HOST:PORT/v1/traces`; nil turns tracing off.
+    package var endpoint: String?
+    package var serviceName = "ballast"
+    /// Of traces the balancer starts or continues unsampled, the share it records (a client's
+    /// sampled flag is always followed).
+    package var samplePercent: Double = 100
     package init() {}
 }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Turns the YAML tree into the typed model, one section at a time.
 struct ConfigParser {
     let reader: NodeReader
@@ -5,7 +7,7 @@ struct ConfigParser {
     func parse(_ root: YAMLNode) -> Config {
         var config = Config()
         guard let top = reader.fields(root, path: "", what: "the config",
-                                      allowed: ["version", "admin", "listeners", "upstreams", "rollout", "alerts", "runbooks"])
+                                      allowed: ["version", "admin", "listeners", "upstreams", "rollout", "alerts", "runbooks", "tracing"])
         else { return config }
         if let version = top.int("version", in: 0...Int.max, required: true), version != 1 {
             reader.report(.badVersion, "config version \(version) is not supported", at: top.node("version")?.location)
@@ -34,6 +36,18 @@ struct ConfigParser {
                 if let v = when.percent("healthy_below") { config.rollout.healthyBelow = v }
                 if let v = when.duration("p99_above") { config.rollout.p99Above = v }
             }
+        }
+        if let tracing = top.mapping("tracing", allowed: ["otlp_endpoint", "service_name", "sample_percent"]) {
+            if let url = tracing.string("otlp_endpoint", required: true) {
+                if (url.hasPrefix("http://") || url.hasPrefix("https://")), let parsed = URL(string: url), parsed.host != nil {
+                    config.tracing.endpoint = url
+                } else {
+                    reader.report(.badValue, "tracing otlp_endpoint '\(url)' is not an http(s) URL", at: tracing.node("otlp_endpoint")?.location,
+                                  fix: "give the collector's OTLP/HTTP traces URL, e.g. `http://127.0.0.1:4318/v1/traces`")
+                }
+            }
+            if let name = tracing.string("service_name") { config.tracing.serviceName = name }
+            if let v = tracing.percent("sample_percent") { config.tracing.samplePercent = v }
         }
         if let runbooks = top.mapping("runbooks", allowed: ["review_interval", "directories"]) {
             if let v = runbooks.duration("review_interval") { config.runbookReviewInterval = v }

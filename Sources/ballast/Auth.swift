@@ -4,6 +4,7 @@ import BallastConfig
 import BallastControl
 import BallastProxy
 import Foundation
+import Tracing
 import Hummingbird
 import HummingbirdCore
 import HummingbirdTLS
@@ -34,11 +35,17 @@ struct Auth: AsyncParsableCommand {
     @Option(help: "PEM certificate chain: serve HTTPS, so passwords and tokens are encrypted between the balancer and this replica (with --tls-key).")
     var tlsCert: String?
     @Option(help: "PEM private key of --tls-cert.") var tlsKey: String?
+    @Option(help: "Send spans of every request, login and store call to this OpenTelemetry collector (OTLP/HTTP JSON), e.g. http://127.0.0.1:4318/v1/traces; in the trace the balancer's traceparent names.")
+    var otlpEndpoint: String?
+    @Option(help: "The service.name of those spans.") var serviceName: String = "ballast-auth"
     @Option(help: .hidden) var parentPid: Int32?
 
     func validate() throws {
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("--tls-cert and --tls-key go together") }
         guard (4...31).contains(bcryptCost) else { throw ValidationError("--bcrypt-cost must be from 4 to 31") }
+        if let otlpEndpoint, !(otlpEndpoint.hasPrefix("http://") || otlpEndpoint.hasPrefix("https://")) || URL(string: otlpEndpoint)?.host == nil {
+            throw ValidationError("--otlp-endpoint '\(otlpEndpoint)' is not an http(s) URL, like http://127.0.0.1:4318/v1/traces")
+        }
         if case .failure(let error) = Address.parseListen(listen) { throw ValidationError("--listen '\(listen)' \(error)") }
         guard Duration.parseConfig(idleTimeout) != nil else { throw ValidationError("--idle-timeout '\(idleTimeout)' is not a duration like 30m") }
         guard Duration.parseConfig(lifetime) != nil else { throw ValidationError("--lifetime '\(lifetime)' is not a duration like 12h") }
@@ -63,7 +70,7 @@ struct Auth: AsyncParsableCommand {
             printError("error: \(error)")
             throw ExitCode(2)
         }
-        let store: any AuthStore
+        var store: any AuthStore
         do {
             store = try AuthStores.open(database)
             try await store.migrate()
@@ -71,14 +78,24 @@ struct Auth: AsyncParsableCommand {
             printError("error: database '\(StateStores.redact(database))': \(error)")
             throw ExitCode(2)
         }
+        // Tracing: every store call a span of the request (its server span comes from TracingMiddleware).
+        var exporter: OTLPExporter?
+        if let otlpEndpoint {
+            let spans = OTLPExporter()
+            spans.start()
+            InstrumentationSystem.bootstrap(OTLPTracer(exporter: spans, endpoint: otlpEndpoint, serviceName: serviceName))
+            store = TracedAuthStore(store, system: database.hasPrefix("sqlite:") ? "sqlite" : "postgresql")
+            exporter = spans
+        }
         var settings = AuthSettings()
         settings.idleTimeout = Double(Duration.parseConfig(idleTimeout)!.milliseconds) / 1000
         settings.lifetime = Double(Duration.parseConfig(lifetime)!.milliseconds) / 1000
         settings.throttle.registrationsPerNetwork = registrationsPerHour
         settings.auditRetention = Double(Duration.parseConfig(auditRetention)!.milliseconds) / 1000
         let service = try await AuthService(store: store, hasher: PasswordHasher(cost: UInt8(bcryptCost)), settings: settings, logger: logger)
-        let api = AuthAPI(service: service, trustedProxies: Set(trustedProxy), secureCookies: secureCookies,
+        var api = AuthAPI(service: service, trustedProxies: Set(trustedProxy), secureCookies: secureCookies,
                           metricsText: { MetricCatalogue.withHelp(registry.emitToBuffer()) })
+        api.tracing = exporter != nil
         let server: HTTPServerBuilder
         if let tlsCert, let tlsKey {
             do {
@@ -111,6 +128,7 @@ struct Auth: AsyncParsableCommand {
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()
+        await exporter?.shutdown()
     }
 }
 

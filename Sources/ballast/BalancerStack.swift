@@ -65,9 +65,13 @@ struct BalancerStack {
         for note in startup.notes { printError("warning: \(note)") }
         let loaded = startup.loaded
         let balancer: LoadBalancer
+        // Idle until a config in force has `tracing:` (a reload may turn it on or off).
+        let spans = OTLPExporter()
+        spans.start()
         do {
             let timeline = self.timeline
-            balancer = try LoadBalancer(config: loaded.config, version: startup.version, threads: threads, logger: logger) { event in
+            balancer = try LoadBalancer(config: loaded.config, version: startup.version, threads: threads, logger: logger,
+                                        spans: spans) { event in
                 timeline.post(TimelineEvent(event))
             }
             try await balancer.start()
@@ -100,7 +104,7 @@ struct BalancerStack {
         say("config v\(startup.version); state \(state.description) as \(instance)")
         afterStart()
         let services: [ServiceGroupConfiguration.ServiceConfiguration] =
-            [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: drain)),
+            [.init(service: app), .init(service: BalancerService(balancer: balancer, drain: drain, spans: spans)),
              .init(service: AlertService(engine: engine, balancer: balancer)),
              .init(service: FollowerService(follower: follower))]
             + extraServices.map { .init(service: $0) }
@@ -113,10 +117,12 @@ struct BalancerStack {
 struct BalancerService: Service {
     let balancer: LoadBalancer
     let drain: Duration
+    let spans: OTLPExporter
 
     func run() async throws {
         try? await gracefulShutdown()
         await balancer.shutdown(drainFor: drain)
+        await spans.shutdown()  // the last requests' spans too
     }
 }
 

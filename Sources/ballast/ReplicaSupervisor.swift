@@ -29,7 +29,8 @@ final class ReplicaSupervisor: Service, Sendable {
         URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
     }
 
-    func start(index: Int, address: Address, database: String, bcryptCost: Int, logDirectory: String, logFormat: LogFormat) throws {
+    func start(index: Int, address: Address, database: String, bcryptCost: Int, logDirectory: String, logFormat: LogFormat,
+               otlpEndpoint: String? = nil) throws {
         let logPath = "\(logDirectory)/replica-\(index).log"
         if !FileManager.default.fileExists(atPath: logPath) { _ = FileManager.default.createFile(atPath: logPath, contents: nil) }
         let log = try FileHandle(forWritingTo: URL(fileURLWithPath: logPath))
@@ -39,7 +40,7 @@ final class ReplicaSupervisor: Service, Sendable {
         // The database URL (a PostgreSQL one carries a password) goes by environment, not argv.
         process.arguments = ["auth", "--listen", address.description,
                              "--bcrypt-cost", String(bcryptCost), "--parent-pid", String(getpid()),
-                             "--log-format", logFormat.rawValue]
+                             "--log-format", logFormat.rawValue] + (otlpEndpoint.map { ["--otlp-endpoint", $0] } ?? [])
         process.environment = ProcessInfo.processInfo.environment.merging(["BALLAST_DATABASE": database]) { $1 }
         process.standardOutput = log
         process.standardError = log

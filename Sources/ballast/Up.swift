@@ -79,7 +79,8 @@ struct Up: AsyncParsableCommand {
         do {
             for (index, address) in replicas.enumerated() {
                 try supervisor.start(index: index + 1, address: address, database: database,
-                                     bcryptCost: bcryptCost, logDirectory: data, logFormat: logging.logFormat)
+                                     bcryptCost: bcryptCost, logDirectory: data, logFormat: logging.logFormat,
+                                     otlpEndpoint: loaded.config.tracing.endpoint)
             }
             try await supervisor.waitUntilHealthy(replicas, health: loaded.config.upstream(named: "auth")?.health ?? HealthCheck())
         } catch {

@@ -9,12 +9,14 @@ import Testing
     }
 
     @Test func aValidParentIsContinuedWithItsTraceAndFlags() throws {
-        let trace = try #require(parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
+        var trace = try #require(parse("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"))
         #expect(trace.traceID == "4bf92f3577b34da6a3ce929d0e0e4736")
-        #expect(trace.flags == 1)
+        #expect(trace.flags == 1 && trace.sampled)
+        #expect(trace.parent == 0x00f067aa0ba902b7)  // the client's span: the hop's parent in the trace
         var out = ByteBuffer()
         trace.write(span: 0x1234, into: &out)
         #expect(String(buffer: out) == "traceparent: 00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000001234-01\r\n")
+        #expect(trace.span == 0x1234)  // the hop's span, for its span record
         // A later version may carry more after the same prefix.
         #expect(parse("cc-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-what-the-future-brings")?.traceID == trace.traceID)
     }

@@ -47,6 +47,18 @@ extension ClientConnection {
             durationMs: Double(elapsed) / 1e6))
     }
 
+    /// The hop as a span of its trace (sampled traces, tracing on): handed to the exporter.
+    func recordSpan(_ tracing: HopTracing, _ exchange: Exchange, _ trace: TraceContext, code: Int, elapsed: Int64) {
+        let end = HopTracing.unixNanos()
+        let span = HopSpan(
+            traceHigh: trace.traceHigh, traceLow: trace.traceLow, spanID: trace.span != 0 ? trace.span : loop.rng.next() | 1,
+            parentSpanID: trace.parent, startUnixNanos: end &- UInt64(max(0, elapsed)), endUnixNanos: end,
+            method: exchange.head.method, path: String(exchange.head.path.prefix(256)), status: code, listener: listenerName,
+            route: exchange.route.config.name, upstream: exchange.route.upstream.name, server: exchange.answeredBy?.key,
+            retries: exchange.state.retries, requestID: requestIDText(exchange), client: peerIP)
+        tracing.sink.record(span, target: tracing.target)
+    }
+
     private func requestIDText(_ exchange: Exchange) -> String {
         if let text = exchange.requestIDText { return text }
         let (a, b) = exchange.requestID

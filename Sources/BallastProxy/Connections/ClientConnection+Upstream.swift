@@ -413,6 +413,7 @@ extension ClientConnection {
         loop.durationTimer(exchange.route).recordNanoseconds(elapsed)
         if let accessLog = listener.accessLog { writeAccessLog(accessLog, exchange, code: code, elapsed: elapsed) }
         if code >= 500 { rememberFailure(exchange, code: code, elapsed: elapsed) }
+        if let tracing = loop.runtime.tracing, let trace = exchange.trace, trace.sampled { recordSpan(tracing, exchange, trace, code: code, elapsed: elapsed) }
         requests.recycle(exchange.head.fields)
         // What this exchange held (a request under way, a connection) may be what one waits for.
         if !loop.waiting.isEmpty { loop.serveWaiting() }

@@ -30,7 +30,13 @@ extension ClientConnection {
             }
             if traceparents > 1 { clientTrace = nil }
             if exchange.trace == nil {
-                exchange.trace = clientTrace ?? TraceContext(traceHigh: loop.rng.next(), traceLow: loop.rng.next() | 1, flags: 0)
+                if let clientTrace {
+                    exchange.trace = clientTrace
+                } else {
+                    // A trace started here is sampled as `tracing.sample_percent` says (never without tracing).
+                    let sampled = loop.runtime.tracing.map { loop.rng.next() < $0.sampleThreshold } ?? false
+                    exchange.trace = TraceContext(traceHigh: loop.rng.next(), traceLow: loop.rng.next() | 1, flags: sampled ? 1 : 0)
+                }
             }
             let keepTraceState = clientTrace != nil
             var runStart = 0

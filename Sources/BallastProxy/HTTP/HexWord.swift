@@ -1,10 +1,10 @@
 import NIOCore
 
 /// 64-bit words as 16 lower-case hex digits: request ids, trace and span ids.
-enum HexWord {
+package enum HexWord {
     static let digits: StaticString = "0123456789abcdef"
 
-    static func text(_ value: UInt64) -> String {
+    package static func text(_ value: UInt64) -> String {
         let text = String(value, radix: 16)
         return String(repeating: "0", count: 16 - text.count) + text
     }

@@ -7,6 +7,13 @@ struct TraceContext: Equatable, Sendable {
     var traceHigh: UInt64
     var traceLow: UInt64
     var flags: UInt8
+    /// The client's span (its `traceparent`'s parent id); 0 for a trace started here.
+    var parent: UInt64 = 0
+    /// The span of this hop last sent to a server (each attempt has its own).
+    var span: UInt64 = 0
+
+    /// Whether the trace is sampled (the flags' lowest bit).
+    var sampled: Bool { flags & 1 == 1 }
 
     /// A value as the spec parses it: `00-` 32 lower-case hex `-` 16 hex `-` 2 hex, exactly 55
     /// characters for version 00; a later version may append `-…` after the same prefix. The
@@ -22,7 +29,7 @@ struct TraceContext: Equatable, Sendable {
         }
         guard let high = hex(value, 3, 16), let low = hex(value, 19, 16), let parent = hex(value, 36, 16), let flags = hex(value, 53, 2),
               high != 0 || low != 0, parent != 0 else { return nil }
-        return TraceContext(traceHigh: high, traceLow: low, flags: UInt8(flags))
+        return TraceContext(traceHigh: high, traceLow: low, flags: UInt8(flags), parent: parent)
     }
 
     /// `count` lower-case hex digits from `offset`; nil for anything else.
@@ -45,12 +52,14 @@ struct TraceContext: Equatable, Sendable {
 
     /// `traceparent: 00-TRACE-SPAN-FLAGS` and CRLF, the span being this hop's.
     /// Written in place, 70 bytes, no allocation: this is on every request's path.
-    func write(span: UInt64, into out: inout ByteBuffer) {
+    mutating func write(span: UInt64, into out: inout ByteBuffer) {
+        let span = span == 0 ? 1 : span
+        self.span = span
         out.writeStaticString("traceparent: 00-")
         out.writeHexWord(traceHigh)
         out.writeHexWord(traceLow)
         out.writeStaticString("-")
-        out.writeHexWord(span == 0 ? 1 : span)
+        out.writeHexWord(span)
         out.writeStaticString("-")
         let digits = HexWord.digits.utf8Start
         out.writeInteger(digits[Int(flags >> 4)])

@@ -45,10 +45,10 @@ package actor LoadBalancer {
 
     /// Compiles `config` (resolving every server) but binds nothing until `start()`.
     package init(config: Config, version: Int = 1, threads: Int = System.coreCount, logger: Logger = Logger(label: "ballast.proxy"),
-                events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) throws {
+                spans: (any SpanSink)? = nil, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) throws {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: max(1, threads))
         let eventLoops = Array(group.makeIterator())
-        let compiler = RuntimeCompiler(loopCount: eventLoops.count, events: events)
+        let compiler = RuntimeCompiler(loopCount: eventLoops.count, spans: spans, events: events)
         let runtime: ProxyRuntime
         do {
             runtime = try compiler.compile(config, version: version)

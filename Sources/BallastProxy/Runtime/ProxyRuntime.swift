@@ -24,12 +24,16 @@ package final class ProxyRuntime: Sendable {
     package let version: Int
     let listeners: [String: ListenerRuntime]
     package let upstreams: [String: UpstreamRuntime]
+    /// `tracing:` with somewhere to send spans; nil when off.
+    let tracing: HopTracing?
 
-    init(config: Config, version: Int, listeners: [String: ListenerRuntime], upstreams: [String: UpstreamRuntime]) {
+    init(config: Config, version: Int, listeners: [String: ListenerRuntime], upstreams: [String: UpstreamRuntime],
+         tracing: HopTracing? = nil) {
         self.config = config
         self.version = version
         self.listeners = listeners
         self.upstreams = upstreams
+        self.tracing = tracing
     }
 }
 

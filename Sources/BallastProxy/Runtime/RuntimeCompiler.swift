@@ -14,8 +14,12 @@ package final class RuntimeCompiler: Sendable {
     /// Open access log files, kept across reloads.
     let accessLogs = AccessLogSinks()
 
-    package init(loopCount: Int, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) {
+    /// Where spans go when a config has `tracing:`.
+    let spans: (any SpanSink)?
+
+    package init(loopCount: Int, spans: (any SpanSink)? = nil, events: @escaping @Sendable (ProxyEvent) -> Void = { _ in }) {
         self.loopCount = loopCount
+        self.spans = spans
         self.events = events
     }
 
@@ -88,7 +92,8 @@ package final class RuntimeCompiler: Sendable {
             }
             listeners[listener.name] = ListenerRuntime(config: listener, routes: routes, accessLog: accessLog)
         }
-        return ProxyRuntime(config: config, version: version, listeners: listeners, upstreams: upstreams)
+        return ProxyRuntime(config: config, version: version, listeners: listeners, upstreams: upstreams,
+                            tracing: HopTracing(config.tracing, sink: spans))
     }
 
     /// Forgets the state of servers that none of `runtimes` has any more.

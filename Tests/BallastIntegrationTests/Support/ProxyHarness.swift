@@ -33,10 +33,10 @@ struct ProxyHarness: Sendable {
     let balancer: LoadBalancer
     let port: Int
 
-    static func start(_ yaml: (Int) -> String, threads: Int = 2) async throws -> ProxyHarness {
+    static func start(_ yaml: (Int) -> String, threads: Int = 2, spans: (any SpanSink)? = nil) async throws -> ProxyHarness {
         let port = try await freePort()
         let config = try ConfigLoader.load(text: yaml(port), file: "test.yaml").get().config
-        let balancer = try LoadBalancer(config: config, threads: threads)
+        let balancer = try LoadBalancer(config: config, threads: threads, spans: spans)
         try await balancer.start()
         return ProxyHarness(balancer: balancer, port: port)
     }

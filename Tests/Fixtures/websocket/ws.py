@@ -9,9 +9,13 @@ client-close, client-abort (a reset instead of a close frame), hold N (sends N m
 and when the tunnel was closed under it).
   ws.py rogue PORT              answers every request with a 101 nobody asked for
 """
-import asyncio, json, os, socket, struct, sys, time
+import asyncio, json, os, signal, socket, struct, sys, time
 
 import websockets
+
+# A test process may start us with SIGTERM blocked (its threads' mask is inherited): without
+# this, `terminate()` left servers running after the tests.
+signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGINT})
 
 
 async def echo(websocket, path=None):
