@@ -24,7 +24,11 @@ package final class SQLiteAuthStore: AuthStore {
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         }
         pool = try DatabasePool(path: path, configuration: configuration)
+        migrationLock = path + "-migrate.lock"
     }
+
+    /// A file beside the database that migrating processes lock (`flock`) one at a time.
+    private let migrationLock: String
 
     static var migrator: DatabaseMigrator {
         var migrator = DatabaseMigrator()
@@ -116,9 +120,22 @@ package final class SQLiteAuthStore: AuthStore {
 
     func migrate(patience: TimeInterval) async throws {
         let pool = self.pool
+        let lockPath = migrationLock
         try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
             DispatchQueue.global().async {
                 let deadline = Date().addingTimeInterval(patience)
+                // GRDB reads which migrations are applied before it takes the write lock, so two
+                // processes could both see none and the second fail on `CREATE TABLE users`
+                // ("already exists": CI saw it). One at a time: whoever comes second finds them applied.
+                let lock = open(lockPath, O_CREAT | O_RDWR | O_CLOEXEC, 0o600)
+                defer { if lock >= 0 { close(lock) } }
+                while lock >= 0, flock(lock, LOCK_EX | LOCK_NB) != 0 {
+                    guard Date() < deadline else {
+                        continuation.resume(throwing: AuthStoreError.unavailable("another process has been migrating \(lockPath) for \(Int(patience)) s"))
+                        return
+                    }
+                    Thread.sleep(forTimeInterval: 0.05)
+                }
                 while true {
                     do {
                         try Self.migrator.migrate(pool)

@@ -86,6 +86,22 @@ import Testing
         #expect(try await second.user(named: "alice")?.id == "u1")
     }
 
+    /// Replicas migrating one new file at the same moment (each its own connection, as each
+    /// process has): every one succeeds; none fails on a table another just created (CI saw
+    /// "table users already exists" from a replica started beside two others).
+    @Test func replicasMigratingTogetherAllSucceed() async throws {
+        for _ in 0..<5 {
+            let path = String(temporaryDatabase(.sqlite).dropFirst("sqlite:".count))
+            let stores = try (0..<6).map { _ in try SQLiteAuthStore(path: path) }
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for store in stores { group.addTask { try await store.migrate() } }
+                try await group.waitForAll()
+            }
+            try await stores[0].createUser(UserRecord(id: "u", username: "x", passwordHash: "h", createdAt: Date()))
+            #expect(try await stores[5].user(id: "u") != nil)
+        }
+    }
+
     /// A database that stays locked past the patience is still an error, not a hang.
     @Test func aMigrationGivesUpOnALockHeldPastItsPatience() async throws {
         let path = String(temporaryDatabase(.sqlite).dropFirst("sqlite:".count))
