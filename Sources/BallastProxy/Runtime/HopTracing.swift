@@ -58,8 +58,6 @@ final class HopTracing: Sendable {
 
     /// The wall clock, in nanoseconds since 1970.
     static func unixNanos() -> UInt64 {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UInt64(now.tv_sec) * 1_000_000_000 + UInt64(now.tv_nsec)
+        UInt64(Date().timeIntervalSince1970 * 1_000_000_000)
     }
 }
