@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -43,15 +44,9 @@ struct RequestLogMiddleware: RouterMiddleware {
         ])
     }
 
-    /// The trace id of a W3C `traceparent` (`VV-TRACE-SPAN-FLAGS`, lower-case hex, a trace id
-    /// not all zeros); nil for anything else, which is then not logged as one.
-    static func traceID(_ value: String) -> String? {
-        let parts = value.utf8.split(separator: UInt8(ascii: "-"), omittingEmptySubsequences: false)
-        guard parts.count >= 4, parts[0].count == 2, parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-              parts.prefix(4).allSatisfy({ $0.allSatisfy(isLowerHex) }), parts[0].elementsEqual("ff".utf8) == false,
-              parts[1].contains(where: { $0 != UInt8(ascii: "0") }) else { return nil }
-        return String(decoding: parts[1], as: UTF8.self)
-    }
+    /// The trace id of a valid W3C `traceparent`; nil for anything else, which is then not
+    /// logged as one.
+    static func traceID(_ value: String) -> String? { Traceparent(value)?.traceID }
 
     /// A request id as the balancer writes one (hex, at most 64 characters); nil for anything else.
     static func requestID(_ value: String) -> String? {

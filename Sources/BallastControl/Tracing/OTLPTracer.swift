@@ -1,3 +1,4 @@
+import BallastAPI
 import Foundation
 import Synchronization
 import Tracing
@@ -75,15 +76,10 @@ struct W3CSpan: Sendable, Equatable {
         self.sampled = sampled
     }
 
-    /// `00-TRACE-SPAN-FLAGS` (a later version's extra fields ignored); nil for anything invalid.
+    /// The caller's span, from its `traceparent`; nil for anything invalid.
     init?(traceparent: String) {
-        let parts = traceparent.split(separator: "-", omittingEmptySubsequences: false)
-        let hex = { (part: Substring) in part.allSatisfy { ("0"..."9").contains($0) || ("a"..."f").contains($0) } }
-        guard parts.count >= 4, parts[0].count == 2, parts[0] != "ff", parts[1].count == 32, parts[2].count == 16, parts[3].count == 2,
-              parts.prefix(4).allSatisfy(hex), parts[0] != "00" || parts.count == 4,
-              parts[1].contains(where: { $0 != "0" }), parts[2].contains(where: { $0 != "0" }),
-              let flags = UInt8(parts[3], radix: 16) else { return nil }
-        self.init(traceID: String(parts[1]), spanID: String(parts[2]), sampled: flags & 1 == 1)
+        guard let parsed = Traceparent(traceparent) else { return nil }
+        self.init(traceID: parsed.traceID, spanID: parsed.parentID, sampled: parsed.sampled)
     }
 }
 
